@@ -1,0 +1,75 @@
+"""Countries and currencies of the corridor, as a clerk filling in a declaration meets them."""
+
+from __future__ import annotations
+
+import pytest
+
+from transit_window.codes import (
+    CORRIDOR_COUNTRIES,
+    NEIGHBOUR_COUNTRIES,
+    InvalidCode,
+    country_name,
+    currency_exponent,
+    is_corridor_country,
+    is_country,
+    is_currency,
+    national_currency,
+)
+
+
+def test_every_corridor_country_and_neighbour_is_known_to_iso_3166() -> None:
+    assert set(CORRIDOR_COUNTRIES) == {"KZ", "KG", "UZ", "TJ", "TM", "AZ"}
+    assert set(NEIGHBOUR_COUNTRIES) == {"CN", "GE", "TR", "RU", "AF"}
+    for code in CORRIDOR_COUNTRIES + NEIGHBOUR_COUNTRIES:
+        assert is_country(code), code
+
+
+@pytest.mark.parametrize(
+    ("code", "name"),
+    [
+        ("KZ", "Kazakhstan"),
+        ("KG", "Kyrgyzstan"),
+        ("UZ", "Uzbekistan"),
+        ("TJ", "Tajikistan"),
+        ("TR", "Türkiye"),
+    ],
+)
+def test_country_names_come_from_pycountry(code: str, name: str) -> None:
+    assert country_name(code) == name
+
+
+@pytest.mark.parametrize("code", ["kz", "XX", "KAZ", "", "K1"])
+def test_codes_that_are_not_countries_are_refused(code: str) -> None:
+    assert not is_country(code)
+    with pytest.raises(InvalidCode, match="ISO 3166-1"):
+        country_name(code)
+
+
+def test_only_the_six_members_are_corridor_countries() -> None:
+    assert is_corridor_country("TM")
+    assert not is_corridor_country("CN")
+
+
+def test_national_currencies_are_iso_4217_with_two_decimals() -> None:
+    for country in CORRIDOR_COUNTRIES:
+        currency = national_currency(country)
+        assert is_currency(currency)
+        assert currency_exponent(currency) == 2
+    assert national_currency("UZ") == "UZS"
+    with pytest.raises(InvalidCode, match="not a corridor country"):
+        national_currency("CN")
+
+
+@pytest.mark.parametrize(("code", "exponent"), [("USD", 2), ("EUR", 2), ("CNY", 2), ("JPY", 0), ("KWD", 3)])
+def test_minor_units(code: str, exponent: int) -> None:
+    assert currency_exponent(code) == exponent
+
+
+def test_an_unknown_currency_is_refused_and_a_real_one_outside_the_table_is_not_guessed() -> None:
+    assert not is_currency("XYZ")
+    assert not is_currency("usd")
+    with pytest.raises(InvalidCode, match="not an ISO 4217 currency code"):
+        currency_exponent("XYZ")
+    assert is_currency("MXN")
+    with pytest.raises(InvalidCode, match="minor unit is not in the corridor's table"):
+        currency_exponent("MXN")

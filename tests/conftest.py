@@ -1,0 +1,79 @@
+"""Fixtures: both dialects, per-run databases built by Alembic, test keys and trust lists, in-process corridors."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import databases
+from tests.support.inprocess import InProcessCorridor
+from tests.support.keys import TestMember, make_member, signed, trust_body
+
+NODES = ("KZ", "UZ", "TM")
+_PG_PROBLEM: str | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _PG_PROBLEM
+    _PG_PROBLEM = databases.postgres_available()
+    if _PG_PROBLEM and os.environ.get("CI"):
+        raise pytest.UsageError(f"CI needs PostgreSQL and it is not reachable: {_PG_PROBLEM}")
+
+
+def require_postgres() -> None:
+    if _PG_PROBLEM:
+        pytest.skip(_PG_PROBLEM)
+
+
+@pytest.fixture(scope="session", params=databases.DIALECTS)
+def dialect(request: pytest.FixtureRequest) -> str:
+    if request.param == "postgresql":
+        require_postgres()
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def members(tmp_path_factory: pytest.TempPathFactory) -> dict[str, TestMember]:
+    folder = tmp_path_factory.mktemp("keys")
+    return {node: make_member(node, folder) for node in (*NODES, "AZ", "XX")}
+
+
+@pytest.fixture(scope="session")
+def node_databases(dialect: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    folder = tmp_path_factory.mktemp(f"db-{dialect}")
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    urls = {node: databases.new_database(dialect, label=f"{worker}_{node}", folder=folder) for node in NODES}
+    yield urls
+    for url in urls.values():
+        databases.drop_database(url)
+
+
+@pytest.fixture
+def genesis(members: dict[str, TestMember], tmp_path: Path) -> tuple[Path, str]:
+    """Genesis version 1: KZ, UZ and TM, threshold 2, signed by all three."""
+    trust = signed(trust_body([members[node] for node in NODES], threshold=2), [members[node] for node in NODES])
+    path = tmp_path / "genesis.json"
+    path.write_bytes(trust.to_json())
+    return path, trust.sha256
+
+
+@pytest.fixture
+async def corridor(
+    node_databases: dict[str, str], members: dict[str, TestMember], genesis: tuple[Path, str]
+) -> AsyncIterator[InProcessCorridor]:
+    """KZ, UZ and TM as real apps on clean databases of the current dialect, delivery driven by the test."""
+    await asyncio.gather(*(databases.truncate(url) for url in node_databases.values()))
+    trust_file, sha = genesis
+    corridor = InProcessCorridor()
+    try:
+        for node in NODES:
+            await corridor.add_node(
+                members[node], database_url=node_databases[node], trust_file=trust_file, genesis_sha256=sha
+            )
+        yield corridor
+    finally:
+        await corridor.close()

@@ -1,0 +1,3 @@
+from transit_window.cli.main import app
+
+app()

@@ -1,0 +1,1 @@
+"""HTTP infrastructure shared by the feature routers: problems, dependencies, limits, ops endpoints."""

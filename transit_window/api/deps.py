@@ -1,0 +1,92 @@
+"""`Annotated` dependency aliases, so routes read like sentences: `session: SessionDep, admin: AdminClient`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from transit_window.clients.service import Role, authenticate
+from transit_window.db.session import commit
+from transit_window.errors import Forbidden, NotAuthenticated
+from transit_window.node import Node
+from transit_window.protocol.peer_auth import verify_request
+
+
+def get_node(request: Request) -> Node:
+    node: Node = request.app.state.node
+    return node
+
+
+NodeDep = Annotated[Node, Depends(get_node)]
+
+
+async def get_session(node: NodeDep) -> AsyncIterator[AsyncSession]:
+    """The request's transaction: committed (with its queued messages) when the route returns, else rolled back."""
+    session = node.sessionmaker()
+    try:
+        yield session
+        await commit(session, node)
+    except BaseException:
+        await session.rollback()
+        raise
+    finally:
+        session.info.clear()
+        await session.close()
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    client_id: str
+    name: str
+    role: Role
+    party_id: str | None
+    country: str
+
+
+def require(*roles: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
+    async def dependency(request: Request, node: NodeDep) -> Principal:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise NotAuthenticated("send the client's token as: Authorization: Bearer <token>")
+        async with node.sessionmaker() as session:
+            client = await authenticate(session, token.strip())
+        if client is None:
+            raise NotAuthenticated("the token is unknown or revoked")
+        if client.role not in roles:
+            raise Forbidden(f"this needs the role {' or '.join(roles)}; the client has the role {client.role}")
+        return Principal(
+            client_id=client.id,
+            name=client.name,
+            role=client.role,
+            party_id=client.party_id,
+            country=node.id,
+        )
+
+    return dependency
+
+
+AdminClient = Annotated[Principal, Depends(require("admin"))]
+
+
+async def verified_peer(request: Request, node: NodeDep) -> str:
+    path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return verify_request(
+        request.headers.get("authorization"),
+        trust=node.trust,
+        me=node.id,
+        method=request.method,
+        path=path,
+        skew=timedelta(seconds=node.settings.clock_skew_seconds),
+    )
+
+
+VerifiedPeer = Annotated[str, Depends(verified_peer)]

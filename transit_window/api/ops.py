@@ -1,0 +1,67 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import func, select, text
+
+from transit_window import clock
+from transit_window.api.deps import NodeDep
+from transit_window.protocol.models import LogHead, OutboxMessage, WorkerHeartbeat
+
+logger = logging.getLogger(__name__)
+router = APIRouter(tags=["ops"])
+WORKER_STALE = timedelta(seconds=30)
+
+
+@router.get("/healthz", operation_id="ops_healthz", summary="The process is up")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get(
+    "/readyz",
+    operation_id="ops_readyz",
+    summary="Ready to serve: database reachable, trust list unexpired, a delivery worker alive",
+    responses={503: {"description": "Not ready; `checks` says which check failed"}},
+)
+async def readyz(node: NodeDep) -> JSONResponse:
+    checks: dict[str, str] = {}
+    now = clock.utcnow()
+    try:
+        async with node.sessionmaker() as session:
+            await session.execute(text("SELECT 1"))
+            seen = await session.scalar(select(func.max(WorkerHeartbeat.seen_at)))
+        checks["database"] = "ok"
+        checks["worker"] = "ok" if seen is not None and now - seen < WORKER_STALE else "no worker heartbeat in 30 s"
+    except Exception as exc:  # the database being down is exactly what this endpoint reports
+        checks["database"] = f"unreachable: {type(exc).__name__}"
+        checks["worker"] = "unknown"
+    expires = node.trust.body.expires_at
+    checks["trust_list"] = "ok" if expires > now else f"version {node.trust.version} expired at {expires.isoformat()}"
+    ready = all(value == "ok" for value in checks.values())
+    return JSONResponse({"ready": ready, "node": node.id, "checks": checks}, status_code=200 if ready else 503)
+
+
+@router.get("/metrics", operation_id="ops_metrics", summary="Prometheus metrics", response_class=Response)
+async def metrics(node: NodeDep) -> Response:
+    try:
+        async with node.sessionmaker() as session:
+            rows = await session.execute(
+                select(OutboxMessage.peer, OutboxMessage.state, func.count()).group_by(
+                    OutboxMessage.peer, OutboxMessage.state
+                )
+            )
+            node.metrics.outbox_depth.clear()
+            for peer, state, count in rows:
+                node.metrics.outbox_depth.labels(peer=peer, state=state).set(count)
+            size = await session.scalar(select(LogHead.size).where(LogHead.id == 1))
+            node.metrics.log_size.set(size or 0)
+    except Exception as exc:  # metrics must still be served when the database is down
+        logger.warning("metrics: database unavailable (%s)", type(exc).__name__)
+    return Response(generate_latest(node.metrics.registry), media_type=CONTENT_TYPE_LATEST)

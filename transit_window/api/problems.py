@@ -1,0 +1,115 @@
+"""The one place that turns errors into RFC 9457 `application/problem+json` responses."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from transit_window.errors import DomainError, Problem
+
+logger = logging.getLogger(__name__)
+PROBLEM_JSON = "application/problem+json"
+
+
+class FieldProblem(BaseModel):
+    pointer: str = Field(description="JSON pointer (RFC 6901) into the request, e.g. /body/goods/0/hs_code")
+    detail: str
+    code: str
+
+
+class ProblemDocument(BaseModel):
+    """RFC 9457 problem details."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    errors: list[FieldProblem] | None = None
+
+
+def problem_response(
+    problem: Problem, *, instance: str | None = None, headers: dict[str, str] | None = None
+) -> Response:
+    body = problem.as_dict()
+    if instance:
+        body["instance"] = instance
+    return Response(orjson.dumps(body), status_code=problem.status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _pointer(loc: tuple[Any, ...] | list[Any]) -> str:
+    return "/" + "/".join(str(part).replace("~", "~0").replace("/", "~1") for part in loc)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError) -> Response:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.slug == "not-authenticated" else None
+        return problem_response(Problem.from_error(exc), instance=request.url.path, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        errors = []
+        for error in exc.errors():
+            code = str(error.get("type", "invalid"))
+            message = str(error.get("msg", "invalid"))
+            errors.append({"pointer": _pointer(error.get("loc", ())), "detail": message, "code": code})
+        first = errors[0] if errors else {"pointer": "/", "detail": "invalid request"}
+        detail = f"{first['pointer']}: {first['detail']}"
+        if len(errors) > 1:
+            detail += f" (and {len(errors) - 1} more)"
+        problem = Problem(
+            status=422,
+            title="The request has invalid fields",
+            detail=detail,
+            type="urn:dtc:problem:invalid-input",
+            extra={"errors": errors},
+        )
+        return problem_response(problem, instance=request.url.path)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        titles = {404: "Not found", 405: "Method not allowed", 413: "Request body too large"}
+        problem = Problem(
+            status=exc.status_code,
+            title=titles.get(exc.status_code, "HTTP error"),
+            detail=str(exc.detail) if exc.detail else titles.get(exc.status_code, ""),
+        )
+        return problem_response(problem, instance=request.url.path, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> Response:
+        if not (isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated):
+            return await _unexpected(request, exc)
+        logger.warning("database unavailable: %s", exc)
+        problem = Problem(
+            status=503,
+            title="Database unavailable",
+            detail="the node's database is unreachable or busy; retry shortly",
+            type="urn:dtc:problem:unavailable",
+        )
+        return problem_response(problem, instance=request.url.path, headers={"Retry-After": "5"})
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        logger.exception("unhandled error on %s", request.url.path)
+        problem = Problem(status=500, title="Internal error", detail="an unexpected error occurred; it was logged")
+        return problem_response(problem, instance=request.url.path)
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route: each status documented with the problem schema."""
+    return {
+        status: {"model": ProblemDocument, "content": {PROBLEM_JSON: {}}, "description": "Problem details"}
+        for status in statuses
+    }

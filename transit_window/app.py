@@ -1,0 +1,62 @@
+"""The application factory. The lifespan opens the node and runs its background loops."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+
+from transit_window import __version__, tasks
+from transit_window.api import ops, problems
+from transit_window.api.middleware import BodyLimit, HTTPMetrics
+from transit_window.metrics import Metrics
+from transit_window.node import Node
+from transit_window.protocol import admin as protocol_admin
+from transit_window.protocol import catalogue as catalogue
+from transit_window.protocol import endpoints as corridor_endpoints
+from transit_window.settings import Settings
+
+
+def _operation_id(route: APIRoute) -> str:
+    return route.operation_id or route.name
+
+
+def create_app(settings: Settings | None = None, *, background: bool | None = None) -> FastAPI:
+    """Build the app. `background=False` runs no loops (tests drive delivery by hand)."""
+    settings = settings or Settings()
+    metrics = Metrics()
+    run_loops = settings.run_worker if background is None else background
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        node = await Node.open(settings, metrics=metrics)
+        app.state.node = node
+        stop = asyncio.Event()
+        running = tasks.start(node, stop, deliver=run_loops, maintain=run_loops)
+        try:
+            yield
+        finally:
+            await tasks.stop_all(stop, running)
+            await node.close()
+
+    app = FastAPI(
+        title="transit_window",
+        version=__version__,
+        summary="A node of the Digital Transit Corridor (KZ KG UZ TJ TM AZ)",
+        description=(
+            "Customs transit declarations, permit documents and cargo tracking shared between the corridor's "
+            "national nodes through signed messages. Errors are RFC 9457 problem+json."
+        ),
+        lifespan=lifespan,
+        generate_unique_id_function=_operation_id,
+    )
+    problems.install(app)
+    app.include_router(ops.router)
+    app.include_router(corridor_endpoints.router)
+    app.include_router(protocol_admin.router)
+    app.add_middleware(HTTPMetrics, metrics=metrics)
+    app.add_middleware(BodyLimit, limit=settings.max_message_bytes)
+    return app

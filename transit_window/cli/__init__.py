@@ -1,0 +1,1 @@
+"""The `transit-window` command line."""

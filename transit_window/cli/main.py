@@ -1,0 +1,349 @@
+"""`transit-window`: serve a node, run its worker, migrate, manage keys, trust lists, clients, the outbox and the
+audit, and run a whole local corridor."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import select, update
+
+from transit_window import clock, logs
+from transit_window.cli import trust_cmd
+from transit_window.settings import Settings
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    help="transit_window: a node of the Digital Transit Corridor (KZ KG UZ TJ TM AZ).",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+keys_app = typer.Typer(help="Node keys (Ed25519).", no_args_is_help=True, pretty_exceptions_show_locals=False)
+db_app = typer.Typer(help="Database migrations.", no_args_is_help=True, pretty_exceptions_show_locals=False)
+clients_app = typer.Typer(
+    help="API clients and their bearer tokens.", no_args_is_help=True, pretty_exceptions_show_locals=False
+)
+outbox_app = typer.Typer(
+    help="Messages waiting, delivered, rejected or dead.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+audit_app = typer.Typer(help="The tamper-evident log.", no_args_is_help=True, pretty_exceptions_show_locals=False)
+corridor_app = typer.Typer(
+    help="A whole corridor of local node processes.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(keys_app, name="keys")
+app.add_typer(trust_cmd.app, name="trust")
+app.add_typer(db_app, name="db")
+app.add_typer(clients_app, name="clients")
+app.add_typer(outbox_app, name="outbox")
+app.add_typer(audit_app, name="audit")
+app.add_typer(corridor_app, name="corridor")
+console = Console()
+
+
+def _run(coroutine_factory: Callable[[], Awaitable[T]]) -> T:
+    async def main() -> T:
+        return await coroutine_factory()
+
+    return asyncio.run(main())
+
+
+@app.command()
+def serve() -> None:
+    """Run the node's API (and, unless TW_RUN_WORKER=false, its delivery worker) with uvicorn."""
+    import uvicorn
+
+    from transit_window.app import create_app
+
+    settings = Settings()
+    logs.configure(level=settings.log_level, json=settings.log_json)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+@app.command()
+def worker() -> None:
+    """Run only the delivery worker and maintenance loops (scale out: several may share one PostgreSQL)."""
+    from transit_window import tasks
+    from transit_window.node import Node
+
+    settings = Settings()
+    logs.configure(level=settings.log_level, json=settings.log_json)
+
+    async def main() -> None:
+        node = await Node.open(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        running = tasks.start(node, stop)
+        await stop.wait()
+        await tasks.stop_all(stop, running)
+        await node.close()
+
+    asyncio.run(main())
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply migrations (run once per deploy, not on every replica's start)."""
+    from transit_window.db import migrate
+
+    settings = Settings()
+    migrate.upgrade(settings.database_url, revision)
+    console.print(f"database at {revision}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: str) -> None:
+    from transit_window.db import migrate
+
+    migrate.downgrade(Settings().database_url, revision)
+    console.print(f"database at {revision}")
+
+
+@db_app.command("check")
+def db_check() -> None:
+    """Fail when the models and the migrations disagree."""
+    from transit_window.db import migrate
+
+    migrate.check(Settings().database_url)
+    console.print("models and migrations agree")
+
+
+@keys_app.command("generate")
+def keys_generate(
+    out: Annotated[Path, typer.Option(help="Where to write the private key (PEM, mode 0600).")] = Path("node-key.pem"),
+    force: Annotated[bool, typer.Option(help="Replace an existing key.")] = False,
+) -> None:
+    from transit_window.protocol.keys import KeyFileError, write_private_key
+
+    try:
+        key = write_private_key(out, overwrite=force)
+    except KeyFileError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    console.print(f"wrote {out} (mode 0600); kid {key.kid}")
+
+
+async def _with_session(work: Callable[[Any], Awaitable[T]]) -> T:
+    from transit_window.db.engine import create_engine, create_sessionmaker
+
+    engine = create_engine(Settings().database_url, pool_size=1)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            result = await work(session)
+            await session.commit()
+            return result
+    finally:
+        await engine.dispose()
+
+
+@clients_app.command("add")
+def clients_add(
+    name: Annotated[str, typer.Option(help="Who the client is, e.g. 'ASYCUDA Almaty'.")],
+    role: Annotated[str, typer.Option(help="customs, permits, forwarder, device or admin.")],
+    party_id: Annotated[
+        str | None, typer.Option(help="The party (e.g. a forwarder's BIN) the client acts for.")
+    ] = None,
+) -> None:
+    """Create a client and print its token once; only its hash is stored."""
+    from transit_window.clients.service import ROLES, add_client
+
+    if role not in ROLES:
+        raise typer.BadParameter(f"role must be one of {', '.join(ROLES)}")
+
+    async def work(session: Any) -> tuple[Any, str]:
+        return await add_client(session, name=name, role=role, party_id=party_id)
+
+    client, token = _run(lambda: _with_session(work))
+    console.print(f"client {client.id} ({role}) created. Token, shown once:")
+    print(token)
+
+
+@clients_app.command("list")
+def clients_list() -> None:
+    from transit_window.clients.service import list_clients
+
+    clients = _run(lambda: _with_session(list_clients))
+    table = Table("id", "name", "role", "party", "created", "revoked")
+    for client in clients:
+        table.add_row(
+            client.id,
+            client.name,
+            client.role,
+            client.party_id or "",
+            clock.isoformat(client.created_at),
+            clock.isoformat(client.revoked_at) if client.revoked_at else "",
+        )
+    console.print(table)
+
+
+@clients_app.command("revoke")
+def clients_revoke(client_id: str) -> None:
+    from transit_window.clients.service import revoke_client
+
+    async def work(session: Any) -> Any:
+        return await revoke_client(session, client_id=client_id)
+
+    client = _run(lambda: _with_session(work))
+    console.print(f"revoked {client.id} ({client.name})")
+
+
+@outbox_app.command("list")
+def outbox_list(
+    state: Annotated[str | None, typer.Option(help="pending, delivered, rejected or dead.")] = None,
+    peer: Annotated[str | None, typer.Option()] = None,
+    limit: int = 50,
+) -> None:
+    from transit_window.protocol.models import OutboxMessage
+
+    async def work(session: Any) -> list[OutboxMessage]:
+        statement = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
+        if state:
+            statement = statement.where(OutboxMessage.state == state)
+        if peer:
+            statement = statement.where(OutboxMessage.peer == peer.upper())
+        return list((await session.scalars(statement)).all())
+
+    rows = _run(lambda: _with_session(work))
+    table = Table("id", "peer", "seq", "type", "state", "attempts", "receipt", "last error")
+    for row in rows:
+        receipt = f"{row.receipt_status or ''} {row.receipt_code or ''}".strip()
+        table.add_row(
+            row.id,
+            row.peer,
+            str(row.seq),
+            row.type,
+            row.state,
+            str(row.attempts),
+            receipt,
+            (row.last_error or "")[:60],
+        )
+    console.print(table)
+
+
+@outbox_app.command("retry")
+def outbox_retry(
+    message_id: Annotated[list[str] | None, typer.Option("--id", help="Message id (repeatable).")] = None,
+    dead: Annotated[bool, typer.Option("--dead", help="Retry every dead-lettered message.")] = False,
+) -> None:
+    """Queue messages for delivery again now (the worker picks them up)."""
+    from transit_window.protocol.models import OutboxMessage
+
+    if not message_id and not dead:
+        raise typer.BadParameter("give --id or --dead")
+
+    async def work(session: Any) -> int:
+        now = clock.utcnow()
+        statement = update(OutboxMessage).where(OutboxMessage.state.in_(["pending", "dead"]))
+        if message_id:
+            statement = statement.where(OutboxMessage.id.in_(message_id))
+        if dead:
+            statement = statement.where(OutboxMessage.state == "dead")
+        result = await session.execute(
+            statement.values(state="pending", next_attempt_at=now, queued_at=now, lease_owner=None, lease_until=None)
+        )
+        return int(result.rowcount)
+
+    console.print(f"{_run(lambda: _with_session(work))} message(s) queued again")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    peers: Annotated[bool, typer.Option(help="Also compare with the checkpoints peers witnessed.")] = True,
+) -> None:
+    """Recompute the log chain; exit 1 and name the first entry that does not match."""
+    from transit_window.node import Node
+    from transit_window.protocol import audit
+
+    async def main() -> audit.AuditReport:
+        node = await Node.open(Settings())
+        try:
+            return await audit.verify(node, ask_peers=peers)
+        finally:
+            await node.close()
+
+    report = asyncio.run(main())
+    console.print(
+        f"log of {report.node}: {report.size} entries, head {report.head[:16]}…, "
+        f"{report.own_checkpoints} own checkpoint(s)"
+    )
+    for peer, count in sorted(report.witnessed.items()):
+        console.print(f"  {peer} witnessed {count} checkpoint(s)")
+    for peer in report.unreachable:
+        console.print(f"  [yellow]{peer} unreachable[/yellow]")
+    if report.ok:
+        console.print("[green]audit ok[/green]")
+        return
+    if report.first_bad_position is not None:
+        console.print(f"[red]first entry that does not match: {report.first_bad_position}[/red]")
+    for problem in report.problems:
+        console.print(f"[red]- {problem}[/red]")
+    raise typer.Exit(1)
+
+
+@corridor_app.command("up")
+def corridor_up(
+    nodes: Annotated[str, typer.Option(help="Comma-separated node ids.")] = "KZ,KG,UZ,TJ,TM,AZ",
+    base_port: Annotated[int, typer.Option(help="The i-th node listens on base-port + i.")] = 8100,
+    folder: Annotated[Path, typer.Option("--dir", help="Where keys, databases and logs go.")] = Path(".corridor"),
+    database_url_template: Annotated[
+        str | None, typer.Option(help="e.g. postgresql+asyncpg://postgres@127.0.0.1/tw_{node}")
+    ] = None,
+) -> None:
+    """Start every node as its own process; Ctrl-C stops them all."""
+    from transit_window.corridor.local import LocalCorridor
+    from transit_window.corridor.topology import plan
+
+    ids = [node.strip().upper() for node in nodes.split(",") if node.strip()]
+    corridor = LocalCorridor(
+        specs=plan(ids, base_port=base_port, folder=folder, database_url_template=database_url_template),
+        folder=folder,
+    )
+    corridor.prepare()
+    corridor.start()
+    console.print(f"corridor up; clients and URLs in {corridor.manifest}")
+    for spec in corridor.specs:
+        console.print(f"  {spec.id}  {spec.url}  admin token: {corridor.token(spec.id)[:8]}…  log: {spec.log_file}")
+    _wait_for_ctrl_c(corridor.stop)
+
+
+def _wait_for_ctrl_c(stop: Callable[[], None]) -> None:
+    try:
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        signal.pause()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        console.print("stopping…")
+        stop()
+
+
+@app.command()
+def demo(
+    folder: Annotated[Path, typer.Option("--dir", help="Scratch folder (wiped at start).")] = Path(".corridor/demo"),
+    base_port: int = 8100,
+    exit_after: Annotated[bool, typer.Option("--exit", envvar="DEMO_EXIT", help="Exit after the story.")] = False,
+) -> None:
+    """The corridor story: five members, Azerbaijan admitted, pings between every pair, the audit."""
+    from transit_window.corridor.demo import run_demo
+
+    run_demo(folder=folder, base_port=base_port, exit_after=exit_after, wait=_wait_for_ctrl_c)

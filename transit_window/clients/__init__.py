@@ -1,0 +1,1 @@
+"""API clients of a node (customs systems, permit authorities, forwarders, devices, operators) and their tokens."""

@@ -1,0 +1,113 @@
+"""Countries and currencies of the Digital Transit Corridor.
+
+Owns the list of corridor countries and the neighbours that appear on its routes, lookups of ISO 3166-1
+alpha-2 country codes and ISO 4217 currency codes (both through pycountry), and the minor units of currencies.
+Codes are accepted only in their canonical upper-case form: normalising what a clerk typed is for the caller.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Final
+
+import pycountry
+
+from transit_window.codes._errors import InvalidCode
+
+CORRIDOR_COUNTRIES: Final[tuple[str, ...]] = ("KZ", "KG", "UZ", "TJ", "TM", "AZ")
+"""Members of the corridor, in route order from east to west."""
+
+NEIGHBOUR_COUNTRIES: Final[tuple[str, ...]] = ("CN", "GE", "TR", "RU", "AF")
+"""Countries outside the corridor that its routes start in, end in or cross into."""
+
+NATIONAL_CURRENCIES: Final = MappingProxyType(
+    {"KZ": "KZT", "KG": "KGS", "UZ": "UZS", "TJ": "TJS", "TM": "TMT", "AZ": "AZN"}
+)
+
+# pycountry carries ISO 4217 codes and names but not the "minor unit" column, so the exponents live here, by
+# hand, for the corridor's currencies and those its guarantees and invoices are commonly written in. Values
+# are those of the ISO 4217 list; a currency missing here is refused by `currency_exponent`, never guessed.
+_MINOR_UNITS: Final = MappingProxyType(
+    {
+        # corridor
+        "KZT": 2,
+        "KGS": 2,
+        "UZS": 2,
+        "TJS": 2,
+        "TMT": 2,
+        "AZN": 2,
+        # neighbours and trading partners
+        "CNY": 2,
+        "RUB": 2,
+        "TRY": 2,
+        "GEL": 2,
+        "AFN": 2,
+        "USD": 2,
+        "EUR": 2,
+        "GBP": 2,
+        "CHF": 2,
+        "AED": 2,
+        "INR": 2,
+        "IRR": 2,
+        "BYN": 2,
+        "PKR": 2,
+        "JPY": 0,
+        "KRW": 0,
+        "KWD": 3,
+        "BHD": 3,
+        "OMR": 3,
+    }
+)
+
+
+def _is_alpha(code: str, length: int) -> bool:
+    return len(code) == length and code.isascii() and code.isalpha() and code.isupper()
+
+
+def is_country(code: str) -> bool:
+    """True for an upper-case ISO 3166-1 alpha-2 code that pycountry knows ("KZ"; not "kz", not "XX")."""
+    return _is_alpha(code, 2) and pycountry.countries.get(alpha_2=code) is not None
+
+
+def is_corridor_country(code: str) -> bool:
+    return code in CORRIDOR_COUNTRIES
+
+
+def country_name(code: str) -> str:
+    """The English short name ("Kyrgyzstan", "Türkiye"); raises `InvalidCode` for an unknown code."""
+    country = pycountry.countries.get(alpha_2=code) if _is_alpha(code, 2) else None
+    if country is None:
+        raise InvalidCode(f"{code!r} is not an ISO 3166-1 country code: use two capital letters, e.g. KZ, UZ, AZ")
+    common: str | None = getattr(country, "common_name", None)
+    return common or str(country.name)
+
+
+def is_currency(code: str) -> bool:
+    """True for an upper-case ISO 4217 alphabetic code that pycountry knows ("KZT")."""
+    return _is_alpha(code, 3) and pycountry.currencies.get(alpha_3=code) is not None
+
+
+def currency_exponent(code: str) -> int:
+    """Number of decimal places of the currency's minor unit (KZT 2, JPY 0, KWD 3).
+
+    Raises `InvalidCode` for a code that is not a currency, or a currency this table does not cover yet.
+    """
+    if not is_currency(code):
+        raise InvalidCode(f"{code!r} is not an ISO 4217 currency code: use three capital letters, e.g. KZT, USD")
+    try:
+        return _MINOR_UNITS[code]
+    except KeyError:
+        raise InvalidCode(
+            f"currency {code} is valid but its minor unit is not in the corridor's table; "
+            "ask the operator to add it or declare the amount in another currency"
+        ) from None
+
+
+def national_currency(country: str) -> str:
+    """The currency of a corridor country ("UZ" → "UZS")."""
+    try:
+        return NATIONAL_CURRENCIES[country]
+    except KeyError:
+        raise InvalidCode(
+            f"{country!r} is not a corridor country; expected one of {', '.join(CORRIDOR_COUNTRIES)}"
+        ) from None

@@ -1,0 +1,125 @@
+"""`LocalCorridor`: prepare and run several nodes on loopback (keys, genesis, databases, demo clients).
+
+Synchronous on purpose: it drives processes and is used from the CLI, tests and benchmarks alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from transit_window.clients.service import ROLES, add_client
+from transit_window.corridor.processes import NodeProcess
+from transit_window.corridor.topology import NodeSpec, ensure_key, genesis, node_env
+from transit_window.db import migrate
+from transit_window.db.engine import create_engine, create_sessionmaker
+from transit_window.protocol.trust import TrustList
+
+
+@dataclass
+class LocalCorridor:
+    specs: list[NodeSpec]
+    folder: Path
+    members: list[str] | None = None  # genesis members; default: every node
+    threshold: int | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+    tokens: dict[str, dict[str, str]] = field(default_factory=dict)
+    processes: dict[str, NodeProcess] = field(default_factory=dict)
+
+    @property
+    def trust_file(self) -> Path:
+        return self.folder.resolve() / "trust" / "genesis.json"
+
+    @property
+    def manifest(self) -> Path:
+        return self.folder.resolve() / "corridor.json"
+
+    def spec(self, node: str) -> NodeSpec:
+        return next(spec for spec in self.specs if spec.id == node)
+
+    def prepare(self) -> None:
+        """Keys, the genesis trust list, migrated databases and one demo client per role (first run only)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for spec in self.specs:
+            ensure_key(spec)
+        if not self.trust_file.exists():
+            members = [spec for spec in self.specs if self.members is None or spec.id in self.members]
+            threshold = self.threshold or max(1, (2 * len(members)) // 3)
+            trust = genesis(members, threshold=threshold)
+            self.trust_file.parent.mkdir(parents=True, exist_ok=True)
+            self.trust_file.write_bytes(trust.to_json())
+        known = self._read_manifest()
+        for spec in self.specs:
+            migrate.upgrade(spec.database_url)
+            if spec.id in known:
+                self.tokens[spec.id] = known[spec.id]
+            else:
+                self.tokens[spec.id] = asyncio.run(_demo_clients(spec))
+        self._write_manifest()
+
+    @property
+    def genesis_sha256(self) -> str:
+        return TrustList.from_json(self.trust_file.read_bytes()).sha256
+
+    def process(self, node: str) -> NodeProcess:
+        if node not in self.processes:
+            spec = self.spec(node)
+            env = node_env(spec, trust_file=self.trust_file, genesis_sha256=self.genesis_sha256, extra=self.extra_env)
+            self.processes[node] = NodeProcess(spec=spec, env=env)
+        return self.processes[node]
+
+    def start(self, nodes: list[str] | None = None, *, wait: bool = True) -> None:
+        chosen = nodes or [spec.id for spec in self.specs]
+        for node in chosen:
+            self.process(node).start()
+        if wait:
+            for node in chosen:
+                self.process(node).wait_ready()
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            process.stop()
+
+    def token(self, node: str, role: str = "admin") -> str:
+        return self.tokens[node][role]
+
+    def _read_manifest(self) -> dict[str, dict[str, str]]:
+        if not self.manifest.exists():
+            return {}
+        data = json.loads(self.manifest.read_text())
+        return {node["id"]: node["tokens"] for node in data.get("nodes", []) if node.get("tokens")}
+
+    def _write_manifest(self) -> None:
+        data = {
+            "trust_file": str(self.trust_file),
+            "genesis_sha256": self.genesis_sha256,
+            "nodes": [
+                {
+                    "id": spec.id,
+                    "url": spec.url,
+                    "database_url": spec.database_url,
+                    "log": str(spec.log_file),
+                    "tokens": self.tokens.get(spec.id, {}),
+                }
+                for spec in self.specs
+            ],
+        }
+        self.manifest.write_text(json.dumps(data, indent=2))
+        self.manifest.chmod(0o600)
+
+
+async def _demo_clients(spec: NodeSpec) -> dict[str, str]:
+    engine = create_engine(spec.database_url, pool_size=1)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            tokens: dict[str, str] = {}
+            for role in ROLES:
+                party = f"{spec.id}-DEMO-{role.upper()}" if role == "forwarder" else None
+                _, token = await add_client(session, name=f"demo {role} ({spec.id})", role=role, party_id=party)
+                tokens[role] = token
+            await session.commit()
+            return tokens
+    finally:
+        await engine.dispose()

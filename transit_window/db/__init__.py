@@ -1,0 +1,1 @@
+"""Database infrastructure: the declarative base, portable column types, engines and sessions."""

@@ -1,0 +1,9 @@
+"""Every table of the node, imported in one place so Alembic and tests see the whole schema."""
+
+from transit_window.clients import models as clients_models
+from transit_window.db.base import Base
+from transit_window.protocol import models as protocol_models
+
+metadata = Base.metadata
+
+__all__ = ["clients_models", "metadata", "protocol_models"]

@@ -1,0 +1,59 @@
+"""Prometheus metrics of one node, in a registry of its own (several nodes may share a test process)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.http_requests = Counter(
+            "tw_http_requests_total",
+            "HTTP requests by route template and status.",
+            ["method", "route", "status"],
+            registry=r,
+        )
+        self.http_duration = Histogram(
+            "tw_http_request_duration_seconds",
+            "HTTP request duration.",
+            ["method", "route"],
+            registry=r,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+        )
+        self.outbox_depth = Gauge(
+            "tw_outbox_messages", "Outbox messages by peer and state.", ["peer", "state"], registry=r
+        )
+        self.messages_enqueued = Counter("tw_messages_enqueued_total", "Messages sealed into the outbox.", registry=r)
+        self.deliveries = Counter(
+            "tw_deliveries_total",
+            "Outbox delivery outcomes by peer (delivered, rejected, failed, dead).",
+            ["peer", "outcome"],
+            registry=r,
+        )
+        self.delivery_failures = Counter(
+            "tw_delivery_failures_total",
+            "Failed delivery attempts by peer and reason.",
+            ["peer", "reason"],
+            registry=r,
+        )
+        self.delivery_latency = Histogram(
+            "tw_delivery_latency_seconds",
+            "From sealing a message to holding its verified receipt.",
+            ["peer"],
+            registry=r,
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0),
+        )
+        self.inbox = Counter(
+            "tw_inbox_messages_total",
+            "Inbox outcomes (accepted, rejected, replayed, refused) by reason.",
+            ["outcome", "reason"],
+            registry=r,
+        )
+        self.trust_version = Gauge("tw_trust_list_version", "Current trust-list version.", registry=r)
+        self.trust_expires = Gauge(
+            "tw_trust_list_expiry_timestamp_seconds", "When the current trust list expires.", registry=r
+        )
+        self.log_size = Gauge("tw_log_entries", "Entries in the tamper-evident log.", registry=r)
+        self.gaps = Gauge("tw_inbound_seq_gaps", "Senders whose sequence has a gap being pulled.", registry=r)

@@ -1,0 +1,64 @@
+"""Signed checkpoints of this node's log, sent to every peer to witness (Certificate Transparency's idea)."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import orjson
+from sqlalchemy import func, insert, select
+
+from transit_window import clock
+from transit_window.db.session import unit_of_work
+from transit_window.protocol import jws, outbox
+from transit_window.protocol.corridor_messages import CheckpointBody
+from transit_window.protocol.models import Checkpoint, LogHead
+
+if TYPE_CHECKING:
+    from transit_window.node import Node
+
+logger = logging.getLogger(__name__)
+CHECKPOINT_TYP = "dtc-checkpoint+jws"
+
+
+async def checkpoint_due(node: Node, *, force: bool = False) -> bool:
+    """Sign and publish a checkpoint when N entries or T seconds passed since the last one (and the log grew)."""
+    settings = node.settings
+    async with node.sessionmaker() as session:
+        head = (await session.execute(select(LogHead.size, LogHead.head).where(LogHead.id == 1))).one()
+        last = (
+            await session.execute(
+                select(Checkpoint.size, Checkpoint.at)
+                .where(Checkpoint.node == node.id)
+                .order_by(Checkpoint.size.desc())
+                .limit(1)
+            )
+        ).one_or_none()
+    node.metrics.log_size.set(head.size)
+    if head.size == 0 or (last is not None and last.size >= head.size):
+        return False
+    now = clock.utcnow()
+    grown = head.size - (last.size if last else 0)
+    age = (now - last.at).total_seconds() if last else float("inf")
+    if not force and grown < settings.checkpoint_every_entries and age < settings.checkpoint_every_seconds:
+        return False
+    await publish(node, size=int(head.size), head=str(head.head))
+    return True
+
+
+async def publish(node: Node, *, size: int, head: str) -> None:
+    now = clock.utcnow()
+    body = CheckpointBody(node=node.id, size=size, head=head, at=now)
+    token = jws.sign_compact(orjson.dumps(body.model_dump(mode="json")), key=node.key, typ=CHECKPOINT_TYP)
+    async with unit_of_work(node) as session:
+        exists = await session.scalar(
+            select(func.count()).select_from(Checkpoint).where(Checkpoint.node == node.id, Checkpoint.size == size)
+        )
+        if exists:
+            return
+        await session.execute(
+            insert(Checkpoint).values(node=node.id, size=size, head=head, at=now, token=token, received_at=now)
+        )
+        for peer in node.peers():
+            outbox.enqueue(session, to=peer, message_type="corridor.checkpoint", body=body, subject=f"log:{node.id}")
+    logger.info("checkpoint at size %d", size, extra={"node": node.id})

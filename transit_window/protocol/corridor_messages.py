@@ -1,0 +1,120 @@
+"""The `corridor.*` message types: ping, trust-list update and log checkpoint."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import insert, select
+
+from transit_window import clock
+from transit_window.db.session import after_commit
+from transit_window.protocol.models import Checkpoint, TrustVersion
+from transit_window.protocol.registry import Rejection, message_type
+from transit_window.protocol.trust import TrustError, TrustList, verify_successor
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from transit_window.node import Node
+    from transit_window.protocol.envelope import VerifiedEnvelope
+
+
+class PingBody(BaseModel):
+    """A liveness and reachability probe; the signed receipt is the answer."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    note: str = Field(default="", max_length=500)
+
+
+class TrustUpdateBody(BaseModel):
+    """A new trust-list version, as its full JWS JSON document."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    version: int = Field(ge=1)
+    document: dict[str, Any]
+
+
+class CheckpointBody(BaseModel):
+    """A signed head of the sender's log, for the receiver to keep as a witness."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    node: str = Field(pattern=r"^[A-Z]{2}$")
+    size: int = Field(ge=1)
+    head: str = Field(pattern=r"^[0-9a-f]{64}$")
+    at: datetime
+
+
+@message_type("corridor.ping", body=PingBody, summary="Reachability probe; the receipt is the answer.")
+async def on_ping(session: AsyncSession, envelope: VerifiedEnvelope, node: Node) -> None:
+    """Nothing to apply: the stored inbox row and the signed receipt are the record of the ping."""
+
+
+async def adopt_trust_list(session: AsyncSession, node: Node, candidate: TrustList, *, source: str) -> bool:
+    """Store `candidate` as the new current version if it is a valid successor; False if already current."""
+    current = node.trust
+    if candidate.version == current.version and candidate.sha256 == current.sha256:
+        return False
+    verify_successor(current, candidate, now=clock.utcnow())
+    exists = await session.scalar(select(TrustVersion.version).where(TrustVersion.version == candidate.version))
+    if exists is not None:
+        return False
+    await session.execute(
+        insert(TrustVersion).values(
+            version=candidate.version,
+            sha256=candidate.sha256,
+            document=candidate.to_json().decode(),
+            source=source,
+            accepted_at=clock.utcnow(),
+        )
+    )
+    after_commit(session, lambda: node.set_trust(candidate))
+    return True
+
+
+@message_type(
+    "corridor.trust-update",
+    body=TrustUpdateBody,
+    summary="A new threshold-signed trust-list version (admission, key rotation, revocation).",
+)
+async def on_trust_update(session: AsyncSession, envelope: VerifiedEnvelope, node: Node) -> None:
+    body = envelope.body
+    assert isinstance(body, TrustUpdateBody)
+    try:
+        candidate = TrustList.from_document(body.document)
+        if candidate.version != body.version:
+            raise Rejection("14", f"body says version {body.version}, the document is version {candidate.version}")
+        if candidate.version < node.trust.version:
+            raise Rejection("15", f"version {candidate.version} is older than the current {node.trust.version}")
+        await adopt_trust_list(session, node, candidate, source=f"peer:{envelope.payload.iss}")
+    except TrustError as exc:
+        raise Rejection("14", str(exc)) from exc
+
+
+@message_type("corridor.checkpoint", body=CheckpointBody, summary="A signed log head to witness.")
+async def on_checkpoint(session: AsyncSession, envelope: VerifiedEnvelope, node: Node) -> None:
+    body = envelope.body
+    assert isinstance(body, CheckpointBody)
+    if body.node != envelope.payload.iss:
+        raise Rejection("15", f"{envelope.payload.iss} may only publish its own checkpoints, not {body.node}'s")
+    known = await session.scalar(
+        select(Checkpoint.head).where(Checkpoint.node == body.node, Checkpoint.size == body.size)
+    )
+    if known is not None:
+        if known != body.head:
+            raise Rejection("14", f"{body.node} already showed a different head at size {body.size}: its log forked")
+        return
+    await session.execute(
+        insert(Checkpoint).values(
+            node=body.node,
+            size=body.size,
+            head=body.head,
+            at=body.at,
+            token=envelope.token,
+            received_at=clock.utcnow(),
+        )
+    )

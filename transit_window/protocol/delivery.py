@@ -1,0 +1,291 @@
+"""The delivery worker: claims due outbox rows, posts them in batches per peer, verifies and stores receipts.
+
+Claims are leases (`lease_owner`, `lease_until`) taken with `FOR UPDATE SKIP LOCKED` on PostgreSQL and inside a
+`BEGIN IMMEDIATE` transaction on SQLite, so several workers on one database never post the same row at the same
+time; a worker that dies only delays its rows until the lease runs out, and the receiver's de-duplication turns any
+resend into the original receipt. Failures back off exponentially with full jitter and dead-letter after an age.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from transit_window import clock
+from transit_window.db.base import table_of
+from transit_window.db.session import unit_of_work
+from transit_window.db.upsert import insert_ignore
+from transit_window.protocol import log
+from transit_window.protocol.envelope import ReceiptError, digest_of, verify_receipt
+from transit_window.protocol.models import OutboxMessage, WorkerHeartbeat
+
+if TYPE_CHECKING:
+    from transit_window.node import Node
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    id: str
+    peer: str
+    seq: int
+    token: str
+    digest: str
+    attempts: int
+    created_at: datetime
+    queued_at: datetime
+
+
+@dataclass(slots=True)
+class Result:
+    row: Claimed
+    outcome: str  # delivered | rejected | failed
+    receipt: str | None = None
+    status: str | None = None
+    code: str | None = None
+    detail: str | None = None
+    error: str | None = None
+    reason: str = ""
+
+
+def backoff(*, attempts: int, base: float, cap: float) -> float:
+    """Full jitter (AWS architecture blog): uniform in [0, min(cap, base * 2^attempts)]."""
+    return random.uniform(0, min(cap, base * (2 ** min(attempts, 30))))
+
+
+class DeliveryWorker:
+    def __init__(self, node: Node, *, worker_id: str) -> None:
+        self.node = node
+        self.worker_id = worker_id
+        self._last_heartbeat = 0.0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        settings = self.node.settings
+        while not stop.is_set():
+            try:
+                await self.heartbeat()
+                done = await self.run_once()
+            except Exception:
+                logger.exception("delivery round failed", extra={"worker": self.worker_id, "node": self.node.id})
+                done = 0
+            if done == 0:
+                await self.node.wait_for_work(settings.worker_poll_seconds)
+
+    async def heartbeat(self) -> None:
+        loop_time = asyncio.get_running_loop().time()
+        if loop_time - self._last_heartbeat < 5:
+            return
+        self._last_heartbeat = loop_time
+        async with unit_of_work(self.node) as session:
+            now = clock.utcnow()
+            dialect = session.get_bind().dialect.name
+            inserted = await session.execute(
+                insert_ignore(table_of(WorkerHeartbeat), dialect).values(worker_id=self.worker_id, seen_at=now)
+            )
+            if inserted.rowcount == 0:  # type: ignore[attr-defined]
+                await session.execute(
+                    update(WorkerHeartbeat).where(WorkerHeartbeat.worker_id == self.worker_id).values(seen_at=now)
+                )
+
+    async def run_once(self) -> int:
+        claimed = await self.claim()
+        if not claimed:
+            return 0
+        by_peer: dict[str, list[Claimed]] = defaultdict(list)
+        for row in claimed:
+            by_peer[row.peer].append(row)
+        batches = await asyncio.gather(*(self.deliver(peer, rows) for peer, rows in by_peer.items()))
+        await self.record([result for batch in batches for result in batch])
+        return len(claimed)
+
+    async def claim(self) -> list[Claimed]:
+        settings = self.node.settings
+        async with unit_of_work(self.node) as session:
+            now = clock.utcnow()
+            due = (
+                select(OutboxMessage.id)
+                .where(
+                    OutboxMessage.state == "pending",
+                    OutboxMessage.next_attempt_at <= now,
+                    (OutboxMessage.lease_until.is_(None)) | (OutboxMessage.lease_until < now),
+                )
+                .order_by(OutboxMessage.next_attempt_at, OutboxMessage.peer, OutboxMessage.seq)
+                .limit(settings.delivery_batch_size)
+            )
+            if session.get_bind().dialect.name == "postgresql":
+                due = due.with_for_update(skip_locked=True)
+            ids = list((await session.scalars(due)).all())
+            if not ids:
+                return []
+            lease_until = now + timedelta(seconds=settings.delivery_lease_seconds)
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(ids))
+                .values(lease_owner=self.worker_id, lease_until=lease_until)
+            )
+            rows = await session.execute(
+                select(
+                    OutboxMessage.id,
+                    OutboxMessage.peer,
+                    OutboxMessage.seq,
+                    OutboxMessage.token,
+                    OutboxMessage.digest,
+                    OutboxMessage.attempts,
+                    OutboxMessage.created_at,
+                    OutboxMessage.queued_at,
+                )
+                .where(OutboxMessage.id.in_(ids))
+                .order_by(OutboxMessage.peer, OutboxMessage.seq)
+            )
+            return [Claimed(**row._asdict()) for row in rows]
+
+    async def deliver(self, peer: str, rows: list[Claimed]) -> list[Result]:
+        endpoint = self.node.endpoint_of(peer)
+        if endpoint is None:
+            return [
+                Result(row, "failed", error=f"{peer} is not in the trust list", reason="unknown-peer") for row in rows
+            ]
+        try:
+            response = await self.node.http.post(
+                f"{endpoint}/v1/corridor/messages", json={"messages": [row.token for row in rows]}
+            )
+        except httpx.HTTPError as exc:
+            reason = type(exc).__name__
+            return [Result(row, "failed", error=f"{reason}: {exc}", reason=reason) for row in rows]
+        if response.status_code != 200:
+            detail = _problem_detail(response)
+            reason = f"http-{response.status_code}"
+            return [
+                Result(row, "failed", error=f"HTTP {response.status_code}: {detail}", reason=reason) for row in rows
+            ]
+        try:
+            items = response.json()["results"]
+            if not isinstance(items, list) or len(items) != len(rows):
+                raise ValueError("result count differs from message count")
+        except (ValueError, KeyError, TypeError) as exc:
+            return [Result(row, "failed", error=f"bad batch response: {exc}", reason="bad-response") for row in rows]
+        return [self._interpret(peer, row, item) for row, item in zip(rows, items, strict=True)]
+
+    def _interpret(self, peer: str, row: Claimed, item: Any) -> Result:
+        if not isinstance(item, dict):
+            return Result(row, "failed", error="bad batch item", reason="bad-response")
+        if "receipt" not in item:
+            problem = item.get("problem") or {}
+            reason = str(problem.get("reason") or f"http-{problem.get('status', '?')}")
+            return Result(row, "failed", error=str(problem.get("detail") or problem), reason=reason)
+        token = str(item["receipt"])
+        try:
+            receipt = verify_receipt(
+                token, trust=self.node.trust, expect_from=peer, message_id=row.id, digest=row.digest
+            )
+        except ReceiptError as exc:
+            return Result(row, "failed", error=f"receipt refused: {exc}", reason="bad-receipt")
+        outcome = "rejected" if receipt.status == "rejected" else "delivered"
+        return Result(row, outcome, receipt=token, status=receipt.status, code=receipt.code, detail=receipt.detail)
+
+    async def record(self, results: list[Result]) -> None:
+        metrics = self.node.metrics
+        async with unit_of_work(self.node) as session:
+            now = clock.utcnow()
+            finished: list[dict[str, Any]] = []
+            for result in results:
+                row = result.row
+                if result.outcome in ("delivered", "rejected"):
+                    assert result.receipt is not None
+                    finished.append(
+                        {
+                            "b_id": row.id,
+                            "state": result.outcome,
+                            "delivered_at": now,
+                            "receipt": result.receipt,
+                            "receipt_status": result.status,
+                            "receipt_code": result.code,
+                            "receipt_detail": result.detail,
+                        }
+                    )
+                    log.record(
+                        session,
+                        log.LogItem("received", "receipt", row.peer, row.id, digest_of(result.receipt)),
+                    )
+                    metrics.deliveries.labels(peer=row.peer, outcome=result.outcome).inc()
+                    metrics.delivery_latency.labels(peer=row.peer).observe((now - row.created_at).total_seconds())
+                    if result.outcome == "rejected":
+                        logger.warning(
+                            "%s rejected message: %s %s",
+                            row.peer,
+                            result.code,
+                            result.detail,
+                            extra={"msg_id": row.id, "peer": row.peer, "node": self.node.id},
+                        )
+                else:
+                    await self._failed(session, result, now=now)
+                    metrics.delivery_failures.labels(peer=row.peer, reason=result.reason).inc()
+            if finished:
+                await _finish(session, finished)
+
+    async def _failed(self, session: AsyncSession, result: Result, *, now: datetime) -> None:
+        settings = self.node.settings
+        row = result.row
+        attempts = row.attempts + 1
+        dead = (now - row.queued_at).total_seconds() >= settings.dead_after_seconds
+        delay = backoff(attempts=attempts - 1, base=settings.backoff_base_seconds, cap=settings.backoff_cap_seconds)
+        values: dict[str, Any] = {
+            "attempts": attempts,
+            "last_error": (result.error or "")[:2000],
+            "lease_owner": None,
+            "lease_until": None,
+            "next_attempt_at": now + timedelta(seconds=delay),
+        }
+        if dead:
+            values["state"] = "dead"
+            self.node.metrics.deliveries.labels(peer=row.peer, outcome="dead").inc()
+            logger.error(
+                "dead-lettered message after %d attempts: %s",
+                attempts,
+                result.error,
+                extra={"msg_id": row.id, "peer": row.peer, "node": self.node.id},
+            )
+        await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == row.id, OutboxMessage.lease_owner == self.worker_id)
+            .values(**values)
+        )
+
+
+async def _finish(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    table = table_of(OutboxMessage)
+    await session.execute(
+        update(table)
+        .where(table.c.id == bindparam("b_id"), table.c.state == "pending")
+        .values(
+            state=bindparam("state"),
+            delivered_at=bindparam("delivered_at"),
+            receipt=bindparam("receipt"),
+            receipt_status=bindparam("receipt_status"),
+            receipt_code=bindparam("receipt_code"),
+            receipt_detail=bindparam("receipt_detail"),
+            lease_owner=None,
+            lease_until=None,
+        ),
+        rows,
+    )
+
+
+def _problem_detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:300]
+    if isinstance(body, dict):
+        return str(body.get("detail") or body.get("title") or body)[:300]
+    return str(body)[:300]

@@ -1,0 +1,176 @@
+"""HTTP endpoints of the corridor protocol: the inbox, pulls, the trust list and witnessed checkpoints."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from transit_window.api.deps import NodeDep, SessionDep, VerifiedPeer
+from transit_window.api.problems import problem_response, responses
+from transit_window.errors import FieldError, Forbidden, InvalidInput, Problem
+from transit_window.protocol import inbox
+from transit_window.protocol.models import Checkpoint
+from transit_window.protocol.pull import stored_messages_for
+
+router = APIRouter(prefix="/v1/corridor", tags=["corridor"])
+MAX_BATCH = 1000
+
+
+class Batch(BaseModel):
+    messages: list[str] = Field(min_length=1, max_length=MAX_BATCH, description="Compact JWS envelopes.")
+
+
+class ReceiptOut(BaseModel):
+    receipt: str = Field(description="The signed receipt (compact JWS, typ dtc-receipt+jws).")
+    status: str = Field(description="accepted, duplicate or rejected (as inside the receipt).")
+    code: str | None = None
+
+
+class BatchResult(BaseModel):
+    receipt: str | None = None
+    status: str | None = None
+    code: str | None = None
+    problem: dict[str, Any] | None = None
+
+
+class BatchOut(BaseModel):
+    results: list[BatchResult]
+
+
+class PulledMessages(BaseModel):
+    messages: list[str]
+
+
+class WitnessedCheckpoint(BaseModel):
+    node: str
+    size: int
+    head: str
+    at: str
+    token: str = Field(description="The envelope that carried the checkpoint, as received.")
+
+
+class WitnessedCheckpoints(BaseModel):
+    checkpoints: list[WitnessedCheckpoint]
+
+
+_INBOX_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/jose": {
+                "schema": {"type": "string", "description": "One compact JWS envelope."},
+                "example": "eyJhbGciOiJFZERTQSIsImtpZCI6Ii4uLiIsInR5cCI6ImR0Yy1tc2crandzIn0.eyJpZCI6Ii4uLiJ9.c2ln",
+            },
+            "application/json": {
+                "schema": Batch.model_json_schema(),
+                "example": {"messages": ["eyJhbGciOiJFZERTQSJ9.eyJpZCI6Ii4uLiJ9.c2ln"]},
+            },
+        },
+    }
+}
+
+
+def _outcome_json(outcome: inbox.Outcome) -> BatchResult:
+    if isinstance(outcome, Problem):
+        return BatchResult(problem=outcome.as_dict())
+    return BatchResult(receipt=outcome.receipt, status=outcome.status, code=outcome.code)
+
+
+@router.post(
+    "/messages",
+    operation_id="corridor_receive",
+    summary="Deliver one signed envelope (application/jose) or a batch (application/json)",
+    response_model=ReceiptOut | BatchOut,
+    responses=responses(400, 401, 403, 413, 415, 422),
+    openapi_extra=_INBOX_BODY,
+)
+async def receive_messages(request: Request, node: NodeDep, session: SessionDep) -> Any:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    raw = await request.body()
+    if content_type == "application/jose":
+        token = raw.decode("ascii", errors="replace").strip()
+        (verified,) = inbox.verify_all(node, [token])
+        if isinstance(verified, Problem):
+            return problem_response(verified, instance=request.url.path)
+        (outcome,) = await inbox.receive(session, node, [verified])
+        if isinstance(outcome, Problem):
+            return problem_response(outcome, instance=request.url.path)
+        return ReceiptOut(receipt=outcome.receipt, status=outcome.status, code=outcome.code)
+    if content_type == "application/json":
+        try:
+            batch = Batch.model_validate_json(raw)
+        except ValueError as exc:
+            raise InvalidInput(
+                'a batch is {"messages": ["<compact JWS>", ...]} with 1 to 1000 messages',
+                errors=[FieldError(pointer="/body/messages", detail=str(exc).splitlines()[0], code="invalid")],
+            ) from exc
+        verified_all = inbox.verify_all(node, batch.messages)
+        outcomes = await inbox.receive(session, node, verified_all)
+        return BatchOut(results=[_outcome_json(outcome) for outcome in outcomes])
+    return problem_response(
+        Problem(
+            status=415,
+            title="Unsupported media type",
+            detail='send application/jose (one compact JWS) or application/json ({"messages": [...]})',
+        ),
+        instance=request.url.path,
+    )
+
+
+@router.get(
+    "/messages",
+    operation_id="corridor_pull",
+    summary="Re-serve the stored envelopes this node sent to the calling peer after a sequence number",
+    response_model=PulledMessages,
+    responses=responses(401, 403, 422),
+)
+async def pull_messages(
+    peer: VerifiedPeer,
+    session: SessionDep,
+    to: Annotated[str, Query(pattern=r"^[A-Z]{2}$", description="The calling node (must match its signature).")],
+    after_seq: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+) -> PulledMessages:
+    if peer != to:
+        raise Forbidden(f"{peer} may pull only its own messages, not those for {to}")
+    return PulledMessages(messages=await stored_messages_for(session, peer=to, after_seq=after_seq, limit=limit))
+
+
+@router.get(
+    "/trust-list",
+    operation_id="corridor_trust_list",
+    summary="The current trust list (JWS JSON general serialization)",
+    responses={200: {"content": {"application/json": {"schema": {"type": "object"}}}}},
+)
+async def trust_list(node: NodeDep) -> Response:
+    return Response(orjson.dumps(node.trust.document()), media_type="application/json")
+
+
+@router.get(
+    "/checkpoints",
+    operation_id="corridor_checkpoints",
+    summary="Checkpoints of a node's log that this node witnessed",
+    response_model=WitnessedCheckpoints,
+    responses=responses(401, 403, 422),
+)
+async def witnessed_checkpoints(
+    peer: VerifiedPeer,
+    session: SessionDep,
+    node_id: Annotated[str, Query(alias="node", pattern=r"^[A-Z]{2}$")],
+    limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
+) -> WitnessedCheckpoints:
+    del peer
+    rows = await session.scalars(
+        select(Checkpoint).where(Checkpoint.node == node_id).order_by(Checkpoint.size.desc()).limit(limit)
+    )
+    return WitnessedCheckpoints(
+        checkpoints=[
+            WitnessedCheckpoint(node=row.node, size=row.size, head=row.head, at=row.at.isoformat(), token=row.token)
+            for row in rows
+        ]
+    )

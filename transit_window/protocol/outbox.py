@@ -1,0 +1,112 @@
+"""The transactional outbox: messages are enqueued in the caller's transaction and sealed at its commit.
+
+`enqueue` only records what to send. `seal_pending`, run by the unit of work right before commit under the log-head
+lock, gives each message its per-peer `seq`, signs it, and inserts the outbox rows. Assigning `seq` there, behind
+the one lock every writer takes last, keeps sequences gapless per peer without any lock-ordering deadlock between
+transactions that write to several peers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from transit_window import clock
+from transit_window.ids import new_id
+from transit_window.protocol import log
+from transit_window.protocol.envelope import digest_of, seal
+from transit_window.protocol.models import OutboundSequence, OutboxMessage
+from transit_window.protocol.registry import REGISTRY
+
+if TYPE_CHECKING:
+    from transit_window.node import Node
+
+_PENDING = "tw_outbox_pending"
+
+
+@dataclass(frozen=True, slots=True)
+class Outbound:
+    id: str
+    to: str
+    type: str
+    subject: str | None
+    body: dict[str, Any]
+
+
+def enqueue(session: AsyncSession, *, to: str, message_type: str, body: BaseModel, subject: str | None = None) -> str:
+    """Queue one message to `to` in the current transaction; returns its id (UUIDv7)."""
+    model = REGISTRY[message_type].body_model
+    if not isinstance(body, model):
+        raise TypeError(f"{message_type} needs a {model.__name__} body, got {body.__class__.__name__}")
+    message = Outbound(id=new_id(), to=to, type=message_type, subject=subject, body=body.model_dump(mode="json"))
+    session.info.setdefault(_PENDING, []).append(message)
+    return message.id
+
+
+def has_pending(session: AsyncSession) -> bool:
+    return bool(session.info.get(_PENDING))
+
+
+async def seal_pending(session: AsyncSession, node: Node) -> list[Outbound]:
+    """Sign and insert the queued messages. Must run while holding the log-head lock (see `unit_of_work`)."""
+    messages: list[Outbound] = session.info.pop(_PENDING, [])
+    if not messages:
+        return []
+    peers = sorted({message.to for message in messages})
+    rows = await session.execute(
+        select(OutboundSequence.peer, OutboundSequence.last_seq).where(OutboundSequence.peer.in_(peers))
+    )
+    last = {row.peer: int(row.last_seq) for row in rows}
+    known = set(last)
+    now = clock.utcnow()
+    trust_version = node.trust.version
+    outbox_rows = []
+    for message in messages:
+        seq = last.get(message.to, 0) + 1
+        last[message.to] = seq
+        token = seal(
+            key=node.key,
+            message_id=message.id,
+            type=message.type,
+            iss=node.id,
+            aud=message.to,
+            iat=now,
+            seq=seq,
+            subject=message.subject,
+            trust=trust_version,
+            body=message.body,
+        )
+        digest = digest_of(token)
+        outbox_rows.append(
+            {
+                "id": message.id,
+                "peer": message.to,
+                "seq": seq,
+                "type": message.type,
+                "subject": message.subject,
+                "token": token,
+                "digest": digest,
+                "state": "pending",
+                "attempts": 0,
+                "created_at": now,
+                "queued_at": now,
+                "next_attempt_at": now,
+            }
+        )
+        log.record(
+            session,
+            log.LogItem(direction="sent", kind="envelope", peer=message.to, msg_id=message.id, digest=digest),
+        )
+    for peer in peers:
+        if peer in known:
+            await session.execute(
+                update(OutboundSequence).where(OutboundSequence.peer == peer).values(last_seq=last[peer])
+            )
+        else:
+            await session.execute(insert(OutboundSequence).values(peer=peer, last_seq=last[peer]))
+    await session.execute(insert(OutboxMessage), outbox_rows)
+    return messages

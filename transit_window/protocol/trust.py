@@ -1,0 +1,266 @@
+"""The trust list: who is in the corridor, where they listen, and which keys speak for them.
+
+Modelled on TUF root metadata: versioned, expiring, threshold-signed (one JWS JSON general signature per member).
+A node accepts version N+1 only when it is newer, unexpired, and signed by `threshold` members of both version N and
+version N+1; the genesis version is pinned by the SHA-256 of its payload bytes. Signatures count per member, not per
+key, so one member holding many keys cannot reach a threshold alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from transit_window import clock
+from transit_window.protocol import jws
+from transit_window.protocol.keys import SigningKey, VerifyingKey, thumbprint, verifying_key
+
+TRUST_TYP = "dtc-trust+jws"
+
+
+class TrustError(Exception):
+    """A trust list (or a transition to it) is not acceptable. The message says why, for an operator."""
+
+
+class TrustKey(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kid: str
+    jwk: dict[str, str]
+    not_before: datetime
+    not_after: datetime | None = None
+    revoked_at: datetime | None = None
+
+    @model_validator(mode="after")
+    def _kid_is_thumbprint(self) -> TrustKey:
+        if thumbprint(self.jwk) != self.kid:
+            raise ValueError(f"kid {self.kid} is not the RFC 7638 thumbprint of its jwk")
+        return self
+
+    def valid_at(self, moment: datetime) -> bool:
+        if moment < self.not_before:
+            return False
+        if self.not_after is not None and moment > self.not_after:
+            return False
+        return self.revoked_at is None or moment < self.revoked_at
+
+    def why_not_valid_at(self, moment: datetime) -> str:
+        if moment < self.not_before:
+            return f"key {self.kid} is valid only from {clock.isoformat(self.not_before)}"
+        if self.not_after is not None and moment > self.not_after:
+            return f"key {self.kid} was retired at {clock.isoformat(self.not_after)}"
+        if self.revoked_at is not None and moment >= self.revoked_at:
+            return f"key {self.kid} was revoked at {clock.isoformat(self.revoked_at)}"
+        return "valid"
+
+
+class TrustMember(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    node: str = Field(pattern=r"^[A-Z]{2}$")
+    name: str = Field(min_length=1, max_length=200)
+    endpoint: str = Field(pattern=r"^https?://")
+    keys: list[TrustKey] = Field(min_length=1)
+
+
+class TrustListBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = Field(ge=1)
+    issued_at: datetime
+    expires_at: datetime
+    threshold: int = Field(ge=1)
+    members: list[TrustMember] = Field(min_length=1)
+
+    @field_validator("members")
+    @classmethod
+    def _unique(cls, members: list[TrustMember]) -> list[TrustMember]:
+        nodes = [member.node for member in members]
+        if len(set(nodes)) != len(nodes):
+            raise ValueError("a node appears twice in members")
+        kids = [key.kid for member in members for key in member.keys]
+        if len(set(kids)) != len(kids):
+            raise ValueError("a key appears twice in the trust list")
+        return members
+
+    @model_validator(mode="after")
+    def _threshold_reachable(self) -> TrustListBody:
+        if self.threshold > len(self.members):
+            raise ValueError(f"threshold {self.threshold} exceeds the {len(self.members)} members")
+        if self.expires_at <= self.issued_at:
+            raise ValueError("expires_at must be after issued_at")
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class KeyEntry:
+    node: str
+    key: TrustKey
+    verifier: VerifyingKey
+
+
+@dataclass(slots=True)
+class TrustList:
+    """One version: its body, the exact payload bytes that were signed, and the signatures gathered so far."""
+
+    body: TrustListBody
+    payload: bytes
+    signatures: list[dict[str, str]]
+    _keys: dict[str, KeyEntry] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        for member in self.body.members:
+            for key in member.keys:
+                self._keys[key.kid] = KeyEntry(node=member.node, key=key, verifier=verifying_key(key.jwk))
+
+    @property
+    def version(self) -> int:
+        return self.body.version
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.payload).hexdigest()
+
+    def key(self, kid: str) -> KeyEntry | None:
+        return self._keys.get(kid)
+
+    def member(self, node: str) -> TrustMember | None:
+        return next((member for member in self.body.members if member.node == node), None)
+
+    def nodes(self) -> list[str]:
+        return [member.node for member in self.body.members]
+
+    def current_key(self, node: str, moment: datetime) -> TrustKey | None:
+        member = self.member(node)
+        if member is None:
+            return None
+        valid = [key for key in member.keys if key.valid_at(moment)]
+        return max(valid, key=lambda key: key.not_before, default=None)
+
+    # -- serialisation -------------------------------------------------------------------------------------------
+
+    def document(self) -> dict[str, Any]:
+        return {"payload": jws.b64url(self.payload), "signatures": list(self.signatures)}
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.document(), option=orjson.OPT_INDENT_2)
+
+    @classmethod
+    def from_body(cls, body: TrustListBody) -> TrustList:
+        payload = orjson.dumps(body.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+        return cls(body=body, payload=payload, signatures=[])
+
+    @classmethod
+    def from_document(cls, document: Any) -> TrustList:
+        if not isinstance(document, dict) or not isinstance(document.get("payload"), str):
+            raise TrustError("a trust list is a JWS JSON general serialization: {payload, signatures}")
+        signatures = document.get("signatures", [])
+        if not isinstance(signatures, list) or not all(
+            isinstance(entry, dict)
+            and isinstance(entry.get("protected"), str)
+            and isinstance(entry.get("signature"), str)
+            for entry in signatures
+        ):
+            raise TrustError("signatures must be a list of {protected, signature}")
+        try:
+            payload = jws.b64url_decode(document["payload"])
+            body = TrustListBody.model_validate_json(payload)
+        except (jws.JWSError, ValidationError) as exc:
+            raise TrustError(f"trust list payload is invalid: {exc}") from exc
+        return cls(body=body, payload=payload, signatures=[dict(entry) for entry in signatures])
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> TrustList:
+        try:
+            document = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise TrustError(f"trust list is not JSON: {exc}") from exc
+        return cls.from_document(document)
+
+    # -- signing and checking ------------------------------------------------------------------------------------
+
+    def sign(self, key: SigningKey) -> None:
+        """Add (or replace) this key's signature."""
+        self.signatures = [entry for entry in self.signatures if _kid_of(entry) != key.kid]
+        self.signatures.append(jws.general_signature(self.payload, key=key, typ=TRUST_TYP))
+
+    def signing_members(self, by: TrustList, *, at: datetime) -> set[str]:
+        """Members of `by` whose key, valid at `at`, made a verifying signature over this version."""
+        payload_b64 = jws.b64url(self.payload)
+        members: set[str] = set()
+        for entry in self.signatures:
+            kid = _kid_of(entry)
+            found = by.key(kid) if kid else None
+            if found is None or not found.key.valid_at(at):
+                continue
+            try:
+                jws.verify_general_signature(payload_b64, entry, key=found.verifier)
+            except (jws.SignatureError, jws.JWSError):
+                continue
+            members.add(found.node)
+        return members
+
+
+def _kid_of(entry: dict[str, str]) -> str:
+    try:
+        header = orjson.loads(jws.b64url_decode(entry["protected"]))
+    except (jws.JWSError, orjson.JSONDecodeError, KeyError):
+        return ""
+    if not isinstance(header, dict) or header.get("typ") != TRUST_TYP or header.get("alg") != "EdDSA":
+        return ""
+    kid = header.get("kid")
+    return kid if isinstance(kid, str) else ""
+
+
+def _check_fresh(candidate: TrustList, now: datetime) -> None:
+    if candidate.body.expires_at <= now:
+        raise TrustError(
+            f"trust list version {candidate.version} expired at {clock.isoformat(candidate.body.expires_at)}"
+        )
+
+
+def _check_threshold(candidate: TrustList, *, by: TrustList, now: datetime, label: str) -> None:
+    signers = candidate.signing_members(by, at=now)
+    if len(signers) < by.body.threshold:
+        raise TrustError(
+            f"trust list version {candidate.version} is signed by {len(signers)} member(s) of {label} "
+            f"({', '.join(sorted(signers)) or 'none'}); the threshold is {by.body.threshold}"
+        )
+
+
+def verify_genesis(candidate: TrustList, *, pinned_sha256: str, now: datetime) -> None:
+    if not pinned_sha256:
+        raise TrustError("no pinned genesis hash: set TW_GENESIS_SHA256 to the SHA-256 the corridor published")
+    if candidate.sha256 != pinned_sha256.lower():
+        raise TrustError(f"genesis trust list hash {candidate.sha256} does not match the pinned {pinned_sha256}")
+    _check_fresh(candidate, now)
+    _check_threshold(candidate, by=candidate, now=now, label="itself")
+
+
+def verify_successor(current: TrustList, candidate: TrustList, *, now: datetime) -> None:
+    """Raise unless `candidate` may replace `current` (no rollback, fresh, both thresholds met)."""
+    if candidate.version <= current.version:
+        raise TrustError(
+            f"trust list version {candidate.version} is not newer than the current version {current.version}"
+        )
+    _check_fresh(candidate, now)
+    _check_threshold(candidate, by=current, now=now, label=f"the current version {current.version}")
+    _check_threshold(candidate, by=candidate, now=now, label=f"version {candidate.version}")
+
+
+def next_version(current: TrustListBody, *, valid_for: timedelta, threshold: int | None = None) -> TrustListBody:
+    now = clock.utcnow()
+    return current.model_copy(
+        update={
+            "version": current.version + 1,
+            "issued_at": now,
+            "expires_at": now + valid_for,
+            "threshold": threshold if threshold is not None else current.threshold,
+            "members": [member.model_copy(deep=True) for member in current.members],
+        }
+    )

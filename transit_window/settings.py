@@ -1,0 +1,62 @@
+"""Node settings, read from `TW_*` environment variables (and an optional `.env`).
+
+Peers' endpoints are deliberately *not* settings: they come from the signed trust list, so an operator cannot
+point a node at an impostor by editing an environment variable.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+NODE_IDS = ("KZ", "KG", "UZ", "TJ", "TM", "AZ")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TW_", env_file=None, extra="ignore")
+
+    node_id: str = Field(default="KZ", description="This node's id: ISO 3166-1 alpha-2 of its country.")
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///./transit_window.db",
+        description="SQLAlchemy async URL: postgresql+asyncpg://... in production, sqlite+aiosqlite:///... embedded.",
+    )
+    key_file: Path = Field(default=Path("node-key.pem"), description="Ed25519 private key (PEM, mode 0600).")
+    trust_file: Path = Field(default=Path("trust-list.json"), description="Genesis trust list (JWS JSON).")
+    genesis_sha256: str = Field(default="", description="Pinned SHA-256 (hex) of the genesis trust list payload.")
+    public_url: str = Field(default="http://127.0.0.1:8101", description="Base URL peers use to reach this node.")
+    host: str = "127.0.0.1"
+    port: int = 8101
+
+    clock_skew_seconds: int = Field(default=120, description="Allowed future skew of a peer's `iat`.")
+    max_message_bytes: int = Field(default=1024 * 1024, description="Largest accepted request body on the inbox.")
+
+    run_worker: bool = Field(default=True, description="Run the delivery worker inside the API process.")
+    worker_poll_seconds: float = 0.2
+    delivery_batch_size: int = 200
+    delivery_timeout_seconds: float = 10.0
+    delivery_lease_seconds: float = 30.0
+    backoff_base_seconds: float = 1.0
+    backoff_cap_seconds: float = 600.0
+    dead_after_seconds: float = Field(default=72 * 3600, description="Dead-letter undelivered messages this old.")
+    gap_pull_seconds: float = Field(default=5.0, description="How often seq gaps are pulled from senders.")
+
+    checkpoint_every_entries: int = 100
+    checkpoint_every_seconds: float = 60.0
+
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @field_validator("node_id")
+    @classmethod
+    def _node_id_upper(cls, value: str) -> str:
+        value = value.strip().upper()
+        if len(value) != 2 or not value.isalpha():
+            raise ValueError("TW_NODE_ID must be a two-letter country code such as KZ")
+        return value
+
+    @cached_property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

@@ -1,0 +1,67 @@
+"""The node's background work: delivery, gap pulls, checkpoints and trust refresh, each a supervised loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable
+
+from transit_window.node import Node
+from transit_window.protocol import checkpoints, pull
+from transit_window.protocol.delivery import DeliveryWorker
+
+logger = logging.getLogger(__name__)
+
+
+def worker_id(node: Node) -> str:
+    return f"{node.id}:{socket.gethostname()}:{os.getpid()}"
+
+
+async def _every(stop: asyncio.Event, seconds: float, name: str, job: Callable[[], Awaitable[object]]) -> None:
+    while not stop.is_set():
+        try:
+            await job()
+        except Exception:
+            logger.exception("%s failed; retrying in %.1f s", name, seconds)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), seconds)
+
+
+def start(node: Node, stop: asyncio.Event, *, deliver: bool = True, maintain: bool = True) -> list[asyncio.Task[None]]:
+    """Start the loops. `deliver`: the outbox worker; `maintain`: gap pulls, checkpoints, trust refresh."""
+    settings = node.settings
+    tasks: list[asyncio.Task[None]] = []
+    if deliver:
+        worker = DeliveryWorker(node, worker_id=worker_id(node))
+        tasks.append(asyncio.create_task(worker.run(stop), name="delivery"))
+    if maintain:
+        tasks.append(
+            asyncio.create_task(_every(stop, settings.gap_pull_seconds, "gap pull", lambda: pull.fill_gaps(node)))
+        )
+        tasks.append(
+            asyncio.create_task(
+                _every(
+                    stop,
+                    min(5.0, settings.checkpoint_every_seconds),
+                    "checkpoint",
+                    lambda: checkpoints.checkpoint_due(node),
+                )
+            )
+        )
+        tasks.append(asyncio.create_task(_every(stop, 5.0, "trust refresh", node.refresh_trust)))
+    return tasks
+
+
+async def stop_all(stop: asyncio.Event, tasks: list[asyncio.Task[None]], *, grace: float = 5.0) -> None:
+    stop.set()
+    node_wakers = [task for task in tasks if not task.done()]
+    if not node_wakers:
+        return
+    done, pending = await asyncio.wait(node_wakers, timeout=grace)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    del done

@@ -300,6 +300,15 @@ def audit_verify(
     raise typer.Exit(1)
 
 
+@app.command("spec")
+def spec() -> None:
+    """Regenerate openapi/openapi.json and openapi/messages/*.json from the code."""
+    from transit_window.spec import export
+
+    for path in export():
+        console.print(f"wrote {path}")
+
+
 @corridor_app.command("up")
 def corridor_up(
     nodes: Annotated[str, typer.Option(help="Comma-separated node ids.")] = "KZ,KG,UZ,TJ,TM,AZ",

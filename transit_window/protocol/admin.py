@@ -69,10 +69,12 @@ class PingRequest(BaseModel):
 
     to: list[str] | None = Field(default=None, description="Peers to ping; all members when omitted.")
     note: str = Field(default="", max_length=500)
+    count: int = Field(default=1, ge=1, le=1000, description="Pings per peer (load drills).")
 
 
 class PingResult(BaseModel):
-    messages: dict[str, str]
+    messages: dict[str, str] = Field(description="Per peer, the id of the (last) ping sent.")
+    sent: int
 
 
 class NodeStatus(BaseModel):
@@ -195,11 +197,13 @@ async def ping(request: PingRequest, admin: AdminClient, node: NodeDep, session:
     unknown = [target for target in targets if target not in node.trust.nodes() or target == node.id]
     if unknown:
         raise NotFound(f"not a peer in trust list version {node.trust.version}: {', '.join(unknown)}")
-    ids = {
-        target: outbox.enqueue(session, to=target, message_type="corridor.ping", body=PingBody(note=request.note))
-        for target in targets
-    }
-    return PingResult(messages=ids)
+    ids: dict[str, str] = {}
+    for target in targets:
+        for _ in range(request.count):
+            ids[target] = outbox.enqueue(
+                session, to=target, message_type="corridor.ping", body=PingBody(note=request.note)
+            )
+    return PingResult(messages=ids, sent=len(targets) * request.count)
 
 
 @router.get(

@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     run_worker: bool = Field(default=True, description="Run the delivery worker inside the API process.")
     worker_poll_seconds: float = 0.2
     delivery_batch_size: int = 200
+    delivery_lanes: int = Field(default=2, description="Batches in flight at once per worker.")
     delivery_timeout_seconds: float = 10.0
     delivery_lease_seconds: float = 30.0
     backoff_base_seconds: float = 1.0

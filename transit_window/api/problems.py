@@ -52,6 +52,8 @@ def _pointer(loc: tuple[Any, ...] | list[Any]) -> str:
 
 
 def install(app: FastAPI) -> None:
+    _declare_problems_as_problem_json(app)
+
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> Response:
         headers = {"WWW-Authenticate": "Bearer"} if exc.slug == "not-authenticated" else None
@@ -105,6 +107,23 @@ def install(app: FastAPI) -> None:
         logger.exception("unhandled error on %s", request.url.path)
         problem = Problem(status=500, title="Internal error", detail="an unexpected error occurred; it was logged")
         return problem_response(problem, instance=request.url.path)
+
+
+def _declare_problems_as_problem_json(app: FastAPI) -> None:
+    """FastAPI files a response `model` under application/json; errors are sent as problem+json only, so say so."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            for item in generate().get("paths", {}).values():
+                for operation in item.values():
+                    for status, response in operation.get("responses", {}).items():
+                        content = response.get("content", {})
+                        if status[0] in "45" and PROBLEM_JSON in content and "application/json" in content:
+                            content[PROBLEM_JSON] = content.pop("application/json")
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

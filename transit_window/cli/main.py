@@ -203,7 +203,13 @@ def clients_revoke(client_id: str) -> None:
     async def work(session: Any) -> Any:
         return await revoke_client(session, client_id=client_id)
 
-    client = _run(lambda: _with_session(work))
+    from transit_window.errors import NotFound
+
+    try:
+        client = _run(lambda: _with_session(work))
+    except NotFound as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
     console.print(f"revoked {client.id} ({client.name})")
 
 

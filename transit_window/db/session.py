@@ -43,6 +43,20 @@ async def commit(session: AsyncSession, node: Node) -> None:
 
 
 @asynccontextmanager
+async def savepoint(session: AsyncSession) -> AsyncIterator[None]:
+    """A nested transaction that also forgets the messages and log entries queued inside it when it rolls back."""
+    saved = {key: list(value) for key, value in session.info.items() if isinstance(value, list)}
+    try:
+        async with session.begin_nested():
+            yield
+    except BaseException:
+        for key in [key for key, value in session.info.items() if isinstance(value, list) and key not in saved]:
+            del session.info[key]
+        session.info.update(saved)
+        raise
+
+
+@asynccontextmanager
 async def unit_of_work(node: Node) -> AsyncIterator[AsyncSession]:
     session = node.sessionmaker()
     try:
@@ -59,5 +73,7 @@ async def unit_of_work(node: Node) -> AsyncIterator[AsyncSession]:
 @event.listens_for(Session, "before_commit")
 def _refuse_unsealed(session: Session, *_: Any) -> None:
     """A safety net: a bare `session.commit()` with queued messages would silently drop them."""
+    if session.in_nested_transaction():
+        return  # releasing a savepoint; the outer commit seals
     if session.info.get("tw_outbox_pending") or session.info.get("tw_log_pending"):
         raise RuntimeError("commit through transit_window.db.session.commit(); messages or log entries are queued")

@@ -15,7 +15,7 @@ from transit_window.api.problems import responses
 from transit_window.errors import Conflict, FieldError, InvalidInput, NotFound
 from transit_window.protocol import audit, outbox
 from transit_window.protocol.corridor_messages import PingBody, TrustUpdateBody, adopt_trust_list
-from transit_window.protocol.models import InboundSequence, LogHead, OutboxMessage
+from transit_window.protocol.models import Checkpoint, InboundSequence, LogHead, OutboxMessage
 from transit_window.protocol.trust import TrustError, TrustList
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
@@ -265,6 +265,6 @@ async def checkpoint_now(admin: AdminClient, node: NodeDep) -> CheckpointResult:
     from transit_window.protocol.checkpoints import checkpoint_due
 
     published = await checkpoint_due(node, force=True)
-    async with node.sessionmaker() as session:
-        size = int(await session.scalar(select(LogHead.size).where(LogHead.id == 1)) or 0)
+    async with node.sessionmaker() as session:  # the newest checkpoint's size (the log grew since: it was sent)
+        size = int(await session.scalar(select(func.max(Checkpoint.size)).where(Checkpoint.node == node.id)) or 0)
     return CheckpointResult(published=published, size=size)

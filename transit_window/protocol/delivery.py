@@ -17,11 +17,11 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import httpx
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from transit_window import clock
-from transit_window.db.base import table_of
+from transit_window.db.base import UTCDateTime, table_of
 from transit_window.db.session import unit_of_work
 from transit_window.db.upsert import insert_ignore
 from transit_window.protocol import log
@@ -70,6 +70,12 @@ class DeliveryWorker:
         self._last_heartbeat = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Several lanes claim and deliver concurrently, so one batch's round trip overlaps the next one's claim,
+        signing and verification; leases keep the lanes (and other workers) off each other's rows."""
+        lanes = max(1, self.node.settings.delivery_lanes)
+        await asyncio.gather(*(self._lane(stop) for _ in range(lanes)))
+
+    async def _lane(self, stop: asyncio.Event) -> None:
         settings = self.node.settings
         while not stop.is_set():
             try:
@@ -263,22 +269,55 @@ class DeliveryWorker:
 
 
 async def _finish(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """On PostgreSQL one `UPDATE ... FROM unnest(arrays)` per batch (executemany costs a round trip per row there);
+    SQLite, in-process, takes the plain executemany."""
     table = table_of(OutboxMessage)
+    if session.get_bind().dialect.name != "postgresql":
+        await session.execute(
+            update(table)
+            .where(table.c.id == bindparam("b_id"), table.c.state == "pending")
+            .values(
+                state=bindparam("state"),
+                delivered_at=bindparam("delivered_at"),
+                receipt=bindparam("receipt"),
+                receipt_status=bindparam("receipt_status"),
+                receipt_code=bindparam("receipt_code"),
+                receipt_detail=bindparam("receipt_detail"),
+                lease_owner=None,
+                lease_until=None,
+            ),
+            rows,
+        )
+        return
     await session.execute(
-        update(table)
-        .where(table.c.id == bindparam("b_id"), table.c.state == "pending")
-        .values(
-            state=bindparam("state"),
-            delivered_at=bindparam("delivered_at"),
-            receipt=bindparam("receipt"),
-            receipt_status=bindparam("receipt_status"),
-            receipt_code=bindparam("receipt_code"),
-            receipt_detail=bindparam("receipt_detail"),
-            lease_owner=None,
-            lease_until=None,
-        ),
-        rows,
+        _FINISH_POSTGRES,
+        {
+            "delivered_at": rows[0]["delivered_at"],
+            **{column: [row[key] for row in rows] for column, key in _FINISH_ARRAYS.items()},
+        },
     )
+
+
+# One statement for the whole batch, its shape independent of the batch size (so prepared once by asyncpg).
+_FINISH_POSTGRES = text(
+    """
+    UPDATE outbox AS o
+       SET state = r.state, delivered_at = :delivered_at, receipt = r.receipt, receipt_status = r.receipt_status,
+           receipt_code = r.receipt_code, receipt_detail = r.receipt_detail, lease_owner = NULL, lease_until = NULL
+      FROM unnest(CAST(:ids AS text[]), CAST(:states AS text[]), CAST(:receipts AS text[]),
+                  CAST(:statuses AS text[]), CAST(:codes AS text[]), CAST(:details AS text[]))
+           AS r(id, state, receipt, receipt_status, receipt_code, receipt_detail)
+     WHERE o.id = r.id AND o.state = 'pending'
+    """
+).bindparams(bindparam("delivered_at", type_=UTCDateTime()))
+_FINISH_ARRAYS = {
+    "ids": "b_id",
+    "states": "state",
+    "receipts": "receipt",
+    "statuses": "receipt_status",
+    "codes": "receipt_code",
+    "details": "receipt_detail",
+}
 
 
 def _problem_detail(response: httpx.Response) -> str:

@@ -12,15 +12,22 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, bindparam, delete, select, tuple_, update
+from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from transit_window import clock
 from transit_window.db.base import table_of
+from transit_window.db.session import savepoint
 from transit_window.db.upsert import insert_ignore
-from transit_window.errors import NotAuthentic, Problem
+from transit_window.errors import Conflict, NotAuthentic, Problem
 from transit_window.protocol import log
-from transit_window.protocol.envelope import VerifiedEnvelope, digest_of, open_envelope, sign_receipt
+from transit_window.protocol.envelope import (
+    ReceiptStatus,
+    VerifiedEnvelope,
+    digest_of,
+    open_envelope,
+    sign_receipt,
+)
 from transit_window.protocol.models import InboundSequence, InboxMessage
 from transit_window.protocol.registry import REGISTRY, Rejection
 
@@ -54,8 +61,17 @@ def verify_all(node: Node, tokens: list[str]) -> list[VerifiedEnvelope | Problem
     return results
 
 
+class ConcurrentDelivery(Conflict):
+    """Another transaction stored one of these messages while we applied it: roll back, the sender retries."""
+
+
 async def receive(session: AsyncSession, node: Node, verified: list[VerifiedEnvelope | Problem]) -> list[Outcome]:
-    """Store, apply and receipt the authentic messages (in this session's transaction)."""
+    """Store, apply and receipt the authentic messages (in this session's transaction).
+
+    Insert-only on the hot path: known ids are looked up first, new messages applied, and their rows inserted once
+    with the receipt. If a concurrent delivery of the same id committed in between, the insert finds it and
+    `ConcurrentDelivery` rolls this request back (the sender retries and gets the original receipt).
+    """
     outcomes: list[Outcome | None] = [item if isinstance(item, Problem) else None for item in verified]
     envelopes = [(index, item) for index, item in enumerate(verified) if isinstance(item, VerifiedEnvelope)]
     if not envelopes:
@@ -63,70 +79,56 @@ async def receive(session: AsyncSession, node: Node, verified: list[VerifiedEnve
     dialect = session.get_bind().dialect.name
     now = clock.utcnow()
 
-    # Claim every id we have not seen: the unique key makes a concurrent delivery of the same id wait for us.
-    placeholder_rows = [
-        {
-            "iss": env.payload.iss,
-            "id": env.payload.id,
-            "seq": env.payload.seq,
-            "type": env.payload.type,
-            "subject": env.payload.subject,
-            "token": env.token,
-            "digest": env.digest,
-            "received_at": now,
-            "status": "pending",
-            "receipt": "",
-        }
-        for _, env in envelopes
-    ]
-    table = table_of(InboxMessage)
-    claimed: set[tuple[str, str]] = set()
-    for start in range(0, len(placeholder_rows), 500):
-        chunk = placeholder_rows[start : start + 500]
-        statement = (
-            insert_ignore(table, dialect, index_elements=["iss", "id"]).values(chunk).returning(table.c.iss, table.c.id)
+    keys = list({(env.payload.iss, env.payload.id) for _, env in envelopes})
+    known: set[tuple[str, str]] = set()
+    for start in range(0, len(keys), 500):
+        rows = await session.execute(
+            select(InboxMessage.iss, InboxMessage.id).where(
+                tuple_(InboxMessage.iss, InboxMessage.id).in_(keys[start : start + 500])
+            )
         )
-        claimed.update((row.iss, row.id) for row in await session.execute(statement))
+        known.update((row.iss, row.id) for row in rows)
 
-    updates: list[dict[str, Any]] = []
+    fresh: list[tuple[int, VerifiedEnvelope]] = []
     seen_in_request: set[tuple[str, str]] = set()
+    answer_later: list[tuple[int, VerifiedEnvelope]] = []
     for index, env in envelopes:
         key = (env.payload.iss, env.payload.id)
-        if key not in claimed or key in seen_in_request:
-            outcomes[index] = await _replay(session, node, env)
+        if key in known or key in seen_in_request:
+            answer_later.append((index, env))  # the stored (or just stored) receipt answers it
+        else:
+            seen_in_request.add(key)
+            fresh.append((index, env))
+
+    applied = await _apply(session, node, fresh)
+    rows_to_store: list[dict[str, Any]] = []
+    for index, env in fresh:
+        result = applied[index]
+        if result is None:
+            outcomes[index] = Problem(status=500, title="Could not apply the message", detail="internal error; retry")
             continue
-        seen_in_request.add(key)
-        status, code, detail = "accepted", None, None
-        handler = REGISTRY[env.payload.type].handler
-        try:
-            async with session.begin_nested():
-                await handler(session, env, node)
-        except Rejection as rejection:
-            status, code, detail = "rejected", rejection.code, rejection.detail
-        except Exception:
-            logger.exception(
-                "handler of %s failed", env.payload.type, extra={"msg_id": env.payload.id, "node": node.id}
-            )
-            outcomes[index] = Problem(
-                status=500, title="Could not apply the message", detail="internal error; retry later"
-            )
-            updates.append({"b_iss": env.payload.iss, "b_id": env.payload.id, "delete": True})
-            continue
+        status, code, detail = result
         receipt = sign_receipt(
             key=node.key,
             message_id=env.payload.id,
             digest=env.digest,
-            status=status,  # type: ignore[arg-type]
+            status=status,
             code=code,
             detail=detail,
             iss=node.id,
             aud=env.payload.iss,
             at=now,
         )
-        updates.append(
+        rows_to_store.append(
             {
-                "b_iss": env.payload.iss,
-                "b_id": env.payload.id,
+                "iss": env.payload.iss,
+                "id": env.payload.id,
+                "seq": env.payload.seq,
+                "type": env.payload.type,
+                "subject": env.payload.subject,
+                "token": env.token,
+                "digest": env.digest,
+                "received_at": now,
                 "status": status,
                 "code": code,
                 "detail": detail,
@@ -138,31 +140,52 @@ async def receive(session: AsyncSession, node: Node, verified: list[VerifiedEnve
         log.record(session, log.LogItem("received", "envelope", env.payload.iss, env.payload.id, env.digest))
         log.record(session, log.LogItem("sent", "receipt", env.payload.iss, env.payload.id, digest_of(receipt)))
 
-    failed = [row for row in updates if row.get("delete")]
-    done = [row for row in updates if not row.get("delete")]
-    if done:
+    if rows_to_store:
         table = table_of(InboxMessage)
-        await session.execute(
-            update(table)
-            .where(and_(table.c.iss == bindparam("b_iss"), table.c.id == bindparam("b_id")))
-            .values(
-                status=bindparam("status"),
-                code=bindparam("code"),
-                detail=bindparam("detail"),
-                receipt=bindparam("receipt"),
-            ),
-            done,
-        )
-    if failed:
-        await session.execute(
-            delete(InboxMessage).where(
-                tuple_(InboxMessage.iss, InboxMessage.id).in_([(row["b_iss"], row["b_id"]) for row in failed])
-            )
-        )
-    senders = sorted({env.payload.iss for _, env in envelopes})
-    for sender in senders:
+        statement = insert_ignore(table, dialect, index_elements=["iss", "id"]).returning(table.c.iss, table.c.id)
+        stored = {(row.iss, row.id) for row in await session.execute(statement, rows_to_store)}
+        if len(stored) != len(rows_to_store):
+            raise ConcurrentDelivery("a message of this request was delivered concurrently; retry")
+    for index, env in answer_later:
+        outcomes[index] = await _replay(session, node, env)
+    for sender in sorted({env.payload.iss for _, env in envelopes}):
         await track_sequence(session, peer=sender)
     return [outcome for outcome in outcomes if outcome is not None]
+
+
+Applied = tuple[ReceiptStatus, str | None, str | None] | None
+
+
+async def _apply(session: AsyncSession, node: Node, items: list[tuple[int, VerifiedEnvelope]]) -> dict[int, Applied]:
+    """Run the handlers. Fast path: the whole batch in one savepoint. If any message is refused (or fails), the
+    batch is rolled back and re-run with a savepoint per message, so only that message's effects are undone.
+
+    One savepoint per batch, not per message, matters on PostgreSQL: past 64 subtransactions in one transaction
+    visibility checks slow down for every session (subxid overflow).
+    """
+    if not items:
+        return {}
+    try:
+        async with savepoint(session):
+            for _, env in items:
+                await REGISTRY[env.payload.type].handler(session, env, node)
+        return {index: ("accepted", None, None) for index, _ in items}
+    except Exception:  # noqa: S110 - re-run one by one below to find which message it was
+        pass
+    results: dict[int, Applied] = {}
+    for index, env in items:
+        try:
+            async with savepoint(session):
+                await REGISTRY[env.payload.type].handler(session, env, node)
+            results[index] = ("accepted", None, None)
+        except Rejection as rejection:
+            results[index] = ("rejected", rejection.code, rejection.detail)
+        except Exception:
+            logger.exception(
+                "handler of %s failed", env.payload.type, extra={"msg_id": env.payload.id, "node": node.id}
+            )
+            results[index] = None
+    return results
 
 
 async def _replay(session: AsyncSession, node: Node, env: VerifiedEnvelope) -> Outcome:

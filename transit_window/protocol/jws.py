@@ -1,30 +1,29 @@
-"""JWS in the two forms the corridor uses, on top of joserfc.
+"""JWS in the two forms the corridor uses: compact (RFC 7515 §7.1) for envelopes, receipts, requests and permits,
+and JSON general serialization (§7.2.1) for the threshold-signed trust list, whose every signature is computed over
+the same signing input as a compact JWS with that protected header.
 
-* compact (RFC 7515 §7.1) for envelopes, receipts and permits;
-* JSON general serialization (§7.2.1) for the threshold-signed trust list. Each of its signatures is computed over
-  the same signing input as a compact JWS with that protected header, so we build and check them through joserfc's
-  compact functions instead of hand-writing any crypto.
+Hand-written on purpose, over `cryptography`'s Ed25519: for one fixed algorithm a compact JWS is three strict
+base64url segments and one signature, and joserfc's generic path (header registry, algorithm lookup, key wrapping)
+costs about 50 µs per sign and 70 µs per verify on top of the 65/180 µs of the curve itself; a receipted message
+pays two of each. Keys, JWKs and RFC 7638 thumbprints stay with joserfc (`keys.py`), and the tests check every form
+produced here with two independent JOSE libraries (joserfc and jwcrypto).
 
-The algorithm is pinned to `EdDSA` (RFC 8037) as the corridor protocol says; joserfc warns that RFC 9864 prefers the
-fully specified `Ed25519` name, which the independent verifiers our partners use do not all know yet, so that one
-warning is silenced here and nowhere else.
+The algorithm is pinned to `EdDSA` (RFC 8037) as the corridor protocol says; anything else is refused.
 """
 
 from __future__ import annotations
 
 import base64
-import warnings
+import re
 from typing import Any
 
 import orjson
-from joserfc import jws
-from joserfc.errors import JoseError, SecurityWarning
+from cryptography.exceptions import InvalidSignature
 
 from transit_window.protocol.keys import SigningKey, VerifyingKey
 
-warnings.filterwarnings("ignore", message="EdDSA is deprecated", category=SecurityWarning)
-
-ALGORITHMS = ["EdDSA"]
+_B64URL = re.compile(r"^[A-Za-z0-9_-]*$")
+_header_cache: dict[tuple[str, str], str] = {}
 
 
 class JWSError(Exception):
@@ -40,40 +39,71 @@ def b64url(data: bytes) -> str:
 
 
 def b64url_decode(text: str) -> bytes:
-    padding = "=" * (-len(text) % 4)
-    try:
-        return base64.urlsafe_b64decode(text + padding)
-    except (ValueError, TypeError) as exc:
-        raise JWSError("not base64url") from exc
+    """Strict base64url without padding: other characters and non-canonical trailing bits are refused, so one
+    signed message has exactly one string form."""
+    if not _B64URL.match(text) or len(text) % 4 == 1:
+        raise JWSError("not base64url")
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if b64url(data) != text:
+        raise JWSError("non-canonical base64url")
+    return data
+
+
+def _protected(kid: str, typ: str) -> str:
+    cached = _header_cache.get((kid, typ))
+    if cached is None:
+        cached = b64url(orjson.dumps({"alg": "EdDSA", "kid": kid, "typ": typ}))
+        _header_cache[(kid, typ)] = cached
+    return cached
 
 
 def sign_compact(payload: bytes, *, key: SigningKey, typ: str) -> str:
-    header = {"alg": "EdDSA", "kid": key.kid, "typ": typ}
-    return jws.serialize_compact(header, payload, key.jose_key, algorithms=ALGORITHMS)
+    signing_input = f"{_protected(key.kid, typ)}.{b64url(payload)}"
+    signature = key.private.sign(signing_input.encode("ascii"))
+    return f"{signing_input}.{b64url(signature)}"
 
 
-def peek_compact(token: str) -> tuple[dict[str, Any], bytes]:
-    """Header and payload of a compact JWS, *unverified*: only to find the key to verify it with."""
+def _split(token: str) -> tuple[str, str, str]:
     parts = token.split(".")
     if len(parts) != 3 or not all(parts):
         raise JWSError("a compact JWS has three non-empty base64url parts separated by dots")
+    return parts[0], parts[1], parts[2]
+
+
+def _header(segment: str) -> dict[str, Any]:
     try:
-        header = orjson.loads(b64url_decode(parts[0]))
+        header = orjson.loads(b64url_decode(segment))
     except orjson.JSONDecodeError as exc:
         raise JWSError("the protected header is not JSON") from exc
     if not isinstance(header, dict):
         raise JWSError("the protected header is not a JSON object")
-    return header, b64url_decode(parts[1])
+    return header
+
+
+def peek_compact(token: str) -> tuple[dict[str, Any], bytes]:
+    """Header and payload of a compact JWS, *unverified*: only to find the key to verify it with."""
+    header_b64, payload_b64, signature_b64 = _split(token)
+    header = _header(header_b64)
+    b64url_decode(signature_b64)
+    return header, b64url_decode(payload_b64)
 
 
 def verify_compact(token: str, *, key: VerifyingKey) -> bytes:
+    """The payload of `token` if `key` signed it with EdDSA; raises `JWSError` or `SignatureError`."""
+    header_b64, payload_b64, signature_b64 = _split(token)
+    header = _header(header_b64)
+    if header.get("alg") != "EdDSA":
+        raise JWSError('only alg "EdDSA" is accepted')
+    if "crit" in header:
+        raise JWSError("no critical header extensions are understood")
+    signature = b64url_decode(signature_b64)
     try:
-        obj = jws.deserialize_compact(token, key.jose_key, algorithms=ALGORITHMS)
-    except JoseError as exc:
-        raise SignatureError(str(exc) or type(exc).__name__) from exc
-    except ValueError as exc:
-        raise JWSError(str(exc)) from exc
-    return obj.payload
+        key.public.verify(signature, f"{header_b64}.{payload_b64}".encode("ascii"))
+    except InvalidSignature as exc:
+        raise SignatureError("signature does not verify") from exc
+    except UnicodeEncodeError as exc:
+        raise JWSError("not ASCII") from exc
+    return b64url_decode(payload_b64)
 
 
 def general_signature(payload: bytes, *, key: SigningKey, typ: str) -> dict[str, str]:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from joserfc.jwk import OKPKey
 
 
@@ -25,11 +25,18 @@ class SigningKey:
     kid: str
     public_jwk: dict[str, Any]
 
+    @property
+    def private(self) -> Ed25519PrivateKey:
+        key = self.jose_key.private_key
+        assert isinstance(key, Ed25519PrivateKey)
+        return key
+
 
 @dataclass(frozen=True, slots=True)
 class VerifyingKey:
     jose_key: OKPKey
     kid: str
+    public: Ed25519PublicKey
 
 
 def generate_private_pem() -> bytes:
@@ -92,7 +99,10 @@ def thumbprint(public_jwk: dict[str, Any]) -> str:
 
 def verifying_key(public_jwk: dict[str, Any]) -> VerifyingKey:
     key = OKPKey.import_key(public_jwk)
-    return VerifyingKey(jose_key=key, kid=key.thumbprint())
+    public = key.public_key
+    if not isinstance(public, Ed25519PublicKey):
+        raise KeyFileError("the corridor uses Ed25519 keys only")
+    return VerifyingKey(jose_key=key, kid=key.thumbprint(), public=public)
 
 
 def public_pem_of(key: SigningKey) -> bytes:

@@ -16,6 +16,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from transit_window import clock
+from transit_window.db.base import table_of
 from transit_window.protocol.models import LogEntry, LogHead
 
 GENESIS_HASH = "0" * 64
@@ -80,6 +81,6 @@ async def append_pending(session: AsyncSession, *, size: int, head: str) -> tupl
             }
         )
         head = entry_hash
-    await session.execute(insert(LogEntry), rows)
+    await session.execute(insert(table_of(LogEntry)), rows)  # Core: no per-row ORM bookkeeping
     await session.execute(update(LogHead).where(LogHead.id == 1).values(size=size, head=head))
     return size, head

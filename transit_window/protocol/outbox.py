@@ -16,6 +16,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from transit_window import clock
+from transit_window.db.base import table_of
 from transit_window.ids import new_id
 from transit_window.protocol import log
 from transit_window.protocol.envelope import digest_of, seal
@@ -108,5 +109,5 @@ async def seal_pending(session: AsyncSession, node: Node) -> list[Outbound]:
             )
         else:
             await session.execute(insert(OutboundSequence).values(peer=peer, last_seq=last[peer]))
-    await session.execute(insert(OutboxMessage), outbox_rows)
+    await session.execute(insert(table_of(OutboxMessage)), outbox_rows)  # Core: no per-row ORM bookkeeping
     return messages

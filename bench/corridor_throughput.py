@@ -25,14 +25,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._support import describe, drop_database, free_port_base, fresh_database, percentile  # noqa: E402
-from transit_window import clock  # noqa: E402
-from transit_window.corridor.local import LocalCorridor  # noqa: E402
-from transit_window.corridor.topology import plan  # noqa: E402
-from transit_window.ids import new_id  # noqa: E402
-from transit_window.protocol import jws  # noqa: E402
-from transit_window.protocol.envelope import seal, sign_receipt  # noqa: E402
-from transit_window.protocol.keys import signing_key_from_pem, generate_private_pem, verifying_key  # noqa: E402
+from bench._support import describe, drop_database, free_port_base, fresh_database, percentile
+from transit_window import clock
+from transit_window.corridor.local import LocalCorridor
+from transit_window.corridor.topology import plan
+from transit_window.ids import new_id
+from transit_window.protocol import jws
+from transit_window.protocol.envelope import seal, sign_receipt
+from transit_window.protocol.keys import generate_private_pem, signing_key_from_pem, verifying_key
 
 
 def crypto_floor(seconds: float = 2.0) -> tuple[float, float]:
@@ -58,13 +58,28 @@ def crypto_floor(seconds: float = 2.0) -> tuple[float, float]:
     started = time.perf_counter()
     while time.perf_counter() - started < seconds:
         token = seal(
-            key=key, message_id=new_id(), type="corridor.ping", iss="KZ", aud="UZ", iat=clock.utcnow(), seq=1,
-            subject=None, trust=1, body=body,
+            key=key,
+            message_id=new_id(),
+            type="corridor.ping",
+            iss="KZ",
+            aud="UZ",
+            iat=clock.utcnow(),
+            seq=1,
+            subject=None,
+            trust=1,
+            body=body,
         )
         jws.verify_compact(token, key=verifier)
         receipt_token = sign_receipt(
-            key=key, message_id="x", digest="0" * 64, status="accepted", code=None, detail=None, iss="UZ",
-            aud="KZ", at=clock.utcnow(),
+            key=key,
+            message_id="x",
+            digest="0" * 64,
+            status="accepted",
+            code=None,
+            detail=None,
+            iss="UZ",
+            aud="KZ",
+            at=clock.utcnow(),
         )
         jws.verify_compact(receipt_token, key=verifier)
         count += 1
@@ -138,7 +153,9 @@ def main() -> None:
 
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     raw, jose = crypto_floor()
-    print(f"crypto floor, one core (2 signs + 2 verifies per message): raw {raw:,.0f} msg/s, via JOSE {jose:,.0f} msg/s")
+    print(
+        f"crypto floor, one core (2 signs + 2 verifies per message): raw {raw:,.0f} msg/s, via JOSE {jose:,.0f} msg/s"
+    )
 
     names = {"KZ": "tw_bench_kz", "UZ": "tw_bench_uz"}
     urls = {node: fresh_database(name) for node, name in names.items()}
@@ -165,9 +182,13 @@ def main() -> None:
         queued = time.monotonic()
         finished = bench.wait_drained(200 + args.messages, timeout=600)
         burst_rate = args.messages / (finished - started)
-        print(f"  queued in {queued - started:.1f} s; all delivered with verified receipts in {finished - started:.1f} s")
-        print(f"  delivered: {burst_rate:,.0f} msg/s   ({burst_rate / raw:.0%} of the raw crypto floor, "
-              f"{burst_rate / jose:.0%} of the JOSE floor)")
+        print(
+            f"  queued in {queued - started:.1f} s; all delivered with verified receipts in {finished - started:.1f} s"
+        )
+        print(
+            f"  delivered: {burst_rate:,.0f} msg/s   ({burst_rate / raw:.0%} of the raw crypto floor, "
+            f"{burst_rate / jose:.0%} of the JOSE floor)"
+        )
         print(f"  latency under burst: {describe(bench.latencies(marker))}")
 
         total = 200 + args.messages

@@ -58,6 +58,10 @@ class NotAuthenticated(DomainError):
     slug = "not-authenticated"
     title = "Authentication required"
 
+    def __init__(self, detail: str, *, challenge: str = "Bearer", **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.challenge = challenge  # the WWW-Authenticate scheme the client should use
+
 
 class Forbidden(DomainError):
     status = 403

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from transit_window.errors import DomainError, Problem
+from transit_window.errors import DomainError, NotAuthenticated, Problem
 
 logger = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
@@ -56,7 +56,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> Response:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.slug == "not-authenticated" else None
+        headers = {"WWW-Authenticate": exc.challenge} if isinstance(exc, NotAuthenticated) else None
         return problem_response(Problem.from_error(exc), instance=request.url.path, headers=headers)
 
     @app.exception_handler(RequestValidationError)

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from transit_window import clock
 from transit_window.db.base import table_of
-from transit_window.db.session import savepoint
+from transit_window.db.session import after_commit, savepoint
 from transit_window.db.upsert import insert_ignore
 from transit_window.errors import Conflict, NotAuthentic, Problem
 from transit_window.protocol import log
@@ -136,7 +136,7 @@ async def receive(session: AsyncSession, node: Node, verified: list[VerifiedEnve
             }
         )
         outcomes[index] = Receipted(receipt=receipt, status=status, code=code)
-        node.metrics.inbox.labels(outcome=status, reason=code or "").inc()
+        after_commit(session, node.metrics.inbox.labels(outcome=status, reason=code or "").inc)  # if it commits
         log.record(session, log.LogItem("received", "envelope", env.payload.iss, env.payload.id, env.digest))
         log.record(session, log.LogItem("sent", "receipt", env.payload.iss, env.payload.id, digest_of(receipt)))
 
@@ -199,7 +199,7 @@ async def _replay(session: AsyncSession, node: Node, env: VerifiedEnvelope) -> O
     if row is None or not row.receipt:
         return Problem(status=409, title="Message being applied", detail="the same message is being applied; retry")
     if row.digest != env.digest:
-        node.metrics.inbox.labels(outcome="duplicate", reason="26").inc()
+        after_commit(session, node.metrics.inbox.labels(outcome="duplicate", reason="26").inc)
         receipt = sign_receipt(
             key=node.key,
             message_id=env.payload.id,
@@ -212,7 +212,7 @@ async def _replay(session: AsyncSession, node: Node, env: VerifiedEnvelope) -> O
             at=clock.utcnow(),
         )
         return Receipted(receipt=receipt, status="duplicate", code="26")
-    node.metrics.inbox.labels(outcome="replayed", reason="").inc()
+    after_commit(session, node.metrics.inbox.labels(outcome="replayed", reason="").inc)
     return Receipted(receipt=row.receipt, status=row.status, code=row.code)
 
 
@@ -220,6 +220,9 @@ async def track_sequence(session: AsyncSession, *, peer: str) -> None:
     """Advance the contiguous mark of `peer`'s sequence and note a gap for the puller."""
     statement = select(InboundSequence).where(InboundSequence.peer == peer)
     if session.get_bind().dialect.name == "postgresql":
+        # Two first batches from a new peer would both find no row and both insert it: create it race-free first.
+        values = {"peer": peer, "contiguous": 0, "max_seen": 0}
+        await session.execute(insert_ignore(table_of(InboundSequence), "postgresql").values(**values))
         statement = statement.with_for_update()
     state = (await session.execute(statement)).scalar_one_or_none()
     contiguous = state.contiguous if state else 0

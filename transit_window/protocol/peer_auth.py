@@ -61,7 +61,9 @@ def verify_request(
 ) -> str:
     """Return the calling node's id, or raise."""
     if not authorization or not authorization.startswith(f"{SCHEME} "):
-        raise NotAuthenticated(f"sign this request as a corridor node: Authorization: {SCHEME} <compact JWS>")
+        raise NotAuthenticated(
+            f"sign this request as a corridor node: Authorization: {SCHEME} <compact JWS>", challenge=SCHEME
+        )
     token = authorization[len(SCHEME) + 1 :].strip()
     try:
         header, _ = jws.peek_compact(token)

@@ -12,6 +12,7 @@ from fastapi.routing import APIRoute
 from transit_window import __version__, tasks
 from transit_window.api import ops, problems
 from transit_window.api.middleware import BodyLimit, HTTPMetrics
+from transit_window.declarations import endpoints as declaration_endpoints
 from transit_window.metrics import Metrics
 from transit_window.node import Node
 from transit_window.protocol import admin as protocol_admin
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None, *, background: bool | None = No
     )
     problems.install(app)
     app.include_router(ops.router)
+    app.include_router(declaration_endpoints.router)
     app.include_router(corridor_endpoints.router)
     app.include_router(protocol_admin.router)
     app.add_middleware(HTTPMetrics, metrics=metrics)

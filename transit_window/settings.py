@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     dead_after_seconds: float = Field(default=72 * 3600, description="Dead-letter undelivered messages this old.")
     gap_pull_seconds: float = Field(default=5.0, description="How often seq gaps are pulled from senders.")
 
+    offices_file: Path | None = Field(
+        default=None, description="Operator's customs-office file laid over the bundled directory (same JSON schema)."
+    )
+
     checkpoint_every_entries: int = 100
     checkpoint_every_seconds: float = 60.0
 

@@ -110,17 +110,28 @@ def install(app: FastAPI) -> None:
 
 
 def _declare_problems_as_problem_json(app: FastAPI) -> None:
-    """FastAPI files a response `model` under application/json; errors are sent as problem+json only, so say so."""
+    """Errors are only ever sent as problem+json: FastAPI files a response `model` (and its own automatic 422)
+    under application/json, so move every 4xx/5xx body to problem+json with the problem schema."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            for item in generate().get("paths", {}).values():
+            schema = generate()
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components.setdefault(
+                "ProblemDocument", ProblemDocument.model_json_schema(ref_template="#/components/schemas/{model}")
+            )
+            components.setdefault("FieldProblem", FieldProblem.model_json_schema())
+            for name in ("HTTPValidationError", "ValidationError"):
+                components.pop(name, None)
+            problem = {"schema": {"$ref": "#/components/schemas/ProblemDocument"}}
+            for item in schema.get("paths", {}).values():
                 for operation in item.values():
                     for status, response in operation.get("responses", {}).items():
                         content = response.get("content", {})
-                        if status[0] in "45" and PROBLEM_JSON in content and "application/json" in content:
-                            content[PROBLEM_JSON] = content.pop("application/json")
+                        if status[0] in "45" and "application/json" in content:
+                            content.pop("application/json")
+                            content[PROBLEM_JSON] = problem
         return app.openapi_schema  # type: ignore[return-value]
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -2,8 +2,9 @@
 
 from transit_window.clients import models as clients_models
 from transit_window.db.base import Base
+from transit_window.declarations import models as declarations_models
 from transit_window.protocol import models as protocol_models
 
 metadata = Base.metadata
 
-__all__ = ["clients_models", "metadata", "protocol_models"]
+__all__ = ["clients_models", "declarations_models", "metadata", "protocol_models"]

@@ -1,6 +1,7 @@
 """Imports every module that registers message types, so the registry is complete wherever this is imported."""
 
+from transit_window.declarations import remote as transit_messages
 from transit_window.protocol import corridor_messages as corridor_messages
 from transit_window.protocol.registry import REGISTRY as REGISTRY
 
-__all__ = ["REGISTRY", "corridor_messages"]
+__all__ = ["REGISTRY", "corridor_messages", "transit_messages"]

@@ -1,0 +1,69 @@
+"""A movement end to end across three in-process nodes: declared and released in Kazakhstan, crossing into and out
+of Uzbekistan, arriving in Turkmenistan, written off in Kazakhstan."""
+
+from __future__ import annotations
+
+from datetime import timedelta, timezone
+
+from tests.declarations.conftest import declaration
+from tests.support.inprocess import InProcessCorridor
+from transit_window import clock
+
+ASHGABAT = timezone(timedelta(hours=5))
+
+
+async def journey_of(
+    corridor: InProcessCorridor, node: str, mrn: str, headers: dict[str, str]
+) -> list[tuple[str, str, str]]:
+    response = await corridor[node].client.get(f"/v1/movements/{mrn}", headers=headers)
+    assert response.status_code == 200, response.text
+    return [(step["kind"], step["office"], step["signed_by"]) for step in response.json()["journey"]]
+
+
+async def test_apples_from_almaty_to_ashgabat_are_closed_on_every_node(
+    corridor: InProcessCorridor, customs: dict[str, dict[str, str]], guarantee: str
+) -> None:
+    kz, uz, tm = corridor["KZ"], corridor["UZ"], corridor["TM"]
+    created = await kz.client.post("/v1/declarations", json=declaration(), headers=customs["KZ"])
+    assert created.status_code == 201, created.text
+    mrn = created.json()["mrn"]
+    assert created.json()["status"] == "accepted"
+
+    released = await kz.client.post(f"/v1/declarations/{mrn}/release", headers=customs["KZ"])
+    assert released.status_code == 200, released.text
+    await corridor.deliver_all()
+
+    expected = await uz.client.get("/v1/movements/expected", params={"office": "UZGIS001"}, headers=customs["UZ"])
+    assert [item["mrn"] for item in expected.json()["items"]] == [mrn]
+
+    steps = [
+        (kz, "KZ", "crossings", {"office": "KZZHZ001", "direction": "exit"}),
+        (uz, "UZ", "crossings", {"office": "UZGIS001", "direction": "entry"}),
+        (uz, "UZ", "crossings", {"office": "UZALT001", "direction": "exit"}),
+        (tm, "TM", "crossings", {"office": "TMFAR001", "direction": "entry"}),
+        (tm, "TM", "arrival", {"office": "TMASB001"}),
+        (tm, "TM", "control-results", {"code": "A1"}),
+    ]
+    for entry, country, path, body in steps:
+        body["at"] = clock.utcnow().astimezone(ASHGABAT).isoformat()
+        response = await entry.client.post(f"/v1/movements/{mrn}/{path}", json=body, headers=customs[country])
+        assert response.status_code == 201, response.text
+        await corridor.deliver_all()
+
+    journeys = {node: await journey_of(corridor, node, mrn, customs[node]) for node in ("KZ", "UZ", "TM")}
+    assert journeys["KZ"] == journeys["UZ"] == journeys["TM"]
+    assert [kind for kind, _, _ in journeys["KZ"]] == [
+        "released",
+        "exit",
+        "entry",
+        "exit",
+        "entry",
+        "arrived",
+        "control-results",
+        "closed",
+    ]
+    for node in ("KZ", "UZ", "TM"):
+        movement = (await corridor[node].client.get(f"/v1/movements/{mrn}", headers=customs[node])).json()
+        assert movement["status"] == "closed", (node, movement["status"])
+    held = (await kz.client.get(f"/v1/guarantees/{guarantee}", headers=customs["KZ"])).json()
+    assert held["reserved"] == "0.00"

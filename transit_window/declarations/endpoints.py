@@ -1,0 +1,337 @@
+"""The declaration and movement API for customs systems (role `customs`)."""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
+
+from transit_window.api.deps import NodeDep, Principal, SessionDep, require
+from transit_window.api.problems import responses
+from transit_window.declarations import idempotency, journey, service
+from transit_window.declarations.models import Guarantee, Movement
+from transit_window.declarations.schemas import (
+    ArrivalIn,
+    CancelIn,
+    ControlResultsIn,
+    CrossingIn,
+    DeclarationAccepted,
+    DeclarationIn,
+    GuaranteeIn,
+    GuaranteeOut,
+    MovementOut,
+    MovementPage,
+    Step,
+    StepAccepted,
+)
+from transit_window.errors import FieldError, InvalidInput, NotFound
+
+router = APIRouter(tags=["declarations"])
+CustomsClient = Annotated[Principal, Depends(require("customs"))]
+Status = Literal["accepted", "released", "in_transit", "arrived", "closed", "cancelled"]
+
+
+async def movement_out(session: SessionDep, movement: Movement) -> MovementOut:
+    steps = await journey.steps_of(session, movement.mrn)
+    return MovementOut(
+        mrn=movement.mrn,
+        status=movement.status,
+        role=movement.role,
+        departure_office=movement.departure_office,
+        destination_office=movement.destination_office,
+        countries=movement.countries,
+        itinerary=movement.offices,
+        limit_date=movement.limit_date,
+        declaration=movement.record,
+        journey=[
+            Step(
+                kind=step.kind,
+                office=step.office,
+                country=step.country,
+                at=step.at,
+                signed_by=step.signed_by,
+                envelope_id=step.envelope_id,
+                details=step.details,
+            )
+            for step in steps
+        ],
+        created_at=movement.created_at,
+        updated_at=movement.updated_at,
+    )
+
+
+def _check_mrn(mrn: str) -> str:
+    from transit_window.codes import validate_mrn
+
+    reason = validate_mrn(mrn)
+    if reason:
+        raise InvalidInput(f"MRN {mrn!r}: {reason}", errors=[FieldError("/path/mrn", reason, "93")])
+    return mrn
+
+
+@router.post(
+    "/v1/declarations",
+    operation_id="declarations_create",
+    summary="Lodge a transit declaration; answers the MRN",
+    status_code=201,
+    response_model=DeclarationAccepted,
+    responses=responses(401, 403, 409, 413, 422),
+)
+async def create_declaration(
+    request: Request,
+    declaration: DeclarationIn,
+    client: CustomsClient,
+    node: NodeDep,
+    session: SessionDep,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=100)] = None,
+) -> Any:
+    if idempotency_key is not None:
+        stored = await idempotency.claim(
+            session, client_id=client.client_id, key=idempotency_key, raw_body=await request.body()
+        )
+        if stored is not None:
+            return JSONResponse(
+                stored.response, status_code=stored.status_code, headers={"Idempotent-Replayed": "true"}
+            )
+    movement = await service.declare(session, node, client=client, declaration=declaration)
+    answer = DeclarationAccepted(mrn=movement.mrn, status=movement.status)
+    if idempotency_key is not None:
+        await idempotency.remember(
+            session, client_id=client.client_id, key=idempotency_key, status_code=201, response=answer.model_dump()
+        )
+    return JSONResponse(answer.model_dump(), status_code=201, headers={"Location": f"/v1/declarations/{movement.mrn}"})
+
+
+@router.get(
+    "/v1/declarations/{mrn}",
+    operation_id="declarations_get",
+    summary="A declaration lodged here (or a movement on this node's route), with its journey",
+    response_model=MovementOut,
+    responses=responses(401, 403, 404, 422),
+)
+async def get_declaration(mrn: str, client: CustomsClient, session: SessionDep) -> MovementOut:
+    del client
+    return await movement_out(session, await service.get_movement(session, _check_mrn(mrn)))
+
+
+def _encode_cursor(mrn: str) -> str:
+    return base64.urlsafe_b64encode(mrn.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> str:
+    try:
+        value = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput(
+            "the cursor is not one this API gave out", errors=[FieldError("/query/cursor", "bad cursor")]
+        ) from exc
+    return value
+
+
+@router.get(
+    "/v1/declarations",
+    operation_id="declarations_list",
+    summary="Declarations lodged at this node, newest first",
+    response_model=MovementPage,
+    responses=responses(401, 403, 422),
+)
+async def list_declarations(
+    client: CustomsClient,
+    session: SessionDep,
+    status: Status | None = None,
+    office: Annotated[str | None, Query(pattern=r"^[A-Z]{2}[A-Z0-9]{6}$")] = None,
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> MovementPage:
+    del client
+    statement = select(Movement).where(Movement.role == "departure").order_by(Movement.mrn.desc()).limit(limit + 1)
+    if status:
+        statement = statement.where(Movement.status == status)
+    if office:
+        statement = statement.where(Movement.departure_office == office)
+    if cursor:
+        statement = statement.where(Movement.mrn < _decode_cursor(cursor))
+    rows = list((await session.scalars(statement)).all())
+    page = rows[:limit]
+    return MovementPage(
+        items=[await movement_out(session, movement) for movement in page],
+        next_cursor=_encode_cursor(page[-1].mrn) if len(rows) > limit else None,
+    )
+
+
+@router.post(
+    "/v1/declarations/{mrn}/release",
+    operation_id="declarations_release",
+    summary="Release for transit: reserve the guarantee, send the anticipated record along the route",
+    response_model=MovementOut,
+    responses=responses(401, 403, 404, 409, 422),
+)
+async def release_declaration(mrn: str, client: CustomsClient, node: NodeDep, session: SessionDep) -> MovementOut:
+    del client
+    movement = await service.release(session, node, mrn=_check_mrn(mrn))
+    return await movement_out(session, movement)
+
+
+@router.post(
+    "/v1/declarations/{mrn}/cancel",
+    operation_id="declarations_cancel",
+    summary="Cancel before the goods leave",
+    response_model=MovementOut,
+    responses=responses(401, 403, 404, 409, 422),
+)
+async def cancel_declaration(
+    mrn: str, request: CancelIn, client: CustomsClient, node: NodeDep, session: SessionDep
+) -> MovementOut:
+    del client
+    movement = await service.cancel(session, node, mrn=_check_mrn(mrn), reason=request.reason)
+    return await movement_out(session, movement)
+
+
+@router.get(
+    "/v1/movements/expected",
+    operation_id="movements_expected",
+    summary="Movements announced to this country's offices that have not passed them yet",
+    response_model=MovementPage,
+    responses=responses(401, 403, 422),
+)
+async def expected_movements(
+    client: CustomsClient,
+    node: NodeDep,
+    session: SessionDep,
+    office: Annotated[str, Query(pattern=r"^[A-Z]{2}[A-Z0-9]{6}$")],
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> MovementPage:
+    del client
+    if not office.startswith(node.id):
+        raise InvalidInput(f"{office} is not an office of {node.id}", errors=[FieldError("/query/office", "not ours")])
+    statement = (
+        select(Movement)
+        .where(Movement.role == "route", Movement.status.in_(["released", "in_transit"]))
+        .order_by(Movement.mrn)
+    )
+    if cursor:
+        statement = statement.where(Movement.mrn > _decode_cursor(cursor))
+    items: list[MovementOut] = []
+    next_cursor = None
+    for movement in (await session.scalars(statement)).all():
+        if office not in movement.offices:
+            continue
+        out = await movement_out(session, movement)
+        if any(step.office == office for step in out.journey):
+            continue
+        if len(items) == limit:
+            next_cursor = _encode_cursor(items[-1].mrn)
+            break
+        items.append(out)
+    return MovementPage(items=items, next_cursor=next_cursor)
+
+
+@router.get(
+    "/v1/movements/{mrn}",
+    operation_id="movements_get",
+    summary="A movement this node knows, with its journey",
+    response_model=MovementOut,
+    responses=responses(401, 403, 404, 422),
+)
+async def get_movement(mrn: str, client: CustomsClient, session: SessionDep) -> MovementOut:
+    del client
+    return await movement_out(session, await service.get_movement(session, _check_mrn(mrn)))
+
+
+@router.post(
+    "/v1/movements/{mrn}/crossings",
+    operation_id="movements_record_crossing",
+    summary="A border post records exit or entry (kept until the record arrives if it has not yet)",
+    status_code=201,
+    response_model=StepAccepted,
+    responses={
+        202: {"model": StepAccepted, "description": "Kept until the record arrives"},
+        **responses(401, 403, 404, 409, 422),
+    },
+)
+async def record_crossing(
+    mrn: str, crossing: CrossingIn, client: CustomsClient, node: NodeDep, session: SessionDep, response: Response
+) -> StepAccepted:
+    del client
+    movement, pending = await service.record_crossing(session, node, mrn=_check_mrn(mrn), crossing=crossing)
+    if pending:
+        response.status_code = 202
+        return StepAccepted(mrn=mrn, status="pending-record", step=crossing.direction, pending=True)
+    assert movement is not None
+    return StepAccepted(mrn=mrn, status=movement.status, step=crossing.direction)
+
+
+@router.post(
+    "/v1/movements/{mrn}/arrival",
+    operation_id="movements_record_arrival",
+    summary="The office of destination records arrival",
+    status_code=201,
+    response_model=StepAccepted,
+    responses=responses(401, 403, 404, 409, 422),
+)
+async def record_arrival(
+    mrn: str, arrival: ArrivalIn, client: CustomsClient, node: NodeDep, session: SessionDep
+) -> StepAccepted:
+    del client
+    movement = await service.record_arrival(session, node, mrn=_check_mrn(mrn), arrival=arrival)
+    return StepAccepted(mrn=mrn, status=movement.status, step="arrived")
+
+
+@router.post(
+    "/v1/movements/{mrn}/control-results",
+    operation_id="movements_record_control_results",
+    summary="The office of destination records control results; departure then writes the movement off",
+    status_code=201,
+    response_model=StepAccepted,
+    responses=responses(401, 403, 404, 409, 422),
+)
+async def record_control_results(
+    mrn: str, results: ControlResultsIn, client: CustomsClient, node: NodeDep, session: SessionDep
+) -> StepAccepted:
+    del client
+    movement = await service.record_control_results(session, node, mrn=_check_mrn(mrn), results=results)
+    return StepAccepted(mrn=mrn, status=movement.status, step="control-results")
+
+
+@router.post(
+    "/v1/guarantees",
+    operation_id="guarantees_register",
+    summary="Register a guarantee and its reference amount",
+    status_code=201,
+    response_model=GuaranteeOut,
+    responses=responses(401, 403, 409, 422),
+)
+async def register_guarantee(request: GuaranteeIn, client: CustomsClient, session: SessionDep) -> GuaranteeOut:
+    del client
+    guarantee = await service.register_guarantee(session, request)
+    return _guarantee_out(guarantee)
+
+
+@router.get(
+    "/v1/guarantees/{grn}",
+    operation_id="guarantees_get",
+    summary="A guarantee: reference amount, reserved by open movements, available",
+    response_model=GuaranteeOut,
+    responses=responses(401, 403, 404),
+)
+async def get_guarantee(grn: str, client: CustomsClient, session: SessionDep) -> GuaranteeOut:
+    del client
+    guarantee = await session.get(Guarantee, grn)
+    if guarantee is None:
+        raise NotFound(f"no guarantee {grn} registered at this node")
+    return _guarantee_out(guarantee)
+
+
+def _guarantee_out(guarantee: Guarantee) -> GuaranteeOut:
+    return GuaranteeOut(
+        grn=guarantee.grn,
+        holder_id=guarantee.holder_id,
+        reference_amount=guarantee.reference_amount,
+        reserved=guarantee.reserved,
+        available=guarantee.reference_amount - guarantee.reserved,
+        currency=guarantee.currency,
+    )

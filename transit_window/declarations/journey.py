@@ -1,0 +1,118 @@
+"""The movement's state machine and journey: steps are facts, the status is the furthest point they reach.
+
+    accepted ─release→ released ─crossing→ in_transit ─arrival→ arrived ─control results / write-off→ closed
+        └──────cancel (before any crossing)──→ cancelled
+
+Steps can reach a node out of order (a crossing relayed faster than the record, two batches in flight); a step
+never moves the status backwards, and a step already recorded is not recorded twice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from transit_window import clock
+from transit_window.db.base import table_of
+from transit_window.db.upsert import insert_ignore
+from transit_window.declarations.messages import StepRecord
+from transit_window.declarations.models import Movement, MovementStep
+from transit_window.protocol import outbox
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from transit_window.node import Node
+
+RANK = {"accepted": 0, "released": 1, "in_transit": 2, "arrived": 3, "closed": 4}
+STATUS_OF_STEP = {
+    "released": "released",
+    "exit": "in_transit",
+    "entry": "in_transit",
+    "arrived": "arrived",
+    "control-results": "arrived",
+    "closed": "closed",
+    "cancelled": "cancelled",
+}
+
+
+def advance(movement: Movement, kind: str) -> None:
+    target = STATUS_OF_STEP[kind]
+    if movement.status == "cancelled":
+        return
+    if target == "cancelled" or RANK[target] > RANK[movement.status]:
+        movement.status = target
+        movement.updated_at = clock.utcnow()
+
+
+async def add_step(
+    session: AsyncSession,
+    movement: Movement,
+    *,
+    kind: str,
+    office: str,
+    country: str,
+    at: datetime,
+    signed_by: str,
+    envelope_id: str | None,
+    details: dict[str, Any] | None = None,
+) -> bool:
+    """Record a step (once) and advance the status; False when the step was already recorded."""
+    dialect = session.get_bind().dialect.name
+    result = await session.execute(
+        insert_ignore(table_of(MovementStep), dialect, index_elements=["mrn", "kind", "office"]).values(
+            mrn=movement.mrn,
+            kind=kind,
+            office=office,
+            country=country,
+            at=at,
+            recorded_at=clock.utcnow(),
+            signed_by=signed_by,
+            envelope_id=envelope_id,
+            details=details or {},
+        )
+    )
+    inserted = bool(result.rowcount)  # type: ignore[attr-defined]
+    if inserted:
+        advance(movement, kind)
+    return inserted
+
+
+async def steps_of(session: AsyncSession, mrn: str) -> list[MovementStep]:
+    rows = await session.scalars(
+        select(MovementStep).where(MovementStep.mrn == mrn).order_by(MovementStep.at, MovementStep.id)
+    )
+    return list(rows.all())
+
+
+def as_records(steps: list[MovementStep]) -> list[StepRecord]:
+    return [
+        StepRecord(
+            kind=step.kind,
+            office=step.office,
+            country=step.country,
+            at=step.at,
+            signed_by=step.signed_by,
+            envelope_id=step.envelope_id,
+            details=step.details,
+        )
+        for step in steps
+    ]
+
+
+def others_on_route(movement: Movement, node: Node) -> list[str]:
+    return [country for country in movement.countries if country != node.id and node.trust.member(country)]
+
+
+def broadcast(
+    session: AsyncSession, node: Node, movement: Movement, *, message_type: str, body: BaseModel
+) -> str | None:
+    """Send to every other country on the route; returns the id of the first message (the step's envelope)."""
+    first: str | None = None
+    for country in others_on_route(movement, node):
+        message_id = outbox.enqueue(session, to=country, message_type=message_type, body=body, subject=movement.mrn)
+        first = first or message_id
+    return first

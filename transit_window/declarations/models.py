@@ -1,0 +1,108 @@
+"""Tables of transit movements. Every node on a route holds the movement; `role` says whether this node is its
+office of departure (the owner, which alone writes it off) or a country on its route."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import BigInteger, Date, Index, Integer, Numeric, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from transit_window.db.base import Base, JSONType
+
+
+class Movement(Base):
+    __tablename__ = "movements"
+    __table_args__ = (
+        Index("ix_movements_status_departure", "status", "departure_office"),
+        Index("ix_movements_role_status", "role", "status"),
+    )
+
+    mrn: Mapped[str] = mapped_column(String(18), primary_key=True)
+    role: Mapped[str] = mapped_column(String(12))  # departure | route
+    status: Mapped[str] = mapped_column(String(16))
+    departure_country: Mapped[str] = mapped_column(String(2))
+    departure_office: Mapped[str] = mapped_column(String(8))
+    destination_office: Mapped[str] = mapped_column(String(8))
+    countries: Mapped[list[str]] = mapped_column(JSONType)
+    offices: Mapped[list[str]] = mapped_column(JSONType)
+    record: Mapped[dict[str, Any]]  # the declaration as accepted: what `transit.anticipated` carries
+    grn: Mapped[str | None] = mapped_column(String(24))
+    guarantee_amount: Mapped[Decimal | None] = mapped_column(Numeric(18, 2))
+    guarantee_currency: Mapped[str | None] = mapped_column(String(3))
+    limit_date: Mapped[date] = mapped_column(Date)
+    client_id: Mapped[str | None] = mapped_column(String(36))
+    declarant_id: Mapped[str] = mapped_column(String(35))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class MovementStep(Base):
+    """One fact of a movement's journey, as signed by the country that recorded it. Append-only."""
+
+    __tablename__ = "movement_steps"
+    __table_args__ = (UniqueConstraint("mrn", "kind", "office"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    mrn: Mapped[str] = mapped_column(String(18), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # released, exit, entry, arrived, control-results, closed, cancelled
+    office: Mapped[str] = mapped_column(String(8))
+    country: Mapped[str] = mapped_column(String(2))
+    at: Mapped[datetime]
+    recorded_at: Mapped[datetime]
+    signed_by: Mapped[str] = mapped_column(String(2))
+    envelope_id: Mapped[str | None] = mapped_column(String(36))
+    details: Mapped[dict[str, Any]]
+
+
+class PendingStep(Base):
+    """A step that arrived before the movement's record: kept, applied when the record comes."""
+
+    __tablename__ = "pending_steps"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    mrn: Mapped[str] = mapped_column(String(18), index=True)
+    source: Mapped[str] = mapped_column(String(8))  # local | message
+    message_type: Mapped[str] = mapped_column(String(40))
+    body: Mapped[dict[str, Any]]
+    signed_by: Mapped[str] = mapped_column(String(2))
+    envelope_id: Mapped[str | None] = mapped_column(String(36))
+    received_at: Mapped[datetime]
+    requested_at: Mapped[datetime | None]
+
+
+class Guarantee(Base):
+    """A guarantee's reference amount and what open movements have reserved of it (NCTS GMS)."""
+
+    __tablename__ = "guarantees"
+
+    grn: Mapped[str] = mapped_column(String(24), primary_key=True)
+    holder_id: Mapped[str] = mapped_column(String(35))
+    reference_amount: Mapped[Decimal] = mapped_column(Numeric(18, 2))
+    reserved: Mapped[Decimal] = mapped_column(Numeric(18, 2))
+    currency: Mapped[str] = mapped_column(String(3))
+    created_at: Mapped[datetime]
+
+
+class IdempotencyRecord(Base):
+    """The first answer to a request with an `Idempotency-Key`, replayed for every retry of it."""
+
+    __tablename__ = "idempotency_records"
+
+    client_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+
+
+class MrnCounter(Base):
+    """Per year serials for MRNs on SQLite; PostgreSQL uses the `mrn_serial` sequence (no row lock)."""
+
+    __tablename__ = "mrn_counters"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    value: Mapped[int] = mapped_column(BigInteger)

@@ -1,0 +1,260 @@
+"""Request and response bodies of the declaration and movement API. Strict on the way in (`extra="forbid"`,
+bounded sizes); the semantic rules that need reference data live in `validation.py`."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+
+def _printable(value: str) -> str:
+    """Refuse NUL and other control characters: they break fixed-format exports and hide text from a clerk."""
+    bad = next((char for char in value if ord(char) < 32 or 127 <= ord(char) < 160), None)
+    if bad is not None:
+        raise ValueError(f"contains the control character U+{ord(bad):04X}; only printable text is allowed")
+    return value
+
+
+Printable = AfterValidator(_printable)
+Text35 = Annotated[str, StringConstraints(min_length=1, max_length=35, strip_whitespace=True), Printable]
+Text70 = Annotated[str, StringConstraints(min_length=1, max_length=70, strip_whitespace=True), Printable]
+Text512 = Annotated[str, StringConstraints(min_length=1, max_length=512, strip_whitespace=True), Printable]
+Remarks = Annotated[str, StringConstraints(max_length=512), Printable]
+Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+OfficeRef = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}[A-Z0-9]{6}$")]
+Money = Annotated[Decimal, Field(gt=0, max_digits=16, decimal_places=3)]
+Mass = Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=3)]
+
+_STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Party(BaseModel):
+    model_config = _STRICT
+
+    id: Text35 = Field(description="Trader id: Kazakh BIN/IIN, Azerbaijani VÖEN, Uzbek STIR, Kyrgyz or Tajik INN.")
+    name: Text70
+    country: Country
+
+
+class Vehicle(BaseModel):
+    model_config = _STRICT
+
+    plate: Annotated[str, StringConstraints(min_length=2, max_length=20), Printable]
+    country: Country
+    trailer_plate: Annotated[str, StringConstraints(min_length=2, max_length=20), Printable] | None = None
+
+
+class GoodsItem(BaseModel):
+    model_config = _STRICT
+
+    hs_code: Annotated[str, StringConstraints(max_length=10), Printable] = Field(description="HS 2022, six digits")
+    description: Text512
+    packages: Annotated[int, Field(ge=1, le=1_000_000)]
+    package_type: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{2}$")] = "PK"
+    gross_mass_kg: Mass
+    net_mass_kg: Mass
+    value: Money
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+
+
+class GuaranteeRef(BaseModel):
+    model_config = _STRICT
+
+    grn: Annotated[str, StringConstraints(max_length=24), Printable]
+    amount: Money
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+
+
+class DocumentRef(BaseModel):
+    model_config = _STRICT
+
+    type: Literal["phytosanitary", "veterinary", "origin", "permit", "invoice", "cmr", "other"]
+    number: Text35
+    country: Country
+
+
+class DeclarationIn(BaseModel):
+    """A transit declaration (NCTS IE015), lodged by a customs system at its office of departure."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "declarant": {"id": "230340000126", "name": "Almaty Fruit Export LLP", "country": "KZ"},
+                    "consignor": {"id": "230340000126", "name": "Almaty Fruit Export LLP", "country": "KZ"},
+                    "consignee": {"id": "1400057761", "name": "Baku Fresh Market LLC", "country": "AZ"},
+                    "carrier": {"id": "230340000126", "name": "Almaty Fruit Export LLP", "country": "KZ"},
+                    "vehicle": {"plate": "123ABC02", "country": "KZ", "trailer_plate": "45TRL02"},
+                    "containers": ["CSQU3054383"],
+                    "seals": ["KZ-SEAL-000731"],
+                    "goods": [
+                        {
+                            "hs_code": "080810",
+                            "description": "Fresh apples, Aport variety, in cartons",
+                            "packages": 1400,
+                            "package_type": "CT",
+                            "gross_mass_kg": "19600.000",
+                            "net_mass_kg": "18200.000",
+                            "value": "23660.00",
+                            "currency": "USD",
+                        }
+                    ],
+                    "itinerary": [
+                        "KZALA001",
+                        "KZZHZ001",
+                        "UZGIS001",
+                        "UZALT001",
+                        "TMFAR001",
+                        "TMKRW001",
+                        "AZALA001",
+                        "AZBAK001",
+                    ],
+                    "guarantee": {"grn": "26KZ0000000001234", "amount": "5000.00", "currency": "USD"},
+                    "documents": [{"type": "phytosanitary", "number": "KZ-PHY-2026-004417", "country": "KZ"}],
+                    "limit_date": "2026-12-20",
+                }
+            ]
+        },
+    )
+
+    declarant: Party
+    consignor: Party
+    consignee: Party
+    carrier: Party
+    vehicle: Vehicle
+    containers: Annotated[list[Annotated[str, StringConstraints(max_length=11), Printable]], Field(max_length=20)] = []
+    seals: Annotated[list[Text35], Field(max_length=99)] = []
+    goods: Annotated[list[GoodsItem], Field(min_length=1, max_length=999)]
+    itinerary: Annotated[list[OfficeRef], Field(min_length=2, max_length=20)] = Field(
+        description="Ordered customs offices: departure, the border posts (exit and entry), destination."
+    )
+    guarantee: GuaranteeRef
+    documents: Annotated[list[DocumentRef], Field(max_length=99)] = []
+    limit_date: date = Field(description="Date by which the goods must be presented at destination.")
+
+
+class Step(BaseModel):
+    kind: str
+    office: str
+    country: str
+    at: datetime
+    signed_by: str
+    envelope_id: str | None
+    details: dict[str, object]
+
+
+class MovementOut(BaseModel):
+    mrn: str
+    status: str
+    role: Literal["departure", "route"]
+    departure_office: str
+    destination_office: str
+    countries: list[str]
+    itinerary: list[str]
+    limit_date: date
+    declaration: dict[str, object]
+    journey: list[Step]
+    created_at: datetime
+    updated_at: datetime
+
+
+class DeclarationAccepted(BaseModel):
+    mrn: str
+    status: str
+
+
+class MovementPage(BaseModel):
+    items: list[MovementOut]
+    next_cursor: str | None
+
+
+class CancelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"reason": "truck broke down"}]})
+
+    reason: Text512
+
+
+class CrossingIn(BaseModel):
+    """A border post records the goods passing (NCTS IE118)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"office": "UZGIS001", "direction": "entry", "at": "2026-12-02T09:15:00+05:00", "seals_intact": True}
+            ]
+        },
+    )
+
+    office: OfficeRef
+    direction: Literal["exit", "entry"]
+    at: datetime
+    seals_intact: bool = True
+    remarks: Remarks = ""
+
+
+class ArrivalIn(BaseModel):
+    """The office of destination records arrival (NCTS IE006)."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"office": "AZBAK001", "at": "2026-12-04T16:40:00+04:00"}]}
+    )
+
+    office: OfficeRef
+    at: datetime
+    remarks: Remarks = ""
+
+
+class ControlResultsIn(BaseModel):
+    """Control results at destination (NCTS IE018): A1 satisfactory, A2 considered satisfactory, B1 not
+    satisfactory (with discrepancies)."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"code": "A1", "at": "2026-12-04T17:05:00+04:00"}]}
+    )
+
+    code: Literal["A1", "A2", "B1"]
+    at: datetime
+    discrepancies: Annotated[list[Text512], Field(max_length=50)] = []
+
+
+class StepAccepted(BaseModel):
+    mrn: str
+    status: str
+    step: str
+    pending: bool = Field(default=False, description="True when kept until the movement's record arrives.")
+
+
+class GuaranteeIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "grn": "26KZ0000000001234",
+                    "holder_id": "230340000126",
+                    "reference_amount": "25000.00",
+                    "currency": "USD",
+                }
+            ]
+        },
+    )
+
+    grn: Annotated[str, StringConstraints(max_length=24), Printable]
+    holder_id: Text35
+    reference_amount: Money
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+
+
+class GuaranteeOut(BaseModel):
+    grn: str
+    holder_id: str
+    reference_amount: Decimal
+    reserved: Decimal
+    available: Decimal
+    currency: str

@@ -1,0 +1,504 @@
+"""What customs systems do at their own node: declare, release, cancel, record crossings, arrival and control
+results. Every change and the messages it causes share the request's transaction; nothing here commits."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select, text, update
+
+from transit_window import clock
+from transit_window.codes import OfficeDirectory, generate_mrn
+from transit_window.declarations import journey
+from transit_window.declarations.messages import (
+    AnticipatedBody,
+    ArrivedBody,
+    CancelledBody,
+    ClosedBody,
+    ControlResultsBody,
+    CrossedBody,
+    RecordRequestBody,
+    StepRecord,
+)
+from transit_window.declarations.models import Guarantee, Movement, MovementStep, MrnCounter, PendingStep
+from transit_window.declarations.schemas import ArrivalIn, ControlResultsIn, CrossingIn, DeclarationIn, GuaranteeIn
+from transit_window.declarations.validation import check_declaration
+from transit_window.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
+from transit_window.protocol import outbox
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from transit_window.api.deps import Principal
+    from transit_window.node import Node
+
+
+@lru_cache(maxsize=4)
+def office_directory(operator_file: str | None = None) -> OfficeDirectory:
+    return OfficeDirectory(operator_file=operator_file)
+
+
+def offices_of(node: Node) -> OfficeDirectory:
+    path = node.settings.offices_file
+    return office_directory(str(path) if path else None)
+
+
+async def get_movement(session: AsyncSession, mrn: str, *, lock: bool = False) -> Movement:
+    statement = select(Movement).where(Movement.mrn == mrn)
+    if lock and session.get_bind().dialect.name == "postgresql":
+        statement = statement.with_for_update()
+    movement = await session.scalar(statement)
+    if movement is None:
+        raise NotFound(f"no movement {mrn} at this node")
+    return movement
+
+
+# -- declaring -------------------------------------------------------------------------------------------------
+
+
+async def allocate_mrn(session: AsyncSession, *, year: int, country: str, office: str) -> str:
+    """A new MRN. PostgreSQL: a sequence (no lock held for the transaction); SQLite: a counter row (writers
+    are serialised there anyway). Gaps after a rollback are allowed, as in NCTS."""
+    if session.get_bind().dialect.name == "postgresql":
+        serial = int(await session.scalar(text("SELECT nextval('mrn_serial')")) or 0)
+    else:
+        result = await session.execute(
+            update(MrnCounter)
+            .where(MrnCounter.year == year)
+            .values(value=MrnCounter.value + 1)
+            .returning(MrnCounter.value)
+        )
+        value = result.scalar_one_or_none()
+        if value is None:
+            session.add(MrnCounter(year=year, value=1))
+            await session.flush()
+            value = 1
+        serial = int(value)
+    return generate_mrn(year=year % 100, country=country, serial=serial, office_part=office[2:6])
+
+
+async def declare(session: AsyncSession, node: Node, *, client: Principal, declaration: DeclarationIn) -> Movement:
+    directory = offices_of(node)
+    departure = directory.get(declaration.itinerary[0])
+    if client.party_id and directory.get(client.party_id) is not None and client.party_id != declaration.itinerary[0]:
+        raise Forbidden(
+            f"this customs client acts for office {client.party_id} and may not lodge declarations at "
+            f"{declaration.itinerary[0]}",
+            errors=[FieldError("/body/itinerary/0", "not this client's office", "15").as_dict()],
+        )
+    checked = check_declaration(declaration, node_country=node.id, offices=directory, today=clock.utcnow().date())
+    if checked.errors:
+        count = len(checked.errors)
+        raise InvalidInput(
+            f"the declaration has {count} error{'s' if count > 1 else ''}: {checked.errors[0].detail}",
+            errors=checked.errors,
+        )
+    assert departure is not None
+    guarantee = await session.get(Guarantee, declaration.guarantee.grn)
+    if guarantee is None:
+        raise InvalidInput(
+            f"guarantee {declaration.guarantee.grn} is not registered at this node",
+            errors=[FieldError("/body/guarantee/grn", "unknown guarantee reference number", "12")],
+        )
+    if guarantee.currency != declaration.guarantee.currency:
+        raise InvalidInput(
+            f"guarantee {guarantee.grn} is in {guarantee.currency}, not {declaration.guarantee.currency}",
+            errors=[FieldError("/body/guarantee/currency", f"the guarantee is held in {guarantee.currency}", "14")],
+        )
+    now = clock.utcnow()
+    mrn = await allocate_mrn(session, year=now.year, country=node.id, office=departure.code)
+    record = declaration.model_dump(mode="json")
+    record["vehicle"]["plate"] = checked.plate
+    if checked.trailer_plate is not None:
+        record["vehicle"]["trailer_plate"] = checked.trailer_plate
+    movement = Movement(
+        mrn=mrn,
+        role="departure",
+        status="accepted",
+        departure_country=node.id,
+        departure_office=declaration.itinerary[0],
+        destination_office=declaration.itinerary[-1],
+        countries=checked.countries,
+        offices=list(declaration.itinerary),
+        record=record,
+        grn=declaration.guarantee.grn,
+        guarantee_amount=declaration.guarantee.amount,
+        guarantee_currency=declaration.guarantee.currency,
+        limit_date=declaration.limit_date,
+        client_id=client.client_id,
+        declarant_id=declaration.declarant.id,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(movement)
+    await session.flush()
+    return movement
+
+
+# -- guarantees ------------------------------------------------------------------------------------------------
+
+
+async def register_guarantee(session: AsyncSession, request: GuaranteeIn) -> Guarantee:
+    from transit_window.codes import is_currency, validate_grn
+
+    errors = []
+    reason = validate_grn(request.grn)
+    if reason:
+        errors.append(FieldError("/body/grn", reason, "12"))
+    if not is_currency(request.currency):
+        errors.append(FieldError("/body/currency", f"{request.currency!r} is not an ISO 4217 currency", "12"))
+    if errors:
+        raise InvalidInput(errors[0].detail, errors=errors)
+    if await session.get(Guarantee, request.grn) is not None:
+        raise Conflict(f"guarantee {request.grn} is already registered")
+    guarantee = Guarantee(
+        grn=request.grn,
+        holder_id=request.holder_id,
+        reference_amount=request.reference_amount,
+        reserved=Decimal(0),
+        currency=request.currency,
+        created_at=clock.utcnow(),
+    )
+    session.add(guarantee)
+    await session.flush()
+    return guarantee
+
+
+async def _reserve(session: AsyncSession, movement: Movement) -> None:
+    """Atomic: the row is only updated when the reservation still fits, so concurrent releases never overdraw."""
+    assert movement.grn is not None and movement.guarantee_amount is not None
+    result = await session.execute(
+        update(Guarantee)
+        .where(
+            Guarantee.grn == movement.grn,
+            Guarantee.reserved + movement.guarantee_amount <= Guarantee.reference_amount,
+        )
+        .values(reserved=Guarantee.reserved + movement.guarantee_amount)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        guarantee = await session.get(Guarantee, movement.grn)
+        available = (guarantee.reference_amount - guarantee.reserved) if guarantee else Decimal(0)
+        raise Conflict(
+            f"guarantee {movement.grn} cannot cover {movement.guarantee_amount} {movement.guarantee_currency}: "
+            f"{available} is still available; release other movements or increase the guarantee",
+            grn=movement.grn,
+            available=str(available),
+        )
+
+
+async def _release_guarantee(session: AsyncSession, movement: Movement) -> None:
+    if movement.grn is None or movement.guarantee_amount is None:
+        return
+    await session.execute(
+        update(Guarantee)
+        .where(Guarantee.grn == movement.grn)
+        .values(reserved=Guarantee.reserved - movement.guarantee_amount)
+        .execution_options(synchronize_session=False)
+    )
+
+
+# -- departure: release, cancel, write-off ---------------------------------------------------------------------
+
+
+def anticipated_body(movement: Movement, steps: list[StepRecord] | None = None) -> AnticipatedBody:
+    return AnticipatedBody(
+        mrn=movement.mrn,
+        departure_office=movement.departure_office,
+        destination_office=movement.destination_office,
+        countries=movement.countries,
+        itinerary=movement.offices,
+        limit_date=movement.limit_date,
+        declaration=movement.record,
+        journey=steps or [],
+    )
+
+
+async def release(session: AsyncSession, node: Node, *, mrn: str) -> Movement:
+    movement = await get_movement(session, mrn, lock=True)
+    if movement.role != "departure":
+        raise Conflict(f"{mrn} was declared in {movement.departure_country}; only that country releases it")
+    if movement.status != "accepted":
+        raise Conflict(f"{mrn} is {movement.status}; only an accepted declaration can be released")
+    await _reserve(session, movement)
+    now = clock.utcnow()
+    released = StepRecord(kind="released", office=movement.departure_office, country=node.id, at=now, signed_by=node.id)
+    message_id = journey.broadcast(
+        session, node, movement, message_type="transit.anticipated", body=anticipated_body(movement, [released])
+    )
+    await journey.add_step(
+        session,
+        movement,
+        kind="released",
+        office=movement.departure_office,
+        country=node.id,
+        at=now,
+        signed_by=node.id,
+        envelope_id=message_id,
+    )
+    await session.flush()
+    return movement
+
+
+async def cancel(session: AsyncSession, node: Node, *, mrn: str, reason: str) -> Movement:
+    movement = await get_movement(session, mrn, lock=True)
+    if movement.role != "departure":
+        raise Conflict(f"{mrn} was declared in {movement.departure_country}; only that country cancels it")
+    if movement.status not in ("accepted", "released"):
+        raise Conflict(f"{mrn} is {movement.status}: a movement can be cancelled only before the goods leave")
+    was_released = movement.status == "released"
+    now = clock.utcnow()
+    message_id = None
+    if was_released:
+        await _release_guarantee(session, movement)
+        message_id = journey.broadcast(
+            session,
+            node,
+            movement,
+            message_type="transit.cancelled",
+            body=CancelledBody(mrn=mrn, office=movement.departure_office, at=now, reason=reason),
+        )
+    await journey.add_step(
+        session,
+        movement,
+        kind="cancelled",
+        office=movement.departure_office,
+        country=node.id,
+        at=now,
+        signed_by=node.id,
+        envelope_id=message_id,
+        details={"reason": reason},
+    )
+    await session.flush()
+    return movement
+
+
+async def write_off(session: AsyncSession, node: Node, movement: Movement, *, outcome: str) -> None:
+    """Departure closes the movement once control results are in: guarantee released, `transit.closed` sent."""
+    if movement.status in ("closed", "cancelled"):
+        return
+    await _release_guarantee(session, movement)
+    now = clock.utcnow()
+    message_id = journey.broadcast(
+        session,
+        node,
+        movement,
+        message_type="transit.closed",
+        body=ClosedBody(mrn=movement.mrn, office=movement.departure_office, at=now, outcome=outcome),
+    )
+    await journey.add_step(
+        session,
+        movement,
+        kind="closed",
+        office=movement.departure_office,
+        country=node.id,
+        at=now,
+        signed_by=node.id,
+        envelope_id=message_id,
+        details={"outcome": outcome},
+    )
+
+
+# -- along the route: crossings, arrival, control results -----------------------------------------------------
+
+
+def _expected_direction(movement: Movement, office: str, offices: OfficeDirectory) -> str | None:
+    codes = movement.offices
+    index = codes.index(office)
+    country = offices.require(office).country
+    if index + 1 < len(codes) and offices.require(codes[index + 1]).country != country:
+        return "exit"
+    if index > 0 and offices.require(codes[index - 1]).country != country:
+        return "entry"
+    return None
+
+
+def _check_local_office(node: Node, office_code: str, *, pointer: str) -> None:
+    office = offices_of(node).get(office_code)
+    if office is None:
+        raise InvalidInput(
+            f"no customs office {office_code!r} in the corridor directory",
+            errors=[FieldError(pointer, "unknown office", "12")],
+        )
+    if office.country != node.id:
+        raise Forbidden(
+            f"{office_code} is an office of {office.country}; customs at this node record steps at {node.id} offices",
+            errors=[FieldError(pointer, f"not an office of {node.id}", "15").as_dict()],
+        )
+
+
+def _check_alive(movement: Movement) -> None:
+    if movement.status == "cancelled":
+        raise Conflict(f"{movement.mrn} was cancelled")
+    if movement.status == "closed":
+        raise Conflict(f"{movement.mrn} is already closed")
+    if movement.status == "accepted":
+        raise Conflict(f"{movement.mrn} has not been released yet")
+
+
+async def record_crossing(
+    session: AsyncSession, node: Node, *, mrn: str, crossing: CrossingIn
+) -> tuple[Movement | None, bool]:
+    """Returns (movement, pending). An MRN this node has not heard of yet is kept and its record requested."""
+    _check_local_office(node, crossing.office, pointer="/body/office")
+    movement = await session.scalar(select(Movement).where(Movement.mrn == mrn))
+    if movement is None:
+        if mrn[2:4] == node.id:
+            raise NotFound(f"no movement {mrn} was declared at this node")
+        await park(
+            session, node, mrn=mrn, source="local", message_type="crossing", body=crossing.model_dump(mode="json")
+        )
+        return None, True
+    await apply_crossing(session, node, movement, crossing)
+    return movement, False
+
+
+async def apply_crossing(session: AsyncSession, node: Node, movement: Movement, crossing: CrossingIn) -> None:
+    _check_alive(movement)
+    directory = offices_of(node)
+    if crossing.office not in movement.offices:
+        raise InvalidInput(
+            f"{crossing.office} is not on the itinerary of {movement.mrn} ({' → '.join(movement.offices)})",
+            errors=[FieldError("/body/office", "not on the itinerary", "14")],
+        )
+    expected = _expected_direction(movement, crossing.office, directory)
+    if expected is None:
+        raise InvalidInput(
+            f"{crossing.office} is not where {movement.mrn} crosses a border",
+            errors=[FieldError("/body/office", "not a crossing point of this itinerary", "14")],
+        )
+    if crossing.direction != expected:
+        raise InvalidInput(
+            f"at {crossing.office} the goods {'leave' if expected == 'exit' else 'enter'} {node.id}: "
+            f"record it as {expected}",
+            errors=[FieldError("/body/direction", f"expected {expected}", "14")],
+        )
+    body = CrossedBody(
+        mrn=movement.mrn,
+        office=crossing.office,
+        country=node.id,
+        direction=crossing.direction,
+        at=crossing.at,
+        seals_intact=crossing.seals_intact,
+        remarks=crossing.remarks,
+    )
+    known = await session.scalar(
+        select(MovementStep.id).where(
+            MovementStep.mrn == movement.mrn,
+            MovementStep.kind == crossing.direction,
+            MovementStep.office == crossing.office,
+        )
+    )
+    if known is not None:
+        raise Conflict(f"the {crossing.direction} of {movement.mrn} at {crossing.office} is already recorded")
+    message_id = journey.broadcast(session, node, movement, message_type="transit.crossed", body=body)
+    await journey.add_step(
+        session,
+        movement,
+        kind=crossing.direction,
+        office=crossing.office,
+        country=node.id,
+        at=crossing.at,
+        signed_by=node.id,
+        envelope_id=message_id,
+        details={"seals_intact": crossing.seals_intact, "remarks": crossing.remarks},
+    )
+    await session.flush()
+
+
+async def record_arrival(session: AsyncSession, node: Node, *, mrn: str, arrival: ArrivalIn) -> Movement:
+    _check_local_office(node, arrival.office, pointer="/body/office")
+    movement = await get_movement(session, mrn, lock=True)
+    _check_alive(movement)
+    if movement.status == "arrived":
+        raise Conflict(f"the arrival of {mrn} is already recorded")
+    if arrival.office != movement.destination_office:
+        raise InvalidInput(
+            f"{mrn} is bound for {movement.destination_office}, not {arrival.office}",
+            errors=[FieldError("/body/office", "not the office of destination", "14")],
+        )
+    body = ArrivedBody(mrn=mrn, office=arrival.office, at=arrival.at, remarks=arrival.remarks)
+    message_id = journey.broadcast(session, node, movement, message_type="transit.arrived", body=body)
+    await journey.add_step(
+        session,
+        movement,
+        kind="arrived",
+        office=arrival.office,
+        country=node.id,
+        at=arrival.at,
+        signed_by=node.id,
+        envelope_id=message_id,
+        details={"remarks": arrival.remarks},
+    )
+    await session.flush()
+    return movement
+
+
+async def record_control_results(session: AsyncSession, node: Node, *, mrn: str, results: ControlResultsIn) -> Movement:
+    movement = await get_movement(session, mrn, lock=True)
+    if movement.status != "arrived":
+        raise Conflict(f"{mrn} is {movement.status}; control results follow the arrival at destination")
+    if offices_of(node).require(movement.destination_office).country != node.id:
+        raise Forbidden(f"control results for {mrn} come from the office of destination {movement.destination_office}")
+    body = ControlResultsBody(
+        mrn=mrn,
+        office=movement.destination_office,
+        code=results.code,
+        at=results.at,
+        discrepancies=results.discrepancies,
+    )
+    message_id = journey.broadcast(session, node, movement, message_type="transit.control-results", body=body)
+    await journey.add_step(
+        session,
+        movement,
+        kind="control-results",
+        office=movement.destination_office,
+        country=node.id,
+        at=results.at,
+        signed_by=node.id,
+        envelope_id=message_id,
+        details={"code": results.code, "discrepancies": results.discrepancies},
+    )
+    if movement.role == "departure":
+        await write_off(session, node, movement, outcome=results.code)
+    await session.flush()
+    return movement
+
+
+# -- steps that came before their record -----------------------------------------------------------------------
+
+
+async def park(
+    session: AsyncSession,
+    node: Node,
+    *,
+    mrn: str,
+    source: str,
+    message_type: str,
+    body: dict[str, object],
+    signed_by: str | None = None,
+    envelope_id: str | None = None,
+) -> None:
+    """Keep a step for a movement this node has no record of, and ask the departure country for the record."""
+    now = clock.utcnow()
+    already_requested = await session.scalar(select(PendingStep.id).where(PendingStep.mrn == mrn).limit(1))
+    session.add(
+        PendingStep(
+            mrn=mrn,
+            source=source,
+            message_type=message_type,
+            body=body,
+            signed_by=signed_by or node.id,
+            envelope_id=envelope_id,
+            received_at=now,
+            requested_at=now,
+        )
+    )
+    departure = mrn[2:4]
+    if already_requested is None and node.trust.member(departure) and departure != node.id:
+        outbox.enqueue(
+            session, to=departure, message_type="transit.record-request", body=RecordRequestBody(mrn=mrn), subject=mrn
+        )
+    await session.flush()

@@ -4,7 +4,9 @@
 2. Azerbaijan is admitted: a version 2 signed by one member is refused; signed by the threshold it is adopted by
    Kazakhstan, announced with `corridor.trust-update`, and every node moves to version 2.
 3. Every node pings every other; each delivery is shown with its verified receipt.
-4. Checkpoints are published and witnessed; every node's audit passes against its peers.
+4. Two transit movements go end to end: apples from Almaty to Baku (KZ → UZ → TM → AZ) and dried apricots from
+   Bishkek to Shymkent (KG → UZ → KZ); each step is printed as it happens, then each journey as every node sees it.
+5. Checkpoints are published and witnessed; every node's audit passes against its peers.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from transit_window import clock
 from transit_window.corridor.local import LocalCorridor
 from transit_window.corridor.topology import COUNTRY_NAMES, plan
 from transit_window.protocol.keys import load_private_key
@@ -159,6 +162,141 @@ def audit_everyone(api: Api) -> bool:
     return all_ok
 
 
+APPLES_TO_BAKU = {
+    "declarant": {"id": "230340000126", "name": "Almaty Fruit Export LLP", "country": "KZ"},
+    "consignor": {"id": "230340000126", "name": "Almaty Fruit Export LLP", "country": "KZ"},
+    "consignee": {"id": "1400057701", "name": "Baku Fresh Market LLC", "country": "AZ"},
+    "carrier": {"id": "230340000126", "name": "Almaty Fruit Export LLP", "country": "KZ"},
+    "vehicle": {"plate": "123 ABC 02", "country": "KZ", "trailer_plate": "45 TRL 02"},
+    "containers": ["CSQU3054383"],
+    "seals": ["KZ-SEAL-000731"],
+    "goods": [
+        {
+            "hs_code": "080810",
+            "description": "Fresh apples, Aport variety, in cartons",
+            "packages": 1400,
+            "package_type": "CT",
+            "gross_mass_kg": "19600.000",
+            "net_mass_kg": "18200.000",
+            "value": "23660.00",
+            "currency": "USD",
+        }
+    ],
+    "itinerary": ["KZALA001", "KZZHZ001", "UZGIS001", "UZALT001", "TMFAR001", "TMKRW001", "AZALA001", "AZBAK001"],
+    "guarantee": {"grn": "26KZ0000000001234", "amount": "5000.00", "currency": "USD"},
+    "documents": [{"type": "phytosanitary", "number": "KZ-PHY-2026-004417", "country": "KZ"}],
+}
+APRICOTS_TO_SHYMKENT = {
+    "declarant": {"id": "02203199310045", "name": "Osh Dried Fruit Cooperative", "country": "KG"},
+    "consignor": {"id": "02203199310045", "name": "Osh Dried Fruit Cooperative", "country": "KG"},
+    "consignee": {"id": "230340000126", "name": "Almaty Fruit Export LLP (Shymkent branch)", "country": "KZ"},
+    "carrier": {"id": "02203199310045", "name": "Osh Dried Fruit Cooperative", "country": "KG"},
+    "vehicle": {"plate": "01 KG 777 ABC", "country": "KG"},
+    "containers": [],
+    "seals": ["KG-SEAL-118204"],
+    "goods": [
+        {
+            "hs_code": "081310",
+            "description": "Dried apricots, sun-dried, in jute bags",
+            "packages": 400,
+            "package_type": "BG",
+            "gross_mass_kg": "10200.000",
+            "net_mass_kg": "10000.000",
+            "value": "41000.00",
+            "currency": "USD",
+        }
+    ],
+    "itinerary": ["KGFRU001", "KGOSS001", "KGDOS001", "UZDUS001", "UZGIS001", "KZZHZ001", "KZCIT001"],
+    "guarantee": {"grn": "26KG0000000000421", "amount": "8000.00", "currency": "USD"},
+    "documents": [{"type": "phytosanitary", "number": "KG-PHY-2026-000913", "country": "KG"}],
+}
+# (country doing it, path, body) — the border posts of the route, in order, then destination.
+APPLE_STEPS = [
+    ("KZ", "crossings", {"office": "KZZHZ001", "direction": "exit"}),
+    ("UZ", "crossings", {"office": "UZGIS001", "direction": "entry"}),
+    ("UZ", "crossings", {"office": "UZALT001", "direction": "exit"}),
+    ("TM", "crossings", {"office": "TMFAR001", "direction": "entry"}),
+    ("TM", "crossings", {"office": "TMKRW001", "direction": "exit", "remarks": "ferry to Alat"}),
+    ("AZ", "crossings", {"office": "AZALA001", "direction": "entry"}),
+    ("AZ", "arrival", {"office": "AZBAK001"}),
+    ("AZ", "control-results", {"code": "A1"}),
+]
+APRICOT_STEPS = [
+    ("KG", "crossings", {"office": "KGDOS001", "direction": "exit"}),
+    ("UZ", "crossings", {"office": "UZDUS001", "direction": "entry"}),
+    ("UZ", "crossings", {"office": "UZGIS001", "direction": "exit"}),
+    ("KZ", "crossings", {"office": "KZZHZ001", "direction": "entry"}),
+    ("KZ", "arrival", {"office": "KZCIT001"}),
+    ("KZ", "control-results", {"code": "A1"}),
+]
+
+
+def _customs(api: Api, node: str, method: str, path: str, **kwargs: Any) -> Any:
+    spec = api.corridor.spec(node)
+    headers = {"Authorization": f"Bearer {api.corridor.token(node, 'customs')}"}
+    response = api.http.request(method, f"{spec.url}{path}", headers=headers, **kwargs)
+    if response.status_code >= 400:
+        raise RuntimeError(f"{node} {method} {path}: {response.status_code} {response.text}")
+    return response.json()
+
+
+def _settled(api: Api, nodes: list[str]) -> bool:
+    return all(
+        not api.ok(node, "GET", "/v1/admin/outbox", params={"state": "pending", "limit": 1})["items"] for node in nodes
+    )
+
+
+def run_movement(api: Api, *, title: str, body: dict[str, Any], steps: list[tuple[str, str, dict[str, Any]]]) -> str:
+    departure = body["itinerary"][0][:2]
+    grn = body["guarantee"]["grn"]
+    _customs(
+        api,
+        departure,
+        "POST",
+        "/v1/guarantees",
+        json={"grn": grn, "holder_id": body["declarant"]["id"], "reference_amount": "50000.00", "currency": "USD"},
+    )
+    declaration = {**body, "limit_date": (clock.utcnow().date() + timedelta(days=14)).isoformat()}
+    accepted = _customs(api, departure, "POST", "/v1/declarations", json=declaration)
+    mrn = accepted["mrn"]
+    console.print(f"  [bold]{title}[/bold]: declared at {body['itinerary'][0]} → MRN {mrn} ({accepted['status']})")
+    _customs(api, departure, "POST", f"/v1/declarations/{mrn}/release")
+    route = sorted({office[:2] for office in body["itinerary"]})
+    _wait("sharing the anticipated record along the route", lambda: _settled(api, route))
+    console.print(
+        f"    {departure} released it; transit.anticipated delivered to {', '.join(c for c in route if c != departure)}"
+    )
+    for country, path, step in steps:
+        payload = {**step, "at": clock.isoformat(clock.utcnow())}
+        answer = _customs(api, country, "POST", f"/v1/movements/{mrn}/{path}", json=payload)
+        where = step.get("office", "destination")
+        what = step.get("direction") or path
+        console.print(f"    {country} records {what} at {where} → {answer['status']}")
+        _wait(f"delivering {what}", lambda: _settled(api, route))
+    return mrn
+
+
+def show_journeys(api: Api, mrn: str, countries: list[str]) -> None:
+    table = Table("seen by", "status", "journey (step @ office, signed by)")
+    for country in countries:
+        movement = _customs(api, country, "GET", f"/v1/movements/{mrn}")
+        steps = ", ".join(f"{s['kind']}@{s['office']}/{s['signed_by']}" for s in movement["journey"])
+        table.add_row(country, movement["status"], steps)
+    console.print(table)
+
+
+def transit_story(api: Api) -> None:
+    apples = run_movement(
+        api, title="Apples, Almaty → Baku (KZ → UZ → TM → AZ)", body=APPLES_TO_BAKU, steps=APPLE_STEPS
+    )
+    apricots = run_movement(
+        api, title="Dried apricots, Bishkek → Shymkent (KG → UZ → KZ)", body=APRICOTS_TO_SHYMKENT, steps=APRICOT_STEPS
+    )
+    console.print("  Each movement's journey as every node on its route sees it:")
+    show_journeys(api, apples, ["KZ", "UZ", "TM", "AZ"])
+    show_journeys(api, apricots, ["KG", "UZ", "KZ"])
+
+
 def run_demo(*, folder: Path, base_port: int, exit_after: bool, wait: Callable[[Callable[[], None]], None]) -> None:
     if folder.exists():
         shutil.rmtree(folder)
@@ -179,7 +317,9 @@ def run_demo(*, folder: Path, base_port: int, exit_after: bool, wait: Callable[[
         admit_azerbaijan(corridor, api)
         console.print("[bold]3.[/bold] Every node pings every other node")
         ping_everyone(corridor, api)
-        console.print("[bold]4.[/bold] Checkpoints witnessed by peers; audit of every node")
+        console.print("[bold]4.[/bold] Two transit movements, declared, released and followed along their routes")
+        transit_story(api)
+        console.print("[bold]5.[/bold] Checkpoints witnessed by peers; audit of every node")
         ok = audit_everyone(api)
         console.rule("[bold green]story complete" if ok else "[bold red]audit failed")
         for spec in corridor.specs:

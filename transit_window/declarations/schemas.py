@@ -87,7 +87,7 @@ class DeclarationIn(BaseModel):
                 {
                     "declarant": {"id": "230340000126", "name": "Almaty Fruit Export LLP", "country": "KZ"},
                     "consignor": {"id": "230340000126", "name": "Almaty Fruit Export LLP", "country": "KZ"},
-                    "consignee": {"id": "1400057761", "name": "Baku Fresh Market LLC", "country": "AZ"},
+                    "consignee": {"id": "1400057701", "name": "Baku Fresh Market LLC", "country": "AZ"},
                     "carrier": {"id": "230340000126", "name": "Almaty Fruit Export LLP", "country": "KZ"},
                     "vehicle": {"plate": "123ABC02", "country": "KZ", "trailer_plate": "45TRL02"},
                     "containers": ["CSQU3054383"],

@@ -47,9 +47,14 @@ class Settings(BaseSettings):
     offices_file: Path | None = Field(
         default=None, description="Operator's customs-office file laid over the bundled directory (same JSON schema)."
     )
+    hs_file: Path | None = Field(default=None, description="Operator's HS-6 code file laid over the bundled list.")
 
     checkpoint_every_entries: int = 100
     checkpoint_every_seconds: float = 60.0
+
+    bench_floor_endpoint: bool = Field(
+        default=False, description="Benchmarks only: mount POST /v1/_floor (one row per request, no auth)."
+    )
 
     log_level: str = "INFO"
     log_json: bool = True

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from datetime import timedelta, timezone
 
+from sqlalchemy import delete
+
 from tests.declarations.conftest import declaration
 from tests.support.inprocess import InProcessCorridor
 from transit_window import clock
+from transit_window.declarations.models import MovementStep
 
 ASHGABAT = timezone(timedelta(hours=5))
 
@@ -67,3 +70,32 @@ async def test_apples_from_almaty_to_ashgabat_are_closed_on_every_node(
         assert movement["status"] == "closed", (node, movement["status"])
     held = (await kz.client.get(f"/v1/guarantees/{guarantee}", headers=customs["KZ"])).json()
     assert held["reserved"] == "0.00"
+
+
+async def test_a_node_that_lost_a_step_gets_it_back_by_asking_the_route(
+    corridor: InProcessCorridor, customs: dict[str, dict[str, str]], guarantee: str
+) -> None:
+    """Turkmenistan's node was restored from an older backup and lacks Uzbekistan's entry record; a status request
+    to the route brings the step back, still attributed to Uzbekistan."""
+    kz, uz, tm = corridor["KZ"], corridor["UZ"], corridor["TM"]
+    mrn = (await kz.client.post("/v1/declarations", json=declaration(), headers=customs["KZ"])).json()["mrn"]
+    await kz.client.post(f"/v1/declarations/{mrn}/release", headers=customs["KZ"])
+    await corridor.deliver_all()
+    at = clock.utcnow().astimezone(ASHGABAT).isoformat()
+    entry = {"office": "UZGIS001", "direction": "entry", "at": at}
+    assert (
+        await uz.client.post(f"/v1/movements/{mrn}/crossings", json=entry, headers=customs["UZ"])
+    ).status_code == 201
+    await corridor.deliver_all()
+    async with tm.node.sessionmaker() as session:
+        await session.execute(delete(MovementStep).where(MovementStep.mrn == mrn, MovementStep.kind == "entry"))
+        await session.commit()
+    assert ("entry", "UZGIS001", "UZ") not in await journey_of(corridor, "TM", mrn, customs["TM"])
+
+    asked = await tm.client.post(f"/v1/movements/{mrn}/status-requests", headers=customs["TM"])
+    assert asked.status_code == 202, asked.text
+    assert sorted(asked.json()["asked"]) == ["KZ", "UZ"]
+    await corridor.deliver_all()
+
+    assert ("entry", "UZGIS001", "UZ") in await journey_of(corridor, "TM", mrn, customs["TM"])
+    assert await journey_of(corridor, "TM", mrn, customs["TM"]) == await journey_of(corridor, "KZ", mrn, customs["KZ"])

@@ -37,6 +37,11 @@ outbox_app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 audit_app = typer.Typer(help="The tamper-evident log.", no_args_is_help=True, pretty_exceptions_show_locals=False)
+codes_app = typer.Typer(
+    help="Reference data: customs offices and HS codes (bundled, plus the operator's files).",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
 corridor_app = typer.Typer(
     help="A whole corridor of local node processes.",
     no_args_is_help=True,
@@ -49,6 +54,7 @@ app.add_typer(clients_app, name="clients")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(audit_app, name="audit")
 app.add_typer(corridor_app, name="corridor")
+app.add_typer(codes_app, name="codes")
 console = Console()
 
 
@@ -304,6 +310,58 @@ def audit_verify(
     for problem in report.problems:
         console.print(f"[red]- {problem}[/red]")
     raise typer.Exit(1)
+
+
+@codes_app.command("offices")
+def codes_offices(
+    country: Annotated[str | None, typer.Option(help="Only this country's offices.")] = None,
+    file: Annotated[Path | None, typer.Option(help="An operator's office file to lay over the bundled ones.")] = None,
+) -> None:
+    """List the customs offices the node knows (TW_OFFICES_FILE is laid over the bundled directory)."""
+    from transit_window.codes import OfficeDirectory, ReferenceDataError
+
+    try:
+        directory = OfficeDirectory(operator_file=file or Settings().offices_file)
+    except ReferenceDataError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    table = Table("code", "name", "role", "country", "faces", "partner", "UN/LOCODE", "lat, lon")
+    for office in directory.all():
+        if country and office.country != country.upper():
+            continue
+        table.add_row(
+            office.code,
+            office.name,
+            office.role,
+            office.country,
+            office.faces or "",
+            office.partner or "",
+            office.unlocode or "",
+            f"{office.lat:.2f}, {office.lon:.2f}{' ≈' if office.approx else ''}",
+        )
+    console.print(table)
+
+
+@codes_app.command("check")
+def codes_check(
+    offices: Annotated[Path | None, typer.Option(help="An office file to validate.")] = None,
+    hs: Annotated[Path | None, typer.Option(help="An HS code file to validate.")] = None,
+) -> None:
+    """Validate an operator's reference-data file before pointing TW_OFFICES_FILE / TW_HS_FILE at it."""
+    from transit_window.codes import HsNomenclature, OfficeDirectory, ReferenceDataError
+
+    if offices is None and hs is None:
+        raise typer.BadParameter("give --offices FILE and/or --hs FILE")
+    try:
+        if offices is not None:
+            directory = OfficeDirectory(operator_file=offices)
+            console.print(f"[green]ok[/green]: {offices} — {len(directory)} offices with the bundled ones")
+        if hs is not None:
+            nomenclature = HsNomenclature(operator_file=hs)
+            console.print(f"[green]ok[/green]: {hs} — {len(nomenclature.codes())} HS codes with the bundled ones")
+    except ReferenceDataError as exc:
+        console.print(f"[red]refused[/red]: {exc}")
+        raise typer.Exit(1) from exc
 
 
 @app.command("spec")

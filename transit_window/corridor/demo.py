@@ -258,7 +258,7 @@ def run_movement(api: Api, *, title: str, body: dict[str, Any], steps: list[tupl
     )
     declaration = {**body, "limit_date": (clock.utcnow().date() + timedelta(days=14)).isoformat()}
     accepted = _customs(api, departure, "POST", "/v1/declarations", json=declaration)
-    mrn = accepted["mrn"]
+    mrn = str(accepted["mrn"])
     console.print(f"  [bold]{title}[/bold]: declared at {body['itinerary'][0]} → MRN {mrn} ({accepted['status']})")
     _customs(api, departure, "POST", f"/v1/declarations/{mrn}/release")
     route = sorted({office[:2] for office in body["itinerary"]})

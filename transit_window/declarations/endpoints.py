@@ -24,6 +24,7 @@ from transit_window.declarations.schemas import (
     GuaranteeOut,
     MovementOut,
     MovementPage,
+    StatusRequested,
     Step,
     StepAccepted,
 )
@@ -295,6 +296,20 @@ async def record_control_results(
     del client
     movement = await service.record_control_results(session, node, mrn=_check_mrn(mrn), results=results)
     return StepAccepted(mrn=mrn, status=movement.status, step="control-results")
+
+
+@router.post(
+    "/v1/movements/{mrn}/status-requests",
+    operation_id="movements_request_status",
+    summary="Ask every other country on the route what it holds on this movement, to reconcile",
+    status_code=202,
+    response_model=StatusRequested,
+    responses=responses(401, 403, 404, 422),
+)
+async def request_status(mrn: str, client: CustomsClient, node: NodeDep, session: SessionDep) -> StatusRequested:
+    del client
+    asked = await service.request_status(session, node, mrn=_check_mrn(mrn))
+    return StatusRequested(mrn=mrn, asked=asked)
 
 
 @router.post(

@@ -258,3 +258,8 @@ class GuaranteeOut(BaseModel):
     reserved: Decimal
     available: Decimal
     currency: str
+
+
+class StatusRequested(BaseModel):
+    mrn: str
+    asked: list[str] = Field(description="Countries asked; their answers are merged into the journey as they arrive.")

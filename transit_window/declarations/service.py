@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select, text, update
 
 from transit_window import clock
-from transit_window.codes import OfficeDirectory, generate_mrn
+from transit_window.codes import HsNomenclature, OfficeDirectory, generate_mrn
 from transit_window.declarations import journey
 from transit_window.declarations.messages import (
     AnticipatedBody,
@@ -20,6 +20,7 @@ from transit_window.declarations.messages import (
     ControlResultsBody,
     CrossedBody,
     RecordRequestBody,
+    StatusRequestBody,
     StepRecord,
 )
 from transit_window.declarations.models import Guarantee, Movement, MovementStep, MrnCounter, PendingStep
@@ -40,9 +41,19 @@ def office_directory(operator_file: str | None = None) -> OfficeDirectory:
     return OfficeDirectory(operator_file=operator_file)
 
 
+@lru_cache(maxsize=4)
+def hs_nomenclature(operator_file: str | None = None) -> HsNomenclature:
+    return HsNomenclature(operator_file=operator_file)
+
+
 def offices_of(node: Node) -> OfficeDirectory:
     path = node.settings.offices_file
     return office_directory(str(path) if path else None)
+
+
+def hs_of(node: Node) -> HsNomenclature:
+    path = node.settings.hs_file
+    return hs_nomenclature(str(path) if path else None)
 
 
 async def get_movement(session: AsyncSession, mrn: str, *, lock: bool = False) -> Movement:
@@ -88,7 +99,9 @@ async def declare(session: AsyncSession, node: Node, *, client: Principal, decla
             f"{declaration.itinerary[0]}",
             errors=[FieldError("/body/itinerary/0", "not this client's office", "15").as_dict()],
         )
-    checked = check_declaration(declaration, node_country=node.id, offices=directory, today=clock.utcnow().date())
+    checked = check_declaration(
+        declaration, node_country=node.id, offices=directory, hs=hs_of(node), today=clock.utcnow().date()
+    )
     if checked.errors:
         count = len(checked.errors)
         raise InvalidInput(
@@ -465,6 +478,17 @@ async def record_control_results(session: AsyncSession, node: Node, *, mrn: str,
         await write_off(session, node, movement, outcome=results.code)
     await session.flush()
     return movement
+
+
+async def request_status(session: AsyncSession, node: Node, *, mrn: str) -> list[str]:
+    """Ask every other country on the route what it holds (NCTS IE094); their answers are merged as they come."""
+    movement = await get_movement(session, mrn)
+    asked = journey.others_on_route(movement, node)
+    for country in asked:
+        outbox.enqueue(
+            session, to=country, message_type="transit.status-request", body=StatusRequestBody(mrn=mrn), subject=mrn
+        )
+    return asked
 
 
 # -- steps that came before their record -----------------------------------------------------------------------

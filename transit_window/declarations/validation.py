@@ -12,6 +12,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from transit_window.codes import (
+    HsNomenclature,
     InvalidCode,
     Office,
     OfficeDirectory,
@@ -48,7 +49,7 @@ class Checked:
 
 
 def check_declaration(
-    declaration: DeclarationIn, *, node_country: str, offices: OfficeDirectory, today: date
+    declaration: DeclarationIn, *, node_country: str, offices: OfficeDirectory, hs: HsNomenclature, today: date
 ) -> Checked:
     checked = Checked()
     _parties(declaration, checked)
@@ -59,7 +60,7 @@ def check_declaration(
             checked.fail(f"/containers/{index}", reason, "12")
     if len(set(declaration.containers)) != len(declaration.containers):
         checked.fail("/containers", "a container is listed twice", "14")
-    _goods(declaration, checked)
+    _goods(declaration, checked, hs)
     _itinerary(declaration, checked, node_country=node_country, offices=offices)
     _guarantee(declaration, checked)
     for index, document in enumerate(declaration.documents):
@@ -104,10 +105,10 @@ def _vehicle(declaration: DeclarationIn, checked: Checked) -> None:
             checked.warnings.extend(plate_warnings(vehicle.country, plate))
 
 
-def _goods(declaration: DeclarationIn, checked: Checked) -> None:
+def _goods(declaration: DeclarationIn, checked: Checked, hs: HsNomenclature) -> None:
     for index, item in enumerate(declaration.goods):
         where = f"/goods/{index}"
-        reason = validate_hs6(item.hs_code)
+        reason = validate_hs6(item.hs_code, hs)
         if reason:
             checked.fail(f"{where}/hs_code", reason, "12")
         if item.net_mass_kg > item.gross_mass_kg:

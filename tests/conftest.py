@@ -14,19 +14,13 @@ from tests.support.inprocess import InProcessCorridor
 from tests.support.keys import TestMember, make_member, signed, trust_body
 
 NODES = ("KZ", "UZ", "TM")
-_PG_PROBLEM: str | None = None
+require_postgres = databases.require_postgres
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    global _PG_PROBLEM
-    _PG_PROBLEM = databases.postgres_available()
-    if _PG_PROBLEM and os.environ.get("CI"):
-        raise pytest.UsageError(f"CI needs PostgreSQL and it is not reachable: {_PG_PROBLEM}")
-
-
-def require_postgres() -> None:
-    if _PG_PROBLEM:
-        pytest.skip(_PG_PROBLEM)
+    problem = databases.postgres_problem()
+    if problem and os.environ.get("CI"):
+        raise pytest.UsageError(f"CI needs PostgreSQL and it is not reachable: {problem}")
 
 
 @pytest.fixture(scope="session", params=databases.DIALECTS)

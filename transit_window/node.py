@@ -12,11 +12,13 @@ import logging
 from dataclasses import dataclass, field
 
 import httpx
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from transit_window import clock
+from transit_window.db.base import table_of
 from transit_window.db.engine import create_engine, create_sessionmaker
+from transit_window.db.upsert import insert_ignore
 from transit_window.metrics import Metrics
 from transit_window.protocol.keys import SigningKey, load_private_key
 from transit_window.protocol.models import TrustVersion
@@ -128,8 +130,8 @@ async def load_trust(session: AsyncSession, settings: Settings) -> TrustList:
         raise TrustError(f"no trust list yet and TW_TRUST_FILE {settings.trust_file} does not exist") from exc
     genesis = TrustList.from_json(raw)
     verify_genesis(genesis, pinned_sha256=settings.genesis_sha256, now=clock.utcnow())
-    await session.execute(
-        insert(TrustVersion).values(
+    await session.execute(  # ignore: an API and its workers may start together on a fresh database
+        insert_ignore(table_of(TrustVersion), session.get_bind().dialect.name).values(
             version=genesis.version,
             sha256=genesis.sha256,
             document=genesis.to_json().decode(),

@@ -7,6 +7,7 @@ unreachable PostgreSQL fails the run loudly; elsewhere the PostgreSQL half of th
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import secrets
 from pathlib import Path
@@ -28,6 +29,21 @@ def postgres_admin_url() -> str:
 
 def _dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@functools.cache
+def postgres_problem() -> str | None:
+    """Why PostgreSQL cannot be used, or None; probed once per process."""
+    return postgres_available()
+
+
+def require_postgres() -> None:
+    """Skip (locally) when PostgreSQL is down; under CI the run has already failed in tests/conftest.py."""
+    import pytest
+
+    problem = postgres_problem()
+    if problem:
+        pytest.skip(problem)
 
 
 def postgres_available() -> str | None:

@@ -200,44 +200,47 @@ class DeliveryWorker:
         return Result(row, outcome, receipt=token, status=receipt.status, code=receipt.code, detail=receipt.detail)
 
     async def record(self, results: list[Result]) -> None:
+        """Store receipts and failures. Receipts are logged and counted only for rows this call finished: a worker
+        whose lease ran out while it was still waiting may come back with a receipt another worker already stored."""
         metrics = self.node.metrics
         async with unit_of_work(self.node) as session:
             now = clock.utcnow()
-            finished: list[dict[str, Any]] = []
+            finished: dict[str, Result] = {}
             for result in results:
-                row = result.row
                 if result.outcome in ("delivered", "rejected"):
-                    assert result.receipt is not None
-                    finished.append(
-                        {
-                            "b_id": row.id,
-                            "state": result.outcome,
-                            "delivered_at": now,
-                            "receipt": result.receipt,
-                            "receipt_status": result.status,
-                            "receipt_code": result.code,
-                            "receipt_detail": result.detail,
-                        }
-                    )
-                    log.record(
-                        session,
-                        log.LogItem("received", "receipt", row.peer, row.id, digest_of(result.receipt)),
-                    )
-                    metrics.deliveries.labels(peer=row.peer, outcome=result.outcome).inc()
-                    metrics.delivery_latency.labels(peer=row.peer).observe((now - row.created_at).total_seconds())
-                    if result.outcome == "rejected":
-                        logger.warning(
-                            "%s rejected message: %s %s",
-                            row.peer,
-                            result.code,
-                            result.detail,
-                            extra={"msg_id": row.id, "peer": row.peer, "node": self.node.id},
-                        )
+                    finished[result.row.id] = result
                 else:
                     await self._failed(session, result, now=now)
-                    metrics.delivery_failures.labels(peer=row.peer, reason=result.reason).inc()
-            if finished:
-                await _finish(session, finished)
+                    metrics.delivery_failures.labels(peer=result.row.peer, reason=result.reason).inc()
+            if not finished:
+                return
+            rows = [
+                {
+                    "b_id": result.row.id,
+                    "state": result.outcome,
+                    "delivered_at": now,
+                    "receipt": result.receipt,
+                    "receipt_status": result.status,
+                    "receipt_code": result.code,
+                    "receipt_detail": result.detail,
+                }
+                for result in finished.values()
+            ]
+            for message_id in await _finish(session, rows):
+                result = finished[message_id]
+                row = result.row
+                assert result.receipt is not None
+                log.record(session, log.LogItem("received", "receipt", row.peer, row.id, digest_of(result.receipt)))
+                metrics.deliveries.labels(peer=row.peer, outcome=result.outcome).inc()
+                metrics.delivery_latency.labels(peer=row.peer).observe((now - row.created_at).total_seconds())
+                if result.outcome == "rejected":
+                    logger.warning(
+                        "%s rejected message: %s %s",
+                        row.peer,
+                        result.code,
+                        result.detail,
+                        extra={"msg_id": row.id, "peer": row.peer, "node": self.node.id},
+                    )
 
     async def _failed(self, session: AsyncSession, result: Result, *, now: datetime) -> None:
         settings = self.node.settings
@@ -268,34 +271,40 @@ class DeliveryWorker:
         )
 
 
-async def _finish(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """On PostgreSQL one `UPDATE ... FROM unnest(arrays)` per batch (executemany costs a round trip per row there);
-    SQLite, in-process, takes the plain executemany."""
+async def _finish(session: AsyncSession, rows: list[dict[str, Any]]) -> list[str]:
+    """Mark rows delivered/rejected with their receipts; returns the ids actually finished by this call.
+
+    On PostgreSQL one `UPDATE ... FROM unnest(arrays) RETURNING` per batch (executemany costs a round trip per row
+    there); SQLite, in-process and serialised, updates row by row."""
+    if session.get_bind().dialect.name == "postgresql":
+        result = await session.execute(
+            _FINISH_POSTGRES,
+            {
+                "delivered_at": rows[0]["delivered_at"],
+                **{column: [row[key] for row in rows] for column, key in _FINISH_ARRAYS.items()},
+            },
+        )
+        return [str(message_id) for message_id in result.scalars()]
     table = table_of(OutboxMessage)
-    if session.get_bind().dialect.name != "postgresql":
-        await session.execute(
+    done = []
+    for row in rows:
+        updated = await session.execute(
             update(table)
-            .where(table.c.id == bindparam("b_id"), table.c.state == "pending")
+            .where(table.c.id == row["b_id"], table.c.state == "pending")
             .values(
-                state=bindparam("state"),
-                delivered_at=bindparam("delivered_at"),
-                receipt=bindparam("receipt"),
-                receipt_status=bindparam("receipt_status"),
-                receipt_code=bindparam("receipt_code"),
-                receipt_detail=bindparam("receipt_detail"),
+                state=row["state"],
+                delivered_at=row["delivered_at"],
+                receipt=row["receipt"],
+                receipt_status=row["receipt_status"],
+                receipt_code=row["receipt_code"],
+                receipt_detail=row["receipt_detail"],
                 lease_owner=None,
                 lease_until=None,
-            ),
-            rows,
+            )
         )
-        return
-    await session.execute(
-        _FINISH_POSTGRES,
-        {
-            "delivered_at": rows[0]["delivered_at"],
-            **{column: [row[key] for row in rows] for column, key in _FINISH_ARRAYS.items()},
-        },
-    )
+        if updated.rowcount:  # type: ignore[attr-defined]
+            done.append(str(row["b_id"]))
+    return done
 
 
 # One statement for the whole batch, its shape independent of the batch size (so prepared once by asyncpg).
@@ -308,6 +317,7 @@ _FINISH_POSTGRES = text(
                   CAST(:statuses AS text[]), CAST(:codes AS text[]), CAST(:details AS text[]))
            AS r(id, state, receipt, receipt_status, receipt_code, receipt_detail)
      WHERE o.id = r.id AND o.state = 'pending'
+    RETURNING o.id
     """
 ).bindparams(bindparam("delivered_at", type_=UTCDateTime()))
 _FINISH_ARRAYS = {

@@ -76,6 +76,8 @@ async def fill_gaps(node: Node) -> int:
             pulled += await pull_from(node, peer=peer, after_seq=contiguous)
         except (httpx.HTTPError, KeyError, ValueError) as exc:
             logger.warning("could not pull from %s: %s", peer, exc, extra={"peer": peer, "node": node.id})
+        except inbox.ConcurrentDelivery:
+            logger.info("pull from %s raced a delivery of the same messages; next round", peer, extra={"peer": peer})
     return pulled
 
 

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from transit_window import __version__, tasks
-from transit_window.api import ops, problems
+from transit_window.api import floor, ops, problems
 from transit_window.api.middleware import BodyLimit, HTTPMetrics
 from transit_window.declarations import endpoints as declaration_endpoints
 from transit_window.metrics import Metrics
@@ -19,6 +19,7 @@ from transit_window.protocol import admin as protocol_admin
 from transit_window.protocol import catalogue as catalogue
 from transit_window.protocol import endpoints as corridor_endpoints
 from transit_window.settings import Settings
+from transit_window.tracking import endpoints as tracking_endpoints
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -57,8 +58,11 @@ def create_app(settings: Settings | None = None, *, background: bool | None = No
     problems.install(app)
     app.include_router(ops.router)
     app.include_router(declaration_endpoints.router)
+    app.include_router(tracking_endpoints.router)
     app.include_router(corridor_endpoints.router)
     app.include_router(protocol_admin.router)
+    if settings.bench_floor_endpoint:
+        app.include_router(floor.router)
     app.add_middleware(HTTPMetrics, metrics=metrics)
     app.add_middleware(BodyLimit, limit=settings.max_message_bytes)
     return app

@@ -29,6 +29,7 @@ from transit_window.declarations.schemas import (
     StepAccepted,
 )
 from transit_window.errors import FieldError, InvalidInput, NotFound
+from transit_window.tracking import codes
 
 router = APIRouter(tags=["declarations"])
 CustomsClient = Annotated[Principal, Depends(require("customs"))]
@@ -59,6 +60,7 @@ async def movement_out(session: SessionDep, movement: Movement) -> MovementOut:
             )
             for step in steps
         ],
+        tracking_code=await codes.active_code(session, mrn=movement.mrn) if movement.role == "departure" else None,
         created_at=movement.created_at,
         updated_at=movement.updated_at,
     )

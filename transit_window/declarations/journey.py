@@ -20,6 +20,7 @@ from transit_window.db.upsert import insert_ignore
 from transit_window.declarations.messages import StepRecord
 from transit_window.declarations.models import Movement, MovementStep
 from transit_window.protocol import outbox
+from transit_window.tracking import events
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -78,6 +79,18 @@ async def add_step(
     inserted = bool(result.rowcount)  # type: ignore[attr-defined]
     if inserted:
         advance(movement, kind)
+        await events.record_event(
+            session,
+            mrn=movement.mrn,
+            kind=kind,
+            office=office,
+            country=country,
+            at=at,
+            signed_by=signed_by,
+            envelope_id=envelope_id,
+            record=movement.record,
+            details=details,
+        )
     return inserted
 
 

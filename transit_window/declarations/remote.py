@@ -31,6 +31,7 @@ from transit_window.declarations.schemas import CrossingIn
 from transit_window.errors import DomainError
 from transit_window.protocol import outbox
 from transit_window.protocol.registry import Rejection, message_type
+from transit_window.tracking import access
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -114,6 +115,7 @@ async def on_record(session: AsyncSession, envelope: VerifiedEnvelope, node: Nod
         )
         session.add(movement)
         await session.flush()
+        await access.register_parties(session, movement)
     journey_steps = body.journey or [
         StepRecord(
             kind="released",

@@ -159,6 +159,9 @@ class MovementOut(BaseModel):
     limit_date: date
     declaration: dict[str, object]
     journey: list[Step]
+    tracking_code: str | None = Field(
+        default=None, description="Public tracking code for the declarant (issued at release, by the departure node)"
+    )
     created_at: datetime
     updated_at: datetime
 

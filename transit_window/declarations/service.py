@@ -28,6 +28,7 @@ from transit_window.declarations.schemas import ArrivalIn, ControlResultsIn, Cro
 from transit_window.declarations.validation import check_declaration
 from transit_window.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
 from transit_window.protocol import outbox
+from transit_window.tracking import access, codes
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -147,6 +148,7 @@ async def declare(session: AsyncSession, node: Node, *, client: Principal, decla
     )
     session.add(movement)
     await session.flush()
+    await access.register_parties(session, movement)
     return movement
 
 
@@ -236,6 +238,7 @@ async def release(session: AsyncSession, node: Node, *, mrn: str) -> Movement:
     if movement.status != "accepted":
         raise Conflict(f"{mrn} is {movement.status}; only an accepted declaration can be released")
     await _reserve(session, movement)
+    await codes.issue(session, mrn=mrn)
     now = clock.utcnow()
     released = StepRecord(kind="released", office=movement.departure_office, country=node.id, at=now, signed_by=node.id)
     message_id = journey.broadcast(

@@ -1,0 +1,266 @@
+"""The tracking API for freight forwarders (role `forwarder`, scoped by party id) and customs, and the public
+tracking view behind a tracking code."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query
+from sqlalchemy import select
+
+from transit_window import clock
+from transit_window.api.deps import NodeDep, Principal, SessionDep, require
+from transit_window.api.problems import responses
+from transit_window.declarations.models import Movement
+from transit_window.declarations.service import offices_of
+from transit_window.errors import FieldError, Forbidden, InvalidInput, NotFound
+from transit_window.node import Node
+from transit_window.tracking import access, codes, timeline, vocabulary
+from transit_window.tracking.events import office_timezone
+from transit_window.tracking.models import ConsignmentParty, TrackingEvent
+from transit_window.tracking.schemas import (
+    Consignment,
+    ConsignmentPage,
+    EventPage,
+    GrantIn,
+    GrantOut,
+    PublicStep,
+    PublicTrack,
+    Timeline,
+    TrackingCodeOut,
+)
+
+router = APIRouter(tags=["tracking"])
+Reader = Annotated[Principal, Depends(require("forwarder", "customs"))]
+Forwarder = Annotated[Principal, Depends(require("forwarder"))]
+MRN_PATTERN = r"^[0-9]{2}[A-Z]{2}[A-Z0-9]{12}[JKL][0-9]$"
+
+
+async def _consignment(session: SessionDep, node: Node, principal: Principal, movement: Movement) -> Consignment:
+    offices = offices_of(node)
+    events = await timeline.timeline(session, movement.mrn)
+    rendered = await timeline.render(session, events[-1:], node_id=node.id, offices=offices) if events else []
+    code = await codes.active_code(session, mrn=movement.mrn) if principal.role in ("forwarder", "customs") else None
+    return Consignment(
+        mrn=movement.mrn,
+        status=movement.status,
+        countries=movement.countries,
+        itinerary=[timeline.place(office, office[:2], offices) for office in movement.offices],
+        last_event=rendered[0] if rendered else None,
+        tracking_code=code,
+    )
+
+
+def _cursor(mrn: str) -> str:
+    return base64.urlsafe_b64encode(mrn.encode()).decode().rstrip("=")
+
+
+def _uncursor(cursor: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput(
+            "the cursor is not one this API gave out", errors=[FieldError("/query/cursor", "bad")]
+        ) from exc
+
+
+@router.get(
+    "/v1/consignments",
+    operation_id="consignments_list",
+    summary="The consignments this client may follow (a forwarder: where its party id is a party or delegate)",
+    response_model=ConsignmentPage,
+    responses=responses(401, 403, 422),
+)
+async def list_consignments(
+    principal: Reader,
+    node: NodeDep,
+    session: SessionDep,
+    status: Annotated[str | None, Query(pattern=r"^[a-z_]{1,16}$")] = None,
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> ConsignmentPage:
+    statement = select(Movement).order_by(Movement.mrn).limit(limit + 1)
+    if principal.role == "forwarder":
+        mine = select(ConsignmentParty.mrn).where(ConsignmentParty.party_id == (principal.party_id or "\x00"))
+        statement = statement.where(Movement.mrn.in_(mine))
+    if status:
+        statement = statement.where(Movement.status == status)
+    if cursor:
+        statement = statement.where(Movement.mrn > _uncursor(cursor))
+    rows = list((await session.scalars(statement)).all())
+    page = rows[:limit]
+    return ConsignmentPage(
+        items=[await _consignment(session, node, principal, movement) for movement in page],
+        next_cursor=_cursor(page[-1].mrn) if len(rows) > limit else None,
+    )
+
+
+@router.get(
+    "/v1/consignments/{mrn}",
+    operation_id="consignments_get",
+    summary="One consignment: status, route, last event, tracking code",
+    response_model=Consignment,
+    responses=responses(401, 403, 404),
+)
+async def get_consignment(mrn: str, principal: Reader, node: NodeDep, session: SessionDep) -> Consignment:
+    movement = await access.readable_movement(session, principal, mrn)
+    return await _consignment(session, node, principal, movement)
+
+
+@router.get(
+    "/v1/consignments/{mrn}/timeline",
+    operation_id="consignments_timeline",
+    summary="The merged timeline: every event, ordered, with its signing country and verification status",
+    response_model=Timeline,
+    response_model_by_alias=True,
+    responses=responses(401, 403, 404),
+)
+async def get_timeline(mrn: str, principal: Reader, node: NodeDep, session: SessionDep) -> Timeline:
+    movement = await access.readable_movement(session, principal, mrn)
+    events = await timeline.timeline(session, mrn)
+    return Timeline(
+        mrn=mrn,
+        status=movement.status,
+        events=await timeline.render(session, events, node_id=node.id, offices=offices_of(node)),
+    )
+
+
+@router.get(
+    "/v1/events",
+    operation_id="events_query",
+    summary="EPCIS-style event query (GE_eventTime, LT_eventTime, EQ_bizStep, EQ_bizLocation, MATCH_mrn)",
+    response_model=EventPage,
+    response_model_by_alias=True,
+    responses=responses(401, 403, 422),
+)
+async def query_events(
+    principal: Reader,
+    node: NodeDep,
+    session: SessionDep,
+    ge_event_time: Annotated[datetime | None, Query(alias="GE_eventTime")] = None,
+    lt_event_time: Annotated[datetime | None, Query(alias="LT_eventTime")] = None,
+    eq_biz_step: Annotated[str | None, Query(alias="EQ_bizStep", max_length=80)] = None,
+    eq_biz_location: Annotated[str | None, Query(alias="EQ_bizLocation", pattern=r"^[A-Z]{2}[A-Z0-9]{6}$")] = None,
+    match_mrn: Annotated[str | None, Query(alias="MATCH_mrn", pattern=MRN_PATTERN)] = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> EventPage:
+    for name, moment in (("GE_eventTime", ge_event_time), ("LT_eventTime", lt_event_time)):
+        if moment is not None and moment.tzinfo is None:
+            raise InvalidInput(f"{name} needs a UTC offset", errors=[FieldError(f"/query/{name}", "no offset")])
+    statement = timeline.apply_filters(
+        select(TrackingEvent),
+        ge_time=ge_event_time,
+        lt_time=lt_event_time,
+        biz_step=eq_biz_step,
+        biz_location=eq_biz_location,
+        mrn=match_mrn,
+        cursor=cursor,
+    ).limit(limit + 1)
+    if principal.role == "forwarder":
+        mine = select(ConsignmentParty.mrn).where(ConsignmentParty.party_id == (principal.party_id or "\x00"))
+        statement = statement.where(TrackingEvent.mrn.in_(mine))
+    rows = list((await session.scalars(statement)).all())
+    page = rows[:limit]
+    return EventPage(
+        events=await timeline.render(session, page, node_id=node.id, offices=offices_of(node)),
+        next_cursor=timeline.encode_cursor(page[-1]) if len(rows) > limit else None,
+    )
+
+
+@router.post(
+    "/v1/consignments/{mrn}/grants",
+    operation_id="consignments_grant",
+    summary="The declarant lets another party follow this consignment",
+    status_code=201,
+    response_model=GrantOut,
+    responses=responses(401, 403, 404, 422),
+)
+async def grant(mrn: str, request: GrantIn, principal: Forwarder, session: SessionDep) -> GrantOut:
+    movement = await access.readable_movement(session, principal, mrn)
+    if principal.party_id != movement.declarant_id:
+        raise Forbidden("only the declarant of this consignment may delegate access to it")
+    exists = await session.get(ConsignmentParty, (mrn, request.party_id, "delegate"))
+    if exists is None:
+        session.add(
+            ConsignmentParty(
+                mrn=mrn,
+                party_id=request.party_id,
+                role="delegate",
+                granted_by=principal.party_id,
+                created_at=clock.utcnow(),
+            )
+        )
+        await session.flush()
+    return GrantOut(mrn=mrn, party_id=request.party_id)
+
+
+@router.post(
+    "/v1/consignments/{mrn}/tracking-code",
+    operation_id="consignments_rotate_tracking_code",
+    summary="Issue a new public tracking code (the old one stops working)",
+    response_model=TrackingCodeOut,
+    responses=responses(401, 403, 404),
+)
+async def rotate_code(mrn: str, principal: Reader, node: NodeDep, session: SessionDep) -> TrackingCodeOut:
+    movement = await access.readable_movement(session, principal, mrn)
+    if movement.role != "departure":
+        raise NotFound(f"tracking codes of {mrn} are issued by {movement.departure_country}")
+    if principal.role == "forwarder" and principal.party_id != movement.declarant_id:
+        raise Forbidden("only the declarant (or customs) may rotate the tracking code")
+    code = await codes.issue(session, mrn=mrn)
+    return TrackingCodeOut(mrn=mrn, tracking_code=code, url=f"{node.settings.public_url}/track/{code}")
+
+
+async def public_view(session: SessionDep, node: Node, code: str, *, lang: str = "en") -> PublicTrack:
+    mrn = await codes.mrn_of(session, code)
+    movement = await session.scalar(select(Movement).where(Movement.mrn == mrn)) if mrn else None
+    if movement is None:
+        raise NotFound("no consignment with this tracking code (it may have been rotated)")
+    offices = offices_of(node)
+    events = [event for event in await timeline.timeline(session, movement.mrn)]
+    steps = []
+    for event in events:
+        words = vocabulary.of(event.kind)
+        office = offices.get(event.office) if event.office else None
+        local = event.event_time.astimezone(office_timezone(event.country))
+        steps.append(
+            PublicStep(
+                step=event.kind,
+                label=words.label_ru if lang == "ru" else words.label_en,
+                office=event.office,
+                place=office.name if office else None,
+                country=event.country,
+                time=local.isoformat(timespec="minutes"),
+                alert=event.kind in ("alert", "seal-opened"),
+            )
+        )
+    last = events[-1] if events else None
+    return PublicTrack(
+        mrn=movement.mrn,
+        status=movement.status,
+        countries=movement.countries,
+        route=[timeline.place(office, office[:2], offices) for office in movement.offices],
+        current_place=(
+            timeline.place(last.office, last.country, offices, lat=last.lat, lon=last.lon) if last else None
+        ),
+        timeline=steps,
+    )
+
+
+@router.get(
+    "/v1/track/{code}",
+    operation_id="track_public",
+    summary="Public view by tracking code: status, route, current place, timeline (no values, parties or names)",
+    response_model=PublicTrack,
+    responses=responses(404, 422),
+)
+async def track(
+    code: Annotated[str, Path(min_length=16, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")],
+    node: NodeDep,
+    session: SessionDep,
+    lang: Annotated[str, Query(pattern=r"^(en|ru)$")] = "en",
+) -> PublicTrack:
+    return await public_view(session, node, code, lang=lang)

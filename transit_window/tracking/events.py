@@ -1,0 +1,83 @@
+"""Turning movement steps (and alerts) into EPCIS-style tracking events, in the step's own transaction."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import insert
+
+from transit_window import clock
+from transit_window.db.base import table_of
+from transit_window.ids import new_id
+from transit_window.tracking import vocabulary
+from transit_window.tracking.models import TrackingEvent
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+# The offices' local time, used to show every event in the time of the place it happened (times are stored UTC).
+UTC_OFFSETS = {"KZ": 5, "KG": 6, "UZ": 5, "TJ": 5, "TM": 5, "AZ": 4, "CN": 8, "GE": 4, "TR": 3, "RU": 3, "AF": 4}
+
+
+def office_timezone(country: str) -> timezone:
+    hours = UTC_OFFSETS.get(country, 0)
+    return timezone(timedelta(hours=hours))
+
+
+def offset_text(country: str) -> str:
+    hours = UTC_OFFSETS.get(country, 0)
+    return f"{'+' if hours >= 0 else '-'}{abs(hours):02d}:00"
+
+
+def what_of(record: dict[str, Any]) -> dict[str, Any]:
+    vehicle = record.get("vehicle") or {}
+    return {
+        "containers": list(record.get("containers") or []),
+        "vehicle": vehicle.get("plate"),
+        "trailer": vehicle.get("trailer_plate"),
+    }
+
+
+async def record_event(
+    session: AsyncSession,
+    *,
+    mrn: str,
+    kind: str,
+    office: str | None,
+    country: str,
+    at: datetime,
+    signed_by: str,
+    envelope_id: str | None,
+    record: dict[str, Any],
+    details: dict[str, Any] | None = None,
+    lat: float | None = None,
+    lon: float | None = None,
+    corrects: str | None = None,
+) -> str:
+    words = vocabulary.of(kind)
+    event_id = new_id()
+    await session.execute(
+        insert(table_of(TrackingEvent)).values(
+            id=event_id,
+            mrn=mrn,
+            kind=kind,
+            event_time=at,
+            event_time_zone_offset=offset_text(country),
+            record_time=clock.utcnow(),
+            office=office,
+            country=country,
+            lat=lat,
+            lon=lon,
+            biz_step=words.biz_step,
+            disposition=words.disposition,
+            dcsa_code=words.dcsa,
+            rec24_code=words.rec24,
+            signed_by=signed_by,
+            envelope_id=envelope_id,
+            containers=what_of(record),
+            corrects=corrects,
+            details=details or {},
+        )
+    )
+    return event_id

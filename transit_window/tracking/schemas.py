@@ -1,0 +1,107 @@
+"""Response bodies of the tracking API. EPCIS 2.0 names where an EPCIS user would look for them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Place(BaseModel):
+    office: str | None
+    name: str | None = None
+    country: str
+    lat: float | None = None
+    lon: float | None = None
+
+
+class Event(BaseModel):
+    """One tracking event: what, when, where, why, and which country signed it."""
+
+    event_id: str = Field(serialization_alias="eventID")
+    type: Literal["ObjectEvent"] = "ObjectEvent"
+    mrn: str
+    step: str
+    event_time: str = Field(serialization_alias="eventTime", description="RFC 3339 in the office's local time")
+    event_time_zone_offset: str = Field(serialization_alias="eventTimeZoneOffset")
+    record_time: datetime = Field(serialization_alias="recordTime")
+    biz_step: str = Field(serialization_alias="bizStep")
+    disposition: str
+    biz_location: Place = Field(serialization_alias="bizLocation")
+    dcsa_code: str | None = Field(serialization_alias="dcsaEventCode")
+    rec24_code: str | None = Field(serialization_alias="unece24StatusCode")
+    what: dict[str, object]
+    signed_by: str = Field(serialization_alias="signedBy")
+    envelope_id: str | None = Field(serialization_alias="envelopeID")
+    verification: Literal["local", "verified", "relayed"] = Field(
+        description="local: recorded at this node; verified: received signed by the country named; relayed: "
+        "learned from another node's record or status answer"
+    )
+    error_declaration: dict[str, object] | None = Field(default=None, serialization_alias="errorDeclaration")
+    details: dict[str, object]
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class Timeline(BaseModel):
+    mrn: str
+    status: str
+    events: list[Event]
+
+
+class EventPage(BaseModel):
+    events: list[Event]
+    next_cursor: str | None
+
+
+class Consignment(BaseModel):
+    mrn: str
+    status: str
+    countries: list[str]
+    itinerary: list[Place]
+    last_event: Event | None
+    tracking_code: str | None = Field(description="Public tracking code, shown to the consignment's parties.")
+
+
+class ConsignmentPage(BaseModel):
+    items: list[Consignment]
+    next_cursor: str | None
+
+
+class GrantIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"party_id": "230340000999"}]})
+
+    party_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._/-]*$")
+
+
+class GrantOut(BaseModel):
+    mrn: str
+    party_id: str
+
+
+class TrackingCodeOut(BaseModel):
+    mrn: str
+    tracking_code: str
+    url: str
+
+
+class PublicStep(BaseModel):
+    step: str
+    label: str
+    office: str | None
+    place: str | None
+    country: str
+    time: str
+    alert: bool = False
+
+
+class PublicTrack(BaseModel):
+    """What anyone holding the tracking code may see: no goods value, no party ids, no personal data."""
+
+    mrn: str
+    status: str
+    countries: list[str]
+    route: list[Place]
+    current_place: Place | None
+    timeline: list[PublicStep]

@@ -85,3 +85,16 @@ def test_apples_almaty_to_baku_end_to_end_over_http(start_corridor: StartCorrido
     ]
     guarantee = customs(corridor, "KZ", "GET", f"/v1/guarantees/{grn}")
     assert (guarantee["reserved"], guarantee["available"]) == ("0.00", "20000.00")
+
+    # Issue 4: the timeline read from Azerbaijan equals the one read from Kazakhstan, event for event.
+    timelines = {}
+    for node in ("KZ", "AZ"):
+        events = customs(corridor, node, "GET", f"/v1/consignments/{mrn}/timeline")["events"]
+        timelines[node] = [
+            (e["step"], e["bizLocation"]["office"], e["signedBy"], e["eventTime"], e["bizStep"], e["eventID"])
+            for e in events
+        ]
+    assert timelines["KZ"] == timelines["AZ"]
+    signer_by_office = {office: signer for _, office, signer, *_ in timelines["AZ"]}
+    assert signer_by_office["UZGIS001"] == "UZ" and signer_by_office["AZALA001"] == "AZ"
+    assert signer_by_office["TMKRW001"] == "TM" and signer_by_office["KZZHZ001"] == "KZ"

@@ -90,6 +90,7 @@ async def add_step(
             envelope_id=envelope_id,
             record=movement.record,
             details=details,
+            event_id=events.step_event_id(movement.mrn, kind, office),
         )
     return inserted
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,15 @@ def offset_text(country: str) -> str:
     return f"{'+' if hours >= 0 else '-'}{abs(hours):02d}:00"
 
 
+_STEP_NAMESPACE = uuid.UUID("6f1c9a52-3a55-4f0e-9a8e-0d3c7c1e2b11")
+
+
+def step_event_id(mrn: str, kind: str, office: str) -> str:
+    """The same id for the same step on every node (the step's natural key), so timelines compare event for event
+    while each node still records which envelope carried the step to it."""
+    return str(uuid.uuid5(_STEP_NAMESPACE, f"{mrn}|{kind}|{office}"))
+
+
 def what_of(record: dict[str, Any]) -> dict[str, Any]:
     vehicle = record.get("vehicle") or {}
     return {
@@ -54,9 +64,10 @@ async def record_event(
     lat: float | None = None,
     lon: float | None = None,
     corrects: str | None = None,
+    event_id: str | None = None,
 ) -> str:
     words = vocabulary.of(kind)
-    event_id = new_id()
+    event_id = event_id or new_id()
     await session.execute(
         insert(table_of(TrackingEvent)).values(
             id=event_id,

@@ -364,6 +364,36 @@ def codes_check(
         raise typer.Exit(1) from exc
 
 
+tracking_app = typer.Typer(help="Cargo tracking data.", no_args_is_help=True, pretty_exceptions_show_locals=False)
+app.add_typer(tracking_app, name="tracking")
+
+
+@tracking_app.command("seed")
+def tracking_seed(
+    movements: Annotated[int, typer.Option(help="Synthetic movements to create.")] = 100_000,
+    events: Annotated[int, typer.Option(help="Tracking events spread over them.")] = 5_000_000,
+) -> None:
+    """Fill TW_DATABASE_URL with synthetic movements and events for benchmarks (COPY on PostgreSQL)."""
+    from rich.progress import Progress
+
+    from transit_window.db.engine import create_engine
+    from transit_window.tracking.seed import seed
+
+    async def main() -> int:
+        engine = create_engine(Settings().database_url, pool_size=2)
+        try:
+            with Progress(console=console) as progress:
+                task = progress.add_task(f"seeding {movements:,} movements, {events:,} events", total=events)
+                mrns = await seed(
+                    engine, movements=movements, events=events, progress=lambda n: progress.advance(task, n)
+                )
+            return len(mrns)
+        finally:
+            await engine.dispose()
+
+    console.print(f"seeded {asyncio.run(main()):,} movements")
+
+
 @app.command("spec")
 def spec() -> None:
     """Regenerate openapi/openapi.json and openapi/messages/*.json from the code."""
@@ -371,6 +401,46 @@ def spec() -> None:
 
     for path in export():
         console.print(f"wrote {path}")
+
+
+@app.command("conformance")
+def conformance(
+    base_url: Annotated[
+        str, typer.Argument(help="The node to check, e.g. https://uz.example or http://127.0.0.1:8103")
+    ],
+    as_node: Annotated[str, typer.Option("--as", help="Your node id: the checks are signed as this member.")],
+    key: Annotated[Path, typer.Option(help="Your node's private key (PEM, mode 0600), a key of --as.")],
+    trust: Annotated[
+        Path | None,
+        typer.Option(help="A trust list you hold (e.g. the genesis): the served one must match or succeed it."),
+    ] = None,
+    to: Annotated[
+        str | None, typer.Option(help="The target's node id (default: the member whose endpoint is BASE_URL).")
+    ] = None,
+) -> None:
+    """Check that a node speaks the corridor protocol (as one of its peers, over HTTP); exit 1 if a check fails."""
+    from transit_window.conformance import ConformanceSetupError, run_checks
+    from transit_window.protocol.keys import KeyFileError, load_private_key
+    from transit_window.protocol.trust import TrustError, TrustList
+
+    try:
+        signing_key = load_private_key(key)
+        held = TrustList.from_json(trust.read_bytes()) if trust is not None else None
+        results = run_checks(base_url, as_node=as_node, key=signing_key, trust=held, to=to)
+    except (KeyFileError, TrustError, OSError, ConformanceSetupError) as exc:
+        console.print(f"[red]cannot run the checks[/red]: {exc}")
+        raise typer.Exit(2) from exc
+    table = Table(
+        "check", "result", "detail", title=f"corridor protocol conformance of {base_url} (as {as_node.upper()})"
+    )
+    for result in results:
+        table.add_row(result.name, "[green]PASS[/green]" if result.passed else "[red]FAIL[/red]", result.detail)
+    console.print(table)
+    failed = [result.name for result in results if not result.passed]
+    if failed:
+        console.print(f"[red]{len(failed)} of {len(results)} checks failed[/red]: {', '.join(failed)}")
+        raise typer.Exit(1)
+    console.print(f"[green]all {len(results)} checks passed[/green]")
 
 
 @corridor_app.command("up")

@@ -1,0 +1,125 @@
+"""Tracking at scale, on PostgreSQL, against floors measured in the same run.
+
+    python bench/tracking.py [--movements 100000] [--events 5000000] [--pings 200000] [--queries 400]
+
+1. E-seal ping ingestion: `POST /v1/tracking/positions` in batches of 1,000 on a real node process, and as the
+   floor the same rows inserted by a bare bulk insert (asyncpg executemany into the same table) in the same run.
+   Goal (issue 4): ≥ 20,000 pings/s and ≥ 50 % of the floor.
+2. Timeline queries: `GET /v1/consignments/{mrn}/timeline` for random MRNs over a database seeded with
+   `--movements` movements and `--events` events (`transit-window tracking seed`, progress bar), then the same with
+   ten times fewer rows. Goal: p95 < 25 ms, and the large database's p95 within twice the small one's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from rich.progress import Progress
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._support import drop_database, free_port_base, fresh_database, percentile
+from transit_window.corridor.local import LocalCorridor
+from transit_window.corridor.topology import plan
+from transit_window.db.engine import create_engine
+from transit_window.tracking.seed import seed
+
+
+def seeded_node(name: str, *, movements: int, events: int) -> tuple[LocalCorridor, list[str]]:
+    url = fresh_database(name)
+    folder = Path(tempfile.mkdtemp(prefix=f"{name}-"))
+    corridor = LocalCorridor(
+        specs=plan(
+            ["KZ"], base_port=free_port_base(1), folder=folder, database_url_template=url.replace(name, "{node}")
+        ),
+        folder=folder,
+        threshold=1,
+        extra_env={"TW_LOG_LEVEL": "WARNING"},
+    )
+    # the template maps node "kz" to the database name; keep the real name
+    corridor.specs[0] = corridor.specs[0].__class__(
+        id="KZ",
+        port=corridor.specs[0].port,
+        url=corridor.specs[0].url,
+        folder=corridor.specs[0].folder,
+        database_url=url,
+    )
+    corridor.prepare()
+
+    async def fill() -> list[str]:
+        engine = create_engine(url, pool_size=2)
+        try:
+            with Progress() as progress:
+                task = progress.add_task(f"seeding {movements:,} movements, {events:,} events", total=events)
+                return await seed(
+                    engine, movements=movements, events=events, progress=lambda n: progress.advance(task, n)
+                )
+        finally:
+            async with engine.begin() as connection:
+                from sqlalchemy import text
+
+                await connection.execute(text("ANALYZE"))
+            await engine.dispose()
+
+    mrns = asyncio.run(fill())
+    corridor.start()
+    return corridor, mrns
+
+
+def timeline_p95(corridor: LocalCorridor, mrns: list[str], *, queries: int) -> tuple[float, float]:
+    spec = corridor.spec("KZ")
+    headers = {"Authorization": f"Bearer {corridor.token('KZ', 'customs')}"}
+    rng = random.Random(11)
+    latencies = []
+    with httpx.Client(base_url=spec.url, headers=headers, timeout=30) as http:
+        for mrn in rng.sample(mrns, min(50, len(mrns))):  # warm-up
+            http.get(f"/v1/consignments/{mrn}/timeline").raise_for_status()
+        for _ in range(queries):
+            mrn = rng.choice(mrns)
+            started = time.perf_counter()
+            response = http.get(f"/v1/consignments/{mrn}/timeline")
+            latencies.append(time.perf_counter() - started)
+            response.raise_for_status()
+    return percentile(latencies, 0.5), percentile(latencies, 0.95)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--movements", type=int, default=100_000)
+    parser.add_argument("--events", type=int, default=5_000_000)
+    parser.add_argument("--queries", type=int, default=400)
+    args = parser.parse_args()
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")
+
+    results = {}
+    for label, factor in (("large", 1), ("small", 10)):
+        name = f"tw_bench_tracking_{label}"
+        corridor, mrns = seeded_node(name, movements=args.movements // factor, events=args.events // factor)
+        try:
+            results[label] = timeline_p95(corridor, mrns, queries=args.queries)
+        finally:
+            corridor.stop()
+            drop_database(f"{name}_kz")
+        p50, p95 = results[label]
+        print(
+            f"timeline, {args.movements // factor:,} movements / {args.events // factor:,} events: "
+            f"p50 {p50 * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms"
+        )
+    ratio = results["large"][1] / results["small"][1]
+    print(
+        f"summary: timeline p95 {results['large'][1] * 1000:.1f} ms (goal < 25 ms); large/small p95 ratio "
+        f"{ratio:.2f} (goal ≤ 2)"
+    )
+
+
+if __name__ == "__main__":
+    main()

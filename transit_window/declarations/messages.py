@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 MRN = Field(pattern=r"^[0-9]{2}[A-Z]{2}[A-Z0-9]{12}[JKL][0-9]$")
 _TOLERANT = ConfigDict(extra="ignore")
@@ -19,7 +19,7 @@ class StepRecord(BaseModel):
     kind: str
     office: str
     country: str
-    at: datetime
+    at: AwareDatetime
     signed_by: str
     envelope_id: str | None = None
     details: dict[str, Any] = {}
@@ -49,7 +49,7 @@ class CrossedBody(BaseModel):
     office: str
     country: str
     direction: Literal["exit", "entry"]
-    at: datetime
+    at: AwareDatetime
     seals_intact: bool
     remarks: str = ""
 
@@ -61,7 +61,7 @@ class ArrivedBody(BaseModel):
 
     mrn: str = MRN
     office: str
-    at: datetime
+    at: AwareDatetime
     remarks: str = ""
 
 
@@ -73,7 +73,7 @@ class ControlResultsBody(BaseModel):
     mrn: str = MRN
     office: str
     code: Literal["A1", "A2", "B1"]
-    at: datetime
+    at: AwareDatetime
     discrepancies: list[str] = []
 
 
@@ -84,7 +84,7 @@ class ClosedBody(BaseModel):
 
     mrn: str = MRN
     office: str
-    at: datetime
+    at: AwareDatetime
     outcome: str
 
 
@@ -95,7 +95,7 @@ class CancelledBody(BaseModel):
 
     mrn: str = MRN
     office: str
-    at: datetime
+    at: AwareDatetime
     reason: str
 
 

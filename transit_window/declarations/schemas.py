@@ -7,7 +7,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 
 def _printable(value: str) -> str:
@@ -196,7 +196,7 @@ class CrossingIn(BaseModel):
 
     office: OfficeRef
     direction: Literal["exit", "entry"]
-    at: datetime
+    at: AwareDatetime
     seals_intact: bool = True
     remarks: Remarks = ""
 
@@ -209,7 +209,7 @@ class ArrivalIn(BaseModel):
     )
 
     office: OfficeRef
-    at: datetime
+    at: AwareDatetime
     remarks: Remarks = ""
 
 
@@ -222,7 +222,7 @@ class ControlResultsIn(BaseModel):
     )
 
     code: Literal["A1", "A2", "B1"]
-    at: datetime
+    at: AwareDatetime
     discrepancies: Annotated[list[Text512], Field(max_length=50)] = []
 
 

@@ -3,6 +3,7 @@ results. Every change and the messages it causes share the request's transaction
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -345,6 +346,16 @@ def _check_local_office(node: Node, office_code: str, *, pointer: str) -> None:
         )
 
 
+def _check_time(node: Node, at: datetime) -> None:
+    """A step cannot be recorded for the future (beyond the corridor's clock skew)."""
+    ahead = (at - clock.utcnow()).total_seconds()
+    if ahead > node.settings.clock_skew_seconds:
+        raise InvalidInput(
+            f"the time {at.isoformat()} is {ahead / 60:.0f} minutes in the future; record a step when it happens",
+            errors=[FieldError("/body/at", "in the future", "14")],
+        )
+
+
 def _check_alive(movement: Movement) -> None:
     if movement.status == "cancelled":
         raise Conflict(f"{movement.mrn} was cancelled")
@@ -359,6 +370,7 @@ async def record_crossing(
 ) -> tuple[Movement | None, bool]:
     """Returns (movement, pending). An MRN this node has not heard of yet is kept and its record requested."""
     _check_local_office(node, crossing.office, pointer="/body/office")
+    _check_time(node, crossing.at)
     movement = await session.scalar(select(Movement).where(Movement.mrn == mrn))
     if movement is None:
         if mrn[2:4] == node.id:
@@ -426,6 +438,7 @@ async def apply_crossing(session: AsyncSession, node: Node, movement: Movement, 
 
 async def record_arrival(session: AsyncSession, node: Node, *, mrn: str, arrival: ArrivalIn) -> Movement:
     _check_local_office(node, arrival.office, pointer="/body/office")
+    _check_time(node, arrival.at)
     movement = await get_movement(session, mrn, lock=True)
     _check_alive(movement)
     if movement.status == "arrived":
@@ -453,6 +466,7 @@ async def record_arrival(session: AsyncSession, node: Node, *, mrn: str, arrival
 
 
 async def record_control_results(session: AsyncSession, node: Node, *, mrn: str, results: ControlResultsIn) -> Movement:
+    _check_time(node, results.at)
     movement = await get_movement(session, mrn, lock=True)
     if movement.status != "arrived":
         raise Conflict(f"{mrn} is {movement.status}; control results follow the arrival at destination")

@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: demo test install lint typecheck pytest bench clean
+.PHONY: demo test install browser lint typecheck pytest bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,6 +13,13 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 install: $(BIN)/.installed
+
+# Debian's chromium for the browser test (tests/web/test_browser.py); Playwright never downloads a browser.
+# Installed when missing and we are root (CI); otherwise the test is skipped locally (and fails under CI=true).
+browser:
+	@command -v chromium >/dev/null || [ "$$(id -u)" != 0 ] || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+	@command -v chromium >/dev/null || echo "chromium is not installed (apt-get install chromium as root): the browser test will be skipped" >&2
 
 demo: install
 	$(BIN)/transit-window demo
@@ -24,7 +31,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy --strict transit_window
 
-pytest: install
+pytest: install browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest

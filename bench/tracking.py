@@ -20,9 +20,11 @@ import random
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import orjson
 from rich.progress import Progress
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -92,13 +94,127 @@ def timeline_p95(corridor: LocalCorridor, mrns: list[str], *, queries: int) -> t
     return percentile(latencies, 0.5), percentile(latencies, 0.95)
 
 
+ALMATY = (43.24, 76.89)
+ZHIBEK_ZHOLY = (41.38, 69.12)
+
+
+def ping_batches(mrn: str, device: str, *, batches: int, size: int, start: datetime) -> list[list[dict[str, object]]]:
+    """Pings along the Almaty → Zhibek Zholy line, one per 10 s, seal closed (no alert should fire)."""
+    out = []
+    total = batches * size
+    for batch in range(batches):
+        rows = []
+        for index in range(batch * size, (batch + 1) * size):
+            f = index / total
+            rows.append(
+                {
+                    "device_id": device,
+                    "mrn": mrn,
+                    "time": (start + timedelta(seconds=10 * index)).isoformat(),
+                    "lat": round(ALMATY[0] + (ZHIBEK_ZHOLY[0] - ALMATY[0]) * f, 5),
+                    "lon": round(ALMATY[1] + (ZHIBEK_ZHOLY[1] - ALMATY[1]) * f, 5),
+                    "speed": 62.0,
+                    "seal_state": "closed",
+                }
+            )
+        out.append(rows)
+    return out
+
+
+async def _post_all(url: str, token: str, work: list[list[dict[str, object]]], clients: int) -> float:
+    queue: asyncio.Queue[list[dict[str, object]]] = asyncio.Queue()
+    for batch in work:
+        queue.put_nowait(batch)
+
+    async def client() -> None:
+        async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as http:
+            while not queue.empty():
+                batch = queue.get_nowait()
+                response = await http.post(
+                    "/v1/tracking/positions",
+                    content=orjson.dumps({"pings": batch}),
+                    headers={"content-type": "application/json"},
+                )
+                response.raise_for_status()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return time.perf_counter() - started
+
+
+async def _bare_insert(database_url: str, work: list[list[dict[str, object]]]) -> float:
+    """The floor: the same rows into the same table, one executemany INSERT per batch of 1,000, one transaction each."""
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    connection = await asyncpg.connect(dsn)
+    now = datetime.now(UTC)
+    try:
+        started = time.perf_counter()
+        for batch in work:
+            rows = [
+                (
+                    str(p["device_id"]) + "-floor",
+                    p["mrn"],
+                    datetime.fromisoformat(str(p["time"])),
+                    None,
+                    p["lat"],
+                    p["lon"],
+                    p["speed"],
+                    p["seal_state"],
+                    now,
+                )
+                for p in batch
+            ]
+            async with connection.transaction():
+                await connection.executemany(
+                    "INSERT INTO tracking_positions (device_id, mrn, time, seal_id, lat, lon, speed, seal_state, "
+                    "received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    rows,
+                )
+        return time.perf_counter() - started
+    finally:
+        await connection.close()
+
+
+def ingestion(pings: int, *, clients: int = 2) -> None:
+    corridor, mrns = seeded_node("tw_bench_pings", movements=clients * 4, events=clients * 4)
+    try:
+        spec = corridor.spec("KZ")
+        size = 1000
+        per_mrn = max(1, pings // size // len(mrns))
+        start = datetime.now(UTC) - timedelta(days=2)
+        work = [
+            batch
+            for i, mrn in enumerate(mrns)
+            for batch in ping_batches(mrn, f"ESEAL-{i}", batches=per_mrn, size=size, start=start)
+        ]
+        total = len(work) * size
+        warm = ping_batches(mrns[0], "WARMUP", batches=2, size=size, start=start - timedelta(days=1))
+        asyncio.run(_post_all(spec.url, corridor.token("KZ", "device"), warm, 1))
+        elapsed = asyncio.run(_post_all(spec.url, corridor.token("KZ", "device"), work, clients))
+        floor = asyncio.run(_bare_insert(spec.database_url, work))
+        api_rate, floor_rate = total / elapsed, total / floor
+        print(
+            f"pings: {total:,} in batches of {size:,} by {clients} clients: {api_rate:,.0f} pings/s through the API; "
+            f"bare bulk insert of the same rows {floor_rate:,.0f} rows/s; ratio {api_rate / floor_rate:.0%} "
+            f"(goal ≥ 20,000/s and ≥ 50%)"
+        )
+    finally:
+        corridor.stop()
+        drop_database("tw_bench_pings_kz")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--movements", type=int, default=100_000)
     parser.add_argument("--events", type=int, default=5_000_000)
     parser.add_argument("--queries", type=int, default=400)
+    parser.add_argument("--pings", type=int, default=200_000)
     args = parser.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")
+    ingestion(args.pings)
 
     results = {}
     for label, factor in (("large", 1), ("small", 10)):

@@ -11,7 +11,7 @@ from fastapi.routing import APIRoute
 
 from transit_window import __version__, tasks
 from transit_window.api import floor, ops, problems
-from transit_window.api.middleware import BodyLimit, HTTPMetrics
+from transit_window.api.middleware import BodyLimit, HTTPMetrics, RequestID
 from transit_window.declarations import endpoints as declaration_endpoints
 from transit_window.metrics import Metrics
 from transit_window.node import Node
@@ -19,7 +19,11 @@ from transit_window.protocol import admin as protocol_admin
 from transit_window.protocol import catalogue as catalogue
 from transit_window.protocol import endpoints as corridor_endpoints
 from transit_window.settings import Settings
+from transit_window.tracking import alerts as tracking_alerts
 from transit_window.tracking import endpoints as tracking_endpoints
+from transit_window.tracking import positions as tracking_positions
+from transit_window.web import create_app as create_web_app
+from transit_window.webhooks import endpoints as webhook_endpoints
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -59,10 +63,19 @@ def create_app(settings: Settings | None = None, *, background: bool | None = No
     app.include_router(ops.router)
     app.include_router(declaration_endpoints.router)
     app.include_router(tracking_endpoints.router)
+    app.include_router(webhook_endpoints.router)
+    app.include_router(tracking_positions.router)
+    app.include_router(tracking_alerts.router)
     app.include_router(corridor_endpoints.router)
     app.include_router(protocol_admin.router)
+    app.mount("/track", create_web_app(lambda: app.state.node), name="track")  # HTML pages: not in the spec
     if settings.bench_floor_endpoint:
         app.include_router(floor.router)
     app.add_middleware(HTTPMetrics, metrics=metrics)
-    app.add_middleware(BodyLimit, limit=settings.max_message_bytes)
+    app.add_middleware(
+        BodyLimit,
+        limit=settings.max_message_bytes,
+        paths={"/v1/tracking/positions": settings.max_positions_bytes},
+    )
+    app.add_middleware(RequestID)  # outermost: every answer, a 413 too, carries X-Request-ID
     return app

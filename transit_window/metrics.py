@@ -57,3 +57,15 @@ class Metrics:
         )
         self.log_size = Gauge("tw_log_entries", "Entries in the tamper-evident log.", registry=r)
         self.gaps = Gauge("tw_inbound_seq_gaps", "Senders whose sequence has a gap being pulled.", registry=r)
+        self.movements = Gauge(
+            "tw_movements",
+            "Transit movements this node holds, by role (departure, route) and status.",
+            ["role", "status"],
+            registry=r,
+        )
+        self.webhook_deliveries = Counter(
+            "tw_webhook_deliveries_total",
+            "Webhook delivery attempts by outcome (delivered, failed, refused: the target's address is not allowed).",
+            ["outcome"],
+            registry=r,
+        )

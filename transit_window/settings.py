@@ -52,8 +52,47 @@ class Settings(BaseSettings):
     checkpoint_every_entries: int = 100
     checkpoint_every_seconds: float = 60.0
 
+    max_positions_bytes: int = Field(
+        default=4 * 1024 * 1024, description="Largest accepted body on POST /v1/tracking/positions (10,000 pings)."
+    )
+    ping_clock_skew_seconds: int = Field(default=120, description="How far in the future a ping's time may be.")
+    route_corridor_km: float = Field(
+        default=40.0, description="A ping farther than this from the line through the itinerary's offices deviates."
+    )
+    office_radius_km: float = Field(
+        default=5.0, description="Within this distance of a customs office, a stop or an opened seal is at the office."
+    )
+    stop_radius_km: float = Field(default=0.5, description="Pings within this distance of each other are one stop.")
+    long_stop_minutes: float = Field(default=60.0, description="A stop outside any office longer than this alerts.")
+    expected_speed_kmh: float = Field(
+        default=40.0, description="Speed that sets when the next border crossing is due (distance / speed + grace)."
+    )
+    crossing_grace_minutes: float = Field(
+        default=240.0, description="Added to the expected travel time before a crossing is overdue (queues, rest)."
+    )
+    overdue_check_seconds: float = Field(default=60.0, description="How often overdue crossings are looked for.")
+
     bench_floor_endpoint: bool = Field(
         default=False, description="Benchmarks only: mount POST /v1/_floor (one row per request, no auth)."
+    )
+
+    webhook_allow_private_targets: bool = Field(
+        default=False,
+        description="Let webhook URLs reach loopback, link-local, private and other non-global addresses (SSRF guard "
+        "off). Only for a receiver on the operator's own network or tests.",
+    )
+    webhook_max_failures: int = Field(
+        default=10, ge=1, description="Disable a webhook subscription after this many consecutive failed attempts."
+    )
+    webhook_timeout_seconds: float = Field(default=10.0, description="One webhook attempt's time limit.")
+    webhook_backoff_base_seconds: float = 2.0
+    webhook_backoff_cap_seconds: float = 3600.0
+    webhook_lease_seconds: float = Field(default=60.0, description="A claimed webhook delivery's lease.")
+    webhook_batch_size: int = 100
+    webhook_concurrency: int = Field(default=16, description="Webhook requests in flight at once per worker.")
+    webhook_poll_seconds: float = 1.0
+    webhook_secret_grace_seconds: float = Field(
+        default=24 * 3600, description="After a secret rotation the old secret also signs deliveries for this long."
     )
 
     log_level: str = "INFO"

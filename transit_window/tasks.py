@@ -12,6 +12,8 @@ from collections.abc import Awaitable, Callable
 from transit_window.node import Node
 from transit_window.protocol import checkpoints, pull
 from transit_window.protocol.delivery import DeliveryWorker
+from transit_window.tracking import alerts
+from transit_window.webhooks.delivery import WebhookWorker
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +33,8 @@ async def _every(stop: asyncio.Event, seconds: float, name: str, job: Callable[[
 
 
 def start(node: Node, stop: asyncio.Event, *, deliver: bool = True, maintain: bool = True) -> list[asyncio.Task[None]]:
-    """Start the loops. `deliver`: the outbox worker; `maintain`: gap pulls, checkpoints, trust refresh."""
+    """Start the loops. `deliver`: the outbox worker; `maintain`: gap pulls, checkpoints, trust refresh, overdue
+    border crossings."""
     settings = node.settings
     tasks: list[asyncio.Task[None]] = []
     if deliver:
@@ -52,6 +55,13 @@ def start(node: Node, stop: asyncio.Event, *, deliver: bool = True, maintain: bo
             )
         )
         tasks.append(asyncio.create_task(_every(stop, 5.0, "trust refresh", node.refresh_trust)))
+        webhooks = WebhookWorker(node, worker_id=f"{worker_id(node)}:webhooks")
+        tasks.append(asyncio.create_task(webhooks.run(stop), name="webhooks"))
+        tasks.append(
+            asyncio.create_task(
+                _every(stop, settings.overdue_check_seconds, "overdue crossings", lambda: alerts.check_overdue(node))
+            )
+        )
     return tasks
 
 

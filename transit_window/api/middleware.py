@@ -1,8 +1,14 @@
-"""ASGI middleware: request body limits (413 before the body is read whole) and HTTP metrics by route template."""
+"""ASGI middleware: request body limits (413 before the body is read whole), HTTP metrics by route template, and
+request ids (`X-Request-ID`) in responses and logs."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import re
 import time
+import uuid
+from contextvars import ContextVar
 from typing import Any
 
 import orjson
@@ -12,18 +18,20 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 class BodyLimit:
     """Refuse request bodies over `limit` bytes, by Content-Length or while streaming, with a 413 problem."""
 
-    def __init__(self, app: ASGIApp, *, limit: int) -> None:
+    def __init__(self, app: ASGIApp, *, limit: int, paths: dict[str, int] | None = None) -> None:
         self.app = app
         self.limit = limit
+        self.paths = paths or {}  # a larger (or smaller) limit for these exact paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.paths.get(scope.get("path", ""), self.limit)
         headers = dict(scope.get("headers") or [])
         length = headers.get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.limit:
-            await self._refuse(scope, send)
+        if length is not None and length.isdigit() and int(length) > limit:
+            await self._refuse(scope, send, limit)
             return
         received = 0
 
@@ -32,22 +40,26 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.limit:
+                if received > limit:
                     raise _TooLarge
             return message
 
-        try:
-            await self.app(scope, limited_receive, send)
-        except _TooLarge:
-            await self._refuse(scope, send)
+        async def guarded_send(message: Message) -> None:
+            if received <= limit:  # past the limit the app's answer (e.g. FastAPI's 400) is replaced by 413
+                await send(message)
 
-    async def _refuse(self, scope: Scope, send: Send) -> None:
+        with contextlib.suppress(_TooLarge):
+            await self.app(scope, limited_receive, guarded_send)
+        if received > limit:
+            await self._refuse(scope, send, limit)
+
+    async def _refuse(self, scope: Scope, send: Send, limit: int) -> None:
         body = orjson.dumps(
             {
                 "type": "urn:dtc:problem:payload-too-large",
                 "title": "Request body too large",
                 "status": 413,
-                "detail": f"the body exceeds {self.limit} bytes; split it into smaller requests",
+                "detail": f"the body exceeds {limit} bytes; split it into smaller requests",
                 "instance": scope.get("path"),
             }
         )
@@ -91,3 +103,73 @@ class HTTPMetrics:
             method = scope.get("method", "")
             self.metrics.http_requests.labels(method=method, route=template, status=str(status)).inc()
             self.metrics.http_duration.labels(method=method, route=template).observe(time.perf_counter() - started)
+
+
+_request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:@-]{1,128}")
+_access = logging.getLogger("transit_window.access")
+
+
+def current_request_id() -> str | None:
+    """The id of the HTTP request being served in this task (None outside a request)."""
+    return _request_id.get()
+
+
+class _RequestIdOfRecord:
+    """`record.request_id`: the request being served when the record was made. A non-data descriptor, so a value
+    passed as `extra={"request_id": ...}` lands in the record's __dict__ and wins (and is not refused as a clash)."""
+
+    def __get__(self, record: object, owner: type | None = None) -> str | None:
+        value = getattr(record, "__dict__", {}).get("_request_id")
+        return value if isinstance(value, str) else None
+
+
+class _RequestLogRecord(logging.LogRecord):
+    request_id = _RequestIdOfRecord()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._request_id = _request_id.get()
+
+
+class RequestID:
+    """`X-Request-ID` in and out: the caller's id when it is a sane token (else a new one), echoed on the response
+    and carried by every log line written while the request is served (the JSON logs' `request_id`), plus one
+    access line per request."""
+
+    header = b"x-request-id"
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        if logging.getLogRecordFactory() is logging.LogRecord:  # leave a factory someone else installed alone
+            logging.setLogRecordFactory(_RequestLogRecord)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope.get("headers") or []).get(self.header, b"").decode("latin-1")
+        request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        token = _request_id.set(request_id)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = [(name, value) for name, value in message.get("headers", []) if name.lower() != self.header]
+                message = {**message, "headers": [*headers, (self.header, request_id.encode("ascii"))]}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            _access.info(
+                "%s %s %s %.1f ms",
+                scope.get("method", ""),
+                scope.get("path", ""),
+                status,
+                (time.perf_counter() - started) * 1000,
+            )
+            _request_id.reset(token)

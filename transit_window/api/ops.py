@@ -12,6 +12,7 @@ from sqlalchemy import func, select, text
 
 from transit_window import clock
 from transit_window.api.deps import NodeDep
+from transit_window.declarations.models import Movement
 from transit_window.protocol.models import LogHead, OutboxMessage, WorkerHeartbeat
 
 logger = logging.getLogger(__name__)
@@ -62,6 +63,12 @@ async def metrics(node: NodeDep) -> Response:
                 node.metrics.outbox_depth.labels(peer=peer, state=state).set(count)
             size = await session.scalar(select(LogHead.size).where(LogHead.id == 1))
             node.metrics.log_size.set(size or 0)
+            movements = await session.execute(
+                select(Movement.role, Movement.status, func.count()).group_by(Movement.role, Movement.status)
+            )
+            node.metrics.movements.clear()
+            for role, status, count in movements:
+                node.metrics.movements.labels(role=role, status=status).set(count)
     except Exception as exc:  # metrics must still be served when the database is down
         logger.warning("metrics: database unavailable (%s)", type(exc).__name__)
     return Response(generate_latest(node.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -246,7 +246,47 @@ def _settled(api: Api, nodes: list[str]) -> bool:
     )
 
 
-def run_movement(api: Api, *, title: str, body: dict[str, Any], steps: list[tuple[str, str, dict[str, Any]]]) -> str:
+def eseal_track(api: Api, mrn: str, *, seal: str) -> None:
+    """The e-seal gateway of Kazakhstan reports the truck from Almaty towards Zhibek Zholy, with a detour of about
+    70 km to the south that the route-deviation rule catches."""
+    start, end = (43.24, 76.89), (41.38, 69.12)
+    now = clock.utcnow()
+    pings = []
+    for index in range(30):
+        fraction = index / 30
+        lat = start[0] + (end[0] - start[0]) * fraction
+        lon = start[1] + (end[1] - start[1]) * fraction
+        if 12 <= index <= 15:
+            lat -= 0.65  # the detour
+        pings.append(
+            {
+                "device_id": "ESEAL-KZ-0042",
+                "seal_id": seal,
+                "time": clock.isoformat(now - timedelta(minutes=10 * (30 - index))),
+                "lat": round(lat, 5),
+                "lon": round(lon, 5),
+                "speed": 68.0,
+                "seal_state": "closed",
+            }
+        )
+    spec = api.corridor.spec("KZ")
+    headers = {"Authorization": f"Bearer {api.corridor.token('KZ', 'device')}"}
+    response = api.http.post(f"{spec.url}/v1/tracking/positions", json={"pings": pings}, headers=headers)
+    if response.status_code >= 400:
+        raise RuntimeError(f"KZ positions: {response.status_code} {response.text}")
+    result = response.json()
+    rules = ", ".join(alert["rule"] for alert in result["alerts"]) or "none"
+    console.print(f"    e-seal ESEAL-KZ-0042 reported {result['stored']} positions; alerts raised: [red]{rules}[/red]")
+
+
+def run_movement(
+    api: Api,
+    *,
+    title: str,
+    body: dict[str, Any],
+    steps: list[tuple[str, str, dict[str, Any]]],
+    after_release: Callable[[str], None] | None = None,
+) -> str:
     departure = body["itinerary"][0][:2]
     grn = body["guarantee"]["grn"]
     _customs(
@@ -260,12 +300,17 @@ def run_movement(api: Api, *, title: str, body: dict[str, Any], steps: list[tupl
     accepted = _customs(api, departure, "POST", "/v1/declarations", json=declaration)
     mrn = str(accepted["mrn"])
     console.print(f"  [bold]{title}[/bold]: declared at {body['itinerary'][0]} → MRN {mrn} ({accepted['status']})")
-    _customs(api, departure, "POST", f"/v1/declarations/{mrn}/release")
+    released = _customs(api, departure, "POST", f"/v1/declarations/{mrn}/release")
     route = sorted({office[:2] for office in body["itinerary"]})
+    page = f"{api.corridor.spec(departure).url}/track/{released['tracking_code']}"
+    console.print(f"    tracking page for the forwarder: [link={page}]{page}[/link]")
     _wait("sharing the anticipated record along the route", lambda: _settled(api, route))
     console.print(
         f"    {departure} released it; transit.anticipated delivered to {', '.join(c for c in route if c != departure)}"
     )
+    if after_release is not None:
+        after_release(mrn)
+        _wait("sharing alerts along the route", lambda: _settled(api, route))
     for country, path, step in steps:
         payload = {**step, "at": clock.isoformat(clock.utcnow())}
         answer = _customs(api, country, "POST", f"/v1/movements/{mrn}/{path}", json=payload)
@@ -287,7 +332,11 @@ def show_journeys(api: Api, mrn: str, countries: list[str]) -> None:
 
 def transit_story(api: Api) -> None:
     apples = run_movement(
-        api, title="Apples, Almaty → Baku (KZ → UZ → TM → AZ)", body=APPLES_TO_BAKU, steps=APPLE_STEPS
+        api,
+        title="Apples, Almaty → Baku (KZ → UZ → TM → AZ)",
+        body=APPLES_TO_BAKU,
+        steps=APPLE_STEPS,
+        after_release=lambda mrn: eseal_track(api, mrn, seal="KZ-SEAL-000731"),
     )
     apricots = run_movement(
         api, title="Dried apricots, Bishkek → Shymkent (KG → UZ → KZ)", body=APRICOTS_TO_SHYMKENT, steps=APRICOT_STEPS
@@ -295,6 +344,13 @@ def transit_story(api: Api) -> None:
     console.print("  Each movement's journey as every node on its route sees it:")
     show_journeys(api, apples, ["KZ", "UZ", "TM", "AZ"])
     show_journeys(api, apricots, ["KG", "UZ", "KZ"])
+    events = _customs(api, "AZ", "GET", f"/v1/consignments/{apples}/timeline")["events"]
+    alerts = [event for event in events if event["step"] in ("alert", "seal-opened")]
+    for alert in alerts:
+        console.print(
+            f"  On Azerbaijan's timeline: [red]{alert['details'].get('rule', alert['step'])}[/red] alert signed by "
+            f"{alert['signedBy']} ({alert['verification']}) at {alert['eventTime']}"
+        )
 
 
 def run_demo(*, folder: Path, base_port: int, exit_after: bool, wait: Callable[[Callable[[], None]], None]) -> None:

@@ -5,7 +5,8 @@ from transit_window.db.base import Base
 from transit_window.declarations import models as declarations_models
 from transit_window.protocol import models as protocol_models
 from transit_window.tracking import models as tracking_models
+from transit_window.webhooks import models as webhook_models
 
 metadata = Base.metadata
 
-__all__ = ["clients_models", "declarations_models", "metadata", "protocol_models", "tracking_models"]
+__all__ = ["clients_models", "declarations_models", "metadata", "protocol_models", "tracking_models", "webhook_models"]

@@ -3,5 +3,6 @@
 from transit_window.declarations import remote as transit_messages
 from transit_window.protocol import corridor_messages as corridor_messages
 from transit_window.protocol.registry import REGISTRY as REGISTRY
+from transit_window.tracking import alerts as tracking_alerts
 
-__all__ = ["REGISTRY", "corridor_messages", "transit_messages"]
+__all__ = ["REGISTRY", "corridor_messages", "tracking_alerts", "transit_messages"]

@@ -6,13 +6,13 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert
-
 from transit_window import clock
 from transit_window.db.base import table_of
+from transit_window.db.upsert import insert_ignore
 from transit_window.ids import new_id
 from transit_window.tracking import vocabulary
 from transit_window.tracking.models import TrackingEvent
+from transit_window.webhooks import service as webhooks
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -68,8 +68,8 @@ async def record_event(
 ) -> str:
     words = vocabulary.of(kind)
     event_id = event_id or new_id()
-    await session.execute(
-        insert(table_of(TrackingEvent)).values(
+    inserted = await session.execute(  # ignore a repeat: a step's event id is the same wherever it is recorded
+        insert_ignore(table_of(TrackingEvent), session.get_bind().dialect.name, index_elements=["id"]).values(
             id=event_id,
             mrn=mrn,
             kind=kind,
@@ -91,4 +91,6 @@ async def record_event(
             details=details or {},
         )
     )
+    if inserted.rowcount:  # type: ignore[attr-defined]
+        await webhooks.enqueue_for_event(session, event_id=event_id, mrn=mrn, kind=kind)  # same transaction
     return event_id

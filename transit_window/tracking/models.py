@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Float, Index, String
+from sqlalchemy import Boolean, Float, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from transit_window.db.base import Base
@@ -64,3 +64,72 @@ class ConsignmentParty(Base):
     role: Mapped[str] = mapped_column(String(12), primary_key=True)
     granted_by: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime]
+
+
+class TrackingPosition(Base):
+    """One e-seal ping. The primary key is the ping's identity (device, movement, time): a repeated ping is not
+    stored twice. Deliberately narrow, with no secondary index: ingestion is one bulk insert per batch."""
+
+    __tablename__ = "tracking_positions"
+
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    mrn: Mapped[str] = mapped_column(String(18), primary_key=True)
+    time: Mapped[datetime] = mapped_column(primary_key=True)
+    seal_id: Mapped[str | None] = mapped_column(String(64))
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    speed: Mapped[float | None] = mapped_column(Float)
+    seal_state: Mapped[str] = mapped_column(String(10))
+    received_at: Mapped[datetime]
+
+
+class TrackingPositionState(Base):
+    """The last known position of a movement and the stop in progress, so rules evaluated batch by batch see a
+    long stop that spans several batches. One row per MRN."""
+
+    __tablename__ = "tracking_position_states"
+
+    mrn: Mapped[str] = mapped_column(String(18), primary_key=True)
+    last_time: Mapped[datetime]
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    seal_state: Mapped[str] = mapped_column(String(10))
+    segment: Mapped[int] = mapped_column(Integer)  # the route segment the truck was last seen on
+    still_since: Mapped[datetime]  # when the truck came to the point it is still at
+    still_lat: Mapped[float] = mapped_column(Float)
+    still_lon: Mapped[float] = mapped_column(Float)
+    stop_alerted: Mapped[bool] = mapped_column(Boolean)
+    updated_at: Mapped[datetime]
+
+
+class TrackingAlert(Base):
+    """An alert raised by a rule on e-seal positions or by the overdue-crossing check, here or on another node of
+    the route (`raised_by`). `open_key` is "<mrn>|<rule>" while a local alert is not closed, NULL otherwise: its
+    unique index keeps one open alert per movement and rule even when two batches race."""
+
+    __tablename__ = "tracking_alerts"
+    __table_args__ = (
+        Index("ix_tracking_alerts_status_id", "status", "id"),
+        Index("ix_tracking_alerts_mrn_rule", "mrn", "rule"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    mrn: Mapped[str] = mapped_column(String(18))
+    rule: Mapped[str] = mapped_column(String(24))
+    status: Mapped[str] = mapped_column(String(12))  # open | acknowledged | closed
+    raised_by: Mapped[str] = mapped_column(String(2))
+    raised_at: Mapped[datetime]
+    recorded_at: Mapped[datetime]
+    office: Mapped[str | None] = mapped_column(String(8))
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    details: Mapped[dict[str, Any]]
+    event_id: Mapped[str | None] = mapped_column(String(36))
+    envelope_id: Mapped[str | None] = mapped_column(String(36))
+    open_key: Mapped[str | None] = mapped_column(String(48), unique=True)
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(36))
+    acknowledged_note: Mapped[str | None] = mapped_column(String(2000))
+    closed_at: Mapped[datetime | None]
+    closed_by: Mapped[str | None] = mapped_column(String(36))
+    closed_note: Mapped[str | None] = mapped_column(String(2000))

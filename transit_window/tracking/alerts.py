@@ -1,0 +1,440 @@
+"""Alerts on a movement: raised by the e-seal rules (`positions.py`) or by the overdue-crossing check below, kept
+here, shared with every other country on the route as `tracking.alert`, and worked by customs (acknowledge, close).
+
+An alert is also a tracking event (`record_event`, kind `alert`, or `seal-opened` for a seal opened on the road), so
+it sits on the consignment's timeline and reaches webhook subscribers like any step. One alert per movement and
+rule is open at a time: a detour that lasts fifty pings is one alert, and after customs close it a detour still in
+progress raises a new one. A node that already holds an open alert for the movement and rule (its own or one
+received from another country) does not raise another.
+
+Acknowledging and closing are this node's customs' work queue; they are not sent to the other countries.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select, update
+
+from transit_window import clock
+from transit_window.api.deps import Principal, SessionDep, require
+from transit_window.api.problems import responses
+from transit_window.db.base import table_of
+from transit_window.db.session import unit_of_work
+from transit_window.db.upsert import insert_ignore
+from transit_window.declarations import journey
+from transit_window.declarations.messages import MRN, StatusRequestBody
+from transit_window.declarations.models import Movement, MovementStep
+from transit_window.declarations.service import offices_of
+from transit_window.errors import Conflict, NotFound
+from transit_window.ids import new_id
+from transit_window.protocol import outbox
+from transit_window.protocol.registry import Rejection, message_type
+from transit_window.tracking import events, geo
+from transit_window.tracking.models import TrackingAlert
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from transit_window.codes import OfficeDirectory
+    from transit_window.node import Node
+    from transit_window.protocol.envelope import VerifiedEnvelope
+
+logger = logging.getLogger(__name__)
+
+Rule = Literal["route-deviation", "long-stop", "seal-opened", "overdue-crossing"]
+RULES: tuple[Rule, ...] = ("route-deviation", "long-stop", "seal-opened", "overdue-crossing")
+AlertStatus = Literal["open", "acknowledged", "closed"]
+WATCHED = ("released", "in_transit")  # the statuses in which a movement is on the road
+UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+OVERDUE_PAGE = 500
+
+
+def event_kind(rule: str) -> str:
+    return "seal-opened" if rule == "seal-opened" else "alert"
+
+
+# -- the message -------------------------------------------------------------------------------------------------
+
+
+class AlertBody(BaseModel):
+    """An alert raised by the sending country on a movement of the route (an event of its timeline)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str = Field(pattern=UUID_PATTERN)
+    mrn: str = MRN
+    rule: Rule
+    at: datetime
+    office: str | None = None
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+    details: dict[str, Any] = {}
+
+
+@message_type(
+    "tracking.alert",
+    body=AlertBody,
+    summary="An alert on a movement (route deviation, long stop, opened seal, overdue "
+    "crossing), shared with the route.",
+)
+async def on_alert(session: AsyncSession, envelope: VerifiedEnvelope, node: Node) -> None:
+    body = envelope.body
+    assert isinstance(body, AlertBody)
+    sender = envelope.payload.iss
+    movement = await session.get(Movement, body.mrn)
+    if movement is None:
+        raise Rejection("90", f"no movement {body.mrn} at {node.id}")
+    if sender not in movement.countries:
+        raise Rejection("15", f"{sender} is not on the route of {body.mrn}")
+    dialect = session.get_bind().dialect.name
+    result = await session.execute(
+        insert_ignore(table_of(TrackingAlert), dialect, index_elements=["id"]).values(
+            id=body.id,
+            mrn=body.mrn,
+            rule=body.rule,
+            status="open",
+            raised_by=sender,
+            raised_at=body.at,
+            recorded_at=clock.utcnow(),
+            office=body.office,
+            lat=body.lat,
+            lon=body.lon,
+            details=body.details,
+            event_id=body.id,
+            envelope_id=envelope.payload.id,
+            open_key=None,  # the one-open-alert guard is for alerts this node raises
+        )
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return
+    await events.record_event(
+        session,
+        mrn=body.mrn,
+        kind=event_kind(body.rule),
+        office=body.office,
+        country=sender,
+        at=body.at,
+        signed_by=sender,
+        envelope_id=envelope.payload.id,
+        record=movement.record,
+        details={"rule": body.rule, "alert_id": body.id, **body.details},
+        lat=body.lat,
+        lon=body.lon,
+        event_id=body.id,  # the alert's event has the alert's id on every node
+    )
+
+
+# -- raising -----------------------------------------------------------------------------------------------------
+
+
+async def open_rules(session: AsyncSession, mrns: list[str]) -> set[tuple[str, str]]:
+    """(mrn, rule) of every alert not closed on these movements, whoever raised it."""
+    found: set[tuple[str, str]] = set()
+    for start in range(0, len(mrns), 500):
+        rows = await session.execute(
+            select(TrackingAlert.mrn, TrackingAlert.rule).where(
+                TrackingAlert.mrn.in_(mrns[start : start + 500]), TrackingAlert.status != "closed"
+            )
+        )
+        found.update((row.mrn, row.rule) for row in rows)
+    return found
+
+
+async def raise_alert(
+    session: AsyncSession,
+    node: Node,
+    movement: Movement,
+    *,
+    rule: Rule,
+    at: datetime,
+    details: dict[str, Any],
+    lat: float | None = None,
+    lon: float | None = None,
+    office: str | None = None,
+) -> TrackingAlert | None:
+    """Store the alert, record its event and send it to the route; None if one is already open (a race lost)."""
+    alert_id = new_id()
+    dialect = session.get_bind().dialect.name
+    result = await session.execute(
+        insert_ignore(table_of(TrackingAlert), dialect).values(
+            id=alert_id,
+            mrn=movement.mrn,
+            rule=rule,
+            status="open",
+            raised_by=node.id,
+            raised_at=at,
+            recorded_at=clock.utcnow(),
+            office=office,
+            lat=lat,
+            lon=lon,
+            details=details,
+            event_id=alert_id,
+            open_key=f"{movement.mrn}|{rule}",
+        )
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return None
+    body = AlertBody(id=alert_id, mrn=movement.mrn, rule=rule, at=at, office=office, lat=lat, lon=lon, details=details)
+    envelope_id = journey.broadcast(session, node, movement, message_type="tracking.alert", body=body)
+    await events.record_event(
+        session,
+        mrn=movement.mrn,
+        kind=event_kind(rule),
+        office=office,
+        country=node.id,
+        at=at,
+        signed_by=node.id,
+        envelope_id=envelope_id,
+        record=movement.record,
+        details={"rule": rule, "alert_id": alert_id, **details},
+        lat=lat,
+        lon=lon,
+        event_id=alert_id,  # the same id on every node of the route
+    )
+    await session.execute(update(TrackingAlert).where(TrackingAlert.id == alert_id).values(envelope_id=envelope_id))
+    logger.info("alert %s on %s", rule, movement.mrn, extra={"mrn": movement.mrn, "rule": rule, "node": node.id})
+    return await session.get(TrackingAlert, alert_id)
+
+
+# -- overdue crossings -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Overdue:
+    mrn: str
+    last_office: str
+    last_at: datetime
+    next_office: str
+    distance_km: float
+    expected_by: datetime
+
+
+def next_crossing(
+    mrn: str,
+    itinerary: list[str],
+    steps: list[tuple[str, datetime]],
+    offices: OfficeDirectory,
+    *,
+    speed_kmh: float,
+    grace: timedelta,
+) -> Overdue | None:
+    """The next border office of the itinerary after the furthest office with a recorded step, and when it is due:
+    the time of that step + the distance between the two offices / `speed_kmh` + `grace`."""
+    reached = [(itinerary.index(office), at) for office, at in steps if office in itinerary]
+    if not reached:
+        return None
+    last_index = max(index for index, _ in reached)
+    last_at = max(at for index, at in reached if index == last_index)
+    recorded = {office for office, _ in steps}
+    last = offices.get(itinerary[last_index])
+    for office_code in itinerary[last_index + 1 :]:
+        office = offices.get(office_code)
+        if office is None or office.role != "border" or office_code in recorded:
+            continue
+        distance = geo.haversine_km(last.lat, last.lon, office.lat, office.lon) if last else 0.0
+        expected_by = last_at + timedelta(hours=distance / speed_kmh) + grace
+        return Overdue(mrn, itinerary[last_index], last_at, office_code, round(distance, 1), expected_by)
+    return None
+
+
+async def check_overdue(node: Node, *, now: datetime | None = None) -> list[TrackingAlert]:
+    """Raise an `overdue-crossing` alert for every movement on the road whose next border crossing has not been
+    recorded in time, and ask the country of that crossing for its status (`transit.status-request`). Runs in the
+    maintenance loop every `overdue_check_seconds`; `now` is injectable for tests."""
+    now = now or clock.utcnow()
+    settings = node.settings
+    offices = offices_of(node)
+    grace = timedelta(minutes=settings.crossing_grace_minutes)
+    raised: list[TrackingAlert] = []
+    after = ""
+    while True:
+        async with unit_of_work(node) as session:
+            page = (
+                await session.execute(
+                    select(Movement.mrn, Movement.offices)
+                    .where(Movement.status.in_(WATCHED), Movement.mrn > after)
+                    .order_by(Movement.mrn)
+                    .limit(OVERDUE_PAGE)
+                )
+            ).all()
+            if not page:
+                break
+            after = page[-1].mrn
+            mrns = [row.mrn for row in page]
+            steps: dict[str, list[tuple[str, datetime]]] = {}
+            for step in await session.execute(
+                select(MovementStep.mrn, MovementStep.office, MovementStep.at).where(MovementStep.mrn.in_(mrns))
+            ):
+                steps.setdefault(step.mrn, []).append((step.office, step.at))
+            already = await open_rules(session, mrns)
+            for row in page:
+                due = next_crossing(
+                    row.mrn,
+                    list(row.offices),
+                    steps.get(row.mrn, []),
+                    offices,
+                    speed_kmh=settings.expected_speed_kmh,
+                    grace=grace,
+                )
+                if due is None or now <= due.expected_by or (row.mrn, "overdue-crossing") in already:
+                    continue
+                raised_alert = await _raise_overdue(session, node, due, now=now, offices=offices)
+                if raised_alert is not None:
+                    raised.append(raised_alert)
+        if len(page) < OVERDUE_PAGE:
+            break
+    return raised
+
+
+async def _raise_overdue(
+    session: AsyncSession, node: Node, due: Overdue, *, now: datetime, offices: OfficeDirectory
+) -> TrackingAlert | None:
+    movement = await session.get(Movement, due.mrn)
+    assert movement is not None
+    office = offices.get(due.next_office)
+    ask = office.country if office else due.next_office[:2]
+    asked = ask != node.id and node.trust.member(ask) is not None
+    alert = await raise_alert(
+        session,
+        node,
+        movement,
+        rule="overdue-crossing",
+        at=now,
+        details={
+            "last_office": due.last_office,
+            "last_step_at": clock.isoformat(due.last_at),
+            "next_office": due.next_office,
+            "distance_km": due.distance_km,
+            "expected_by": clock.isoformat(due.expected_by),
+            "status_requested_from": ask if asked else None,
+        },
+    )
+    if alert is not None and asked:
+        outbox.enqueue(
+            session, to=ask, message_type="transit.status-request", body=StatusRequestBody(mrn=due.mrn), subject=due.mrn
+        )
+    return alert
+
+
+# -- the customs API ---------------------------------------------------------------------------------------------
+
+router = APIRouter(tags=["alerts"])
+Customs = Annotated[Principal, Depends(require("customs"))]
+AlertId = Annotated[str, Path(pattern=UUID_PATTERN)]
+
+
+class AlertOut(BaseModel):
+    id: str
+    mrn: str
+    rule: Rule
+    status: AlertStatus
+    raised_by: str = Field(description="The country whose node raised the alert")
+    raised_at: datetime = Field(description="When it happened (the ping's time, or when the crossing was overdue)")
+    recorded_at: datetime
+    office: str | None
+    lat: float | None
+    lon: float | None
+    details: dict[str, Any]
+    event_id: str | None = Field(description="The tracking event of this alert on the consignment's timeline")
+    acknowledged_at: datetime | None
+    acknowledged_note: str | None
+    closed_at: datetime | None
+    closed_note: str | None
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+class AlertPage(BaseModel):
+    items: list[AlertOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
+
+
+class AlertNote(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"note": "Driver called: diverted around road works near Taraz."}]},
+    )
+
+    note: str = Field(min_length=1, max_length=2000)
+
+
+@router.get(
+    "/v1/alerts",
+    operation_id="alerts_list",
+    summary="Alerts held by this node (its own and those shared by the route), oldest first",
+    response_model=AlertPage,
+    responses=responses(401, 403, 422),
+)
+async def list_alerts(
+    principal: Customs,
+    session: SessionDep,
+    status: AlertStatus | None = None,
+    mrn: Annotated[str | None, Query(pattern=r"^[0-9]{2}[A-Z]{2}[A-Z0-9]{12}[JKL][0-9]$")] = None,
+    cursor: Annotated[str | None, Query(pattern=UUID_PATTERN, description="`next_cursor` of the page before")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> AlertPage:
+    statement = select(TrackingAlert).order_by(TrackingAlert.id).limit(limit + 1)
+    if status:
+        statement = statement.where(TrackingAlert.status == status)
+    if mrn:
+        statement = statement.where(TrackingAlert.mrn == mrn)
+    if cursor:
+        statement = statement.where(TrackingAlert.id > cursor)
+    rows = list((await session.scalars(statement)).all())
+    page = rows[:limit]
+    return AlertPage(
+        items=[AlertOut.model_validate(row) for row in page],
+        next_cursor=page[-1].id if len(rows) > limit else None,
+    )
+
+
+async def _alert(session: AsyncSession, alert_id: str) -> TrackingAlert:
+    alert = await session.get(TrackingAlert, alert_id, with_for_update=session.get_bind().dialect.name == "postgresql")
+    if alert is None:
+        raise NotFound(f"no alert {alert_id} at this node")
+    return alert
+
+
+@router.post(
+    "/v1/alerts/{alert_id}/acknowledge",
+    operation_id="alerts_acknowledge",
+    summary="Customs have seen the alert and are dealing with it",
+    response_model=AlertOut,
+    responses=responses(401, 403, 404, 409, 422),
+)
+async def acknowledge(alert_id: AlertId, request: AlertNote, principal: Customs, session: SessionDep) -> AlertOut:
+    alert = await _alert(session, alert_id)
+    if alert.status != "open":
+        raise Conflict(f"alert {alert_id} is {alert.status}; only an open alert can be acknowledged")
+    alert.status = "acknowledged"
+    alert.acknowledged_at = clock.utcnow()
+    alert.acknowledged_by = principal.client_id
+    alert.acknowledged_note = request.note
+    await session.flush()
+    return AlertOut.model_validate(alert)
+
+
+@router.post(
+    "/v1/alerts/{alert_id}/close",
+    operation_id="alerts_close",
+    summary="Close the alert with a note; the same rule may then raise a new alert on this movement",
+    response_model=AlertOut,
+    responses=responses(401, 403, 404, 409, 422),
+)
+async def close(alert_id: AlertId, request: AlertNote, principal: Customs, session: SessionDep) -> AlertOut:
+    alert = await _alert(session, alert_id)
+    if alert.status == "closed":
+        raise Conflict(f"alert {alert_id} is already closed")
+    alert.status = "closed"
+    alert.closed_at = clock.utcnow()
+    alert.closed_by = principal.client_id
+    alert.closed_note = request.note
+    alert.open_key = None
+    await session.flush()
+    return AlertOut.model_validate(alert)

@@ -1,0 +1,301 @@
+"""The webhook worker: claims due deliveries, posts them signed (Standard Webhooks), records the outcome.
+
+The queue works like the corridor outbox (`protocol/delivery.py`): claims are leases taken with `FOR UPDATE SKIP
+LOCKED` on PostgreSQL, failures back off exponentially with full jitter (plus the base delay, so a receiver that is
+down is not called again at once). Events of one MRN go to a subscription one at a time and in the order they were
+queued: a delivery is claimed only when no earlier delivery of its subscription and MRN is still outstanding.
+
+A subscription whose receiver fails `TW_WEBHOOK_MAX_FAILURES` attempts in a row is disabled, with the reason kept on
+it; its deliveries are held, not dropped. The body of a delivery is rendered from the tracking event (the timeline's
+vocabulary) at its first attempt and stored, so every retry and redelivery sends the same bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import orjson
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import aliased
+
+from transit_window import __version__, clock
+from transit_window.db.session import unit_of_work
+from transit_window.declarations.service import offices_of
+from transit_window.protocol.delivery import backoff
+from transit_window.tracking import timeline
+from transit_window.tracking.models import TrackingEvent
+from transit_window.webhooks import service, signing
+from transit_window.webhooks.models import WebhookDelivery, WebhookSubscription
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from transit_window.node import Node
+
+logger = logging.getLogger(__name__)
+EXCERPT_BYTES = 300
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    id: str
+    subscription_id: str
+    url: str
+    keys: list[str]
+    body: str
+    attempts: int
+
+
+@dataclass(slots=True)
+class Result:
+    row: Claimed
+    outcome: str  # delivered | failed | refused
+    at: datetime
+    status: int | None = None
+    error: str | None = None
+
+
+class WebhookWorker:
+    def __init__(self, node: Node, *, worker_id: str) -> None:
+        self.node = node
+        self.worker_id = worker_id
+        settings = node.settings
+        self.client = httpx.AsyncClient(
+            timeout=httpx.Timeout(settings.webhook_timeout_seconds, connect=min(5.0, settings.webhook_timeout_seconds)),
+            follow_redirects=False,  # a redirect is an answer, not a new target to call
+            trust_env=False,  # no proxies from the environment: the checked address is the one called
+            limits=httpx.Limits(max_connections=settings.webhook_concurrency, max_keepalive_connections=8),
+        )
+        self._slots = asyncio.Semaphore(max(1, settings.webhook_concurrency))
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        try:
+            while not stop.is_set():
+                try:
+                    done = await self.run_once()
+                except Exception:
+                    logger.exception("webhook round failed", extra={"worker": self.worker_id, "node": self.node.id})
+                    done = 0
+                if done == 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), self.node.settings.webhook_poll_seconds)
+        finally:
+            await self.aclose()
+
+    async def run_once(self) -> int:
+        claimed = await self.claim()
+        if not claimed:
+            return 0
+        results = await asyncio.gather(*(self.attempt(row) for row in claimed))
+        await self.record(list(results))
+        return len(claimed)
+
+    async def claim(self) -> list[Claimed]:
+        settings = self.node.settings
+        delivery = WebhookDelivery
+        earlier = aliased(WebhookDelivery)
+        async with unit_of_work(self.node) as session:
+            now = clock.utcnow()
+            blocked = (
+                select(earlier.id)
+                .where(
+                    earlier.subscription_id == delivery.subscription_id,
+                    earlier.mrn == delivery.mrn,
+                    earlier.state.in_(("pending", "failed")),
+                    earlier.id < delivery.id,
+                )
+                .exists()
+            )
+            due = (
+                select(delivery.id)
+                .join(WebhookSubscription, WebhookSubscription.id == delivery.subscription_id)
+                .where(
+                    delivery.state == "pending",
+                    delivery.next_attempt_at <= now,
+                    or_(delivery.lease_until.is_(None), delivery.lease_until < now),
+                    WebhookSubscription.active,
+                    ~blocked,
+                )
+                .order_by(delivery.next_attempt_at, delivery.id)
+                .limit(settings.webhook_batch_size)
+            )
+            if session.get_bind().dialect.name == "postgresql":
+                due = due.with_for_update(skip_locked=True, of=delivery)
+            ids = list((await session.scalars(due)).all())
+            if not ids:
+                return []
+            await session.execute(
+                update(delivery)
+                .where(delivery.id.in_(ids))
+                .values(lease_owner=self.worker_id, lease_until=now + timedelta(seconds=settings.webhook_lease_seconds))
+            )
+            rows = (
+                await session.execute(
+                    select(delivery, WebhookSubscription)
+                    .join(WebhookSubscription, WebhookSubscription.id == delivery.subscription_id)
+                    .where(delivery.id.in_(ids))
+                    .order_by(delivery.id)
+                )
+            ).all()
+            await self._render_missing(session, [row[0] for row in rows if row[0].body is None])
+            return [
+                Claimed(
+                    id=row[0].id,
+                    subscription_id=row[1].id,
+                    url=row[1].url,
+                    keys=service.signing_keys(row[1]),
+                    body=row[0].body or "",
+                    attempts=row[0].attempts,
+                )
+                for row in rows
+            ]
+
+    async def _render_missing(self, session: AsyncSession, deliveries: list[WebhookDelivery]) -> None:
+        """Freeze the body of first attempts: the event as the timeline shows it, in a Standard Webhooks payload."""
+        if not deliveries:
+            return
+        ids = sorted({item.event_id for item in deliveries})
+        events = list((await session.scalars(select(TrackingEvent).where(TrackingEvent.id.in_(ids)))).all())
+        rendered = await timeline.render(session, events, node_id=self.node.id, offices=offices_of(self.node))
+        by_id = {event.id: (event, shown) for event, shown in zip(events, rendered, strict=True)}
+        for item in deliveries:
+            payload: dict[str, Any] = {"type": item.event_type, "timestamp": clock.isoformat(item.created_at)}
+            if item.event_id in by_id:
+                event, shown = by_id[item.event_id]
+                payload["timestamp"] = clock.isoformat(event.event_time)
+                payload["data"] = shown.model_dump(mode="json", by_alias=True)
+            else:  # events are append-only; should one be gone all the same, say which it was
+                payload["data"] = {"eventID": f"urn:uuid:{item.event_id}", "mrn": item.mrn}
+            item.body = orjson.dumps(payload).decode()
+        await session.flush()
+
+    async def attempt(self, row: Claimed) -> Result:
+        async with self._slots:
+            settings = self.node.settings
+            try:
+                target = await service.resolve_target(row.url, allow_private=settings.webhook_allow_private_targets)
+            except service.TargetRefused as exc:
+                return Result(row, "refused", clock.utcnow(), error=f"target refused: {exc}")
+            now = clock.utcnow()
+            headers = signing.headers(row.keys, msg_id=row.id, timestamp=int(now.timestamp()), body=row.body)
+            headers.update(
+                {
+                    "content-type": "application/json",
+                    "user-agent": f"transit-window/{__version__} webhooks",
+                    "host": target.host_header,
+                }
+            )
+            extensions = {"sni_hostname": target.server_name} if target.url.startswith("https:") else {}
+            try:
+                async with self.client.stream(
+                    "POST", target.url, content=row.body.encode(), headers=headers, extensions=extensions
+                ) as response:
+                    excerpt = await _excerpt(response)
+            except (httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
+                return Result(row, "failed", now, error=f"{type(exc).__name__}: {exc}"[:2000])
+            if 200 <= response.status_code < 300:
+                return Result(row, "delivered", now, status=response.status_code)
+            return Result(
+                row, "failed", now, status=response.status_code, error=f"HTTP {response.status_code}: {excerpt}"
+            )
+
+    async def record(self, results: list[Result]) -> None:
+        settings = self.node.settings
+        metrics = self.node.metrics
+        failed: dict[str, Result] = {}
+        async with unit_of_work(self.node) as session:
+            now = clock.utcnow()
+            for result in results:
+                row = result.row
+                mine = (
+                    WebhookDelivery.id == row.id,
+                    WebhookDelivery.lease_owner == self.worker_id,
+                    WebhookDelivery.state == "pending",
+                )
+                common = {
+                    "attempts": row.attempts + 1,
+                    "last_attempt_at": result.at,
+                    "response_status": result.status,
+                    "lease_owner": None,
+                    "lease_until": None,
+                }
+                if result.outcome == "delivered":
+                    done = await session.execute(
+                        update(WebhookDelivery)
+                        .where(*mine)
+                        .values(state="delivered", delivered_at=now, last_error=None, **common)
+                    )
+                    if done.rowcount:  # type: ignore[attr-defined]
+                        await session.execute(
+                            update(WebhookSubscription)
+                            .where(WebhookSubscription.id == row.subscription_id)
+                            .values(consecutive_failures=0)
+                        )
+                else:
+                    base = settings.webhook_backoff_base_seconds
+                    delay = base + backoff(attempts=row.attempts, base=base, cap=settings.webhook_backoff_cap_seconds)
+                    done = await session.execute(
+                        update(WebhookDelivery)
+                        .where(*mine)
+                        .values(last_error=result.error, next_attempt_at=now + timedelta(seconds=delay), **common)
+                    )
+                    if done.rowcount:  # type: ignore[attr-defined]
+                        await session.execute(
+                            update(WebhookSubscription)
+                            .where(WebhookSubscription.id == row.subscription_id)
+                            .values(consecutive_failures=WebhookSubscription.consecutive_failures + 1)
+                        )
+                        failed[row.subscription_id] = result
+                metrics.webhook_deliveries.labels(outcome=result.outcome).inc()
+            if failed:
+                await self._disable_failing(session, failed)
+
+    async def _disable_failing(self, session: AsyncSession, failed: dict[str, Result]) -> None:
+        limit = self.node.settings.webhook_max_failures
+        rows = await session.execute(
+            select(WebhookSubscription.id, WebhookSubscription.consecutive_failures).where(
+                WebhookSubscription.id.in_(sorted(failed)),
+                WebhookSubscription.active,
+                WebhookSubscription.consecutive_failures >= limit,
+            )
+        )
+        for subscription_id, failures in rows.all():
+            last = failed[subscription_id]
+            reason = f"disabled after {failures} consecutive failed attempts; the last: {last.error}"
+            await service.disable(session, subscription_id, reason=reason)
+            logger.warning(
+                "webhook subscription disabled: %s",
+                reason,
+                extra={"subscription": subscription_id, "node": self.node.id},
+            )
+
+
+async def _excerpt(response: httpx.Response) -> str:
+    """The start of the receiver's answer (for the delivery log), without reading a large body."""
+    chunk = b""
+    async for part in response.aiter_raw():
+        chunk += part
+        if len(chunk) >= EXCERPT_BYTES:
+            break
+    return chunk[:EXCERPT_BYTES].decode("utf-8", "replace").strip()
+
+
+async def deliver_due(node: Node, *, worker_id: str = "webhooks") -> int:
+    """Run rounds until nothing is due (tests, the CLI); returns how many attempts were made."""
+    worker = WebhookWorker(node, worker_id=worker_id)
+    total = 0
+    try:
+        while (handled := await worker.run_once()) > 0:
+            total += handled
+    finally:
+        await worker.aclose()
+    return total

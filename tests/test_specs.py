@@ -102,3 +102,11 @@ def test_every_declared_client_error_is_problem_json_with_its_schema(openapi: di
             assert schema, f"{where}: application/problem+json without a schema"
             checked += 1
     assert checked > 0, "no 4xx responses declared at all"
+
+
+def test_readme_configuration_table_lists_every_setting() -> None:
+    """The README's table of TW_* settings is generated from the settings' descriptions: run `transit-window spec`."""
+    from transit_window.spec import README, readme_with_settings
+
+    text = README.read_text()
+    assert readme_with_settings(text) == text, "README's settings table is stale: run `transit-window spec`"

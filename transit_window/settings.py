@@ -27,20 +27,24 @@ class Settings(BaseSettings):
     trust_file: Path = Field(default=Path("trust-list.json"), description="Genesis trust list (JWS JSON).")
     genesis_sha256: str = Field(default="", description="Pinned SHA-256 (hex) of the genesis trust list payload.")
     public_url: str = Field(default="http://127.0.0.1:8101", description="Base URL peers use to reach this node.")
-    host: str = "127.0.0.1"
-    port: int = 8101
+    host: str = Field(default="127.0.0.1", description="Listen address of `serve`.")
+    port: int = Field(default=8101, description="Listen port of `serve`.")
 
     clock_skew_seconds: int = Field(default=120, description="Allowed future skew of a peer's `iat`.")
     max_message_bytes: int = Field(default=1024 * 1024, description="Largest accepted request body on the inbox.")
 
     run_worker: bool = Field(default=True, description="Run the delivery worker inside the API process.")
-    worker_poll_seconds: float = 0.2
-    delivery_batch_size: int = 200
+    worker_poll_seconds: float = Field(
+        default=0.2, description="Idle poll of the worker (new messages wake it at once)."
+    )
+    delivery_batch_size: int = Field(default=200, description="Messages per claim and per batch to one peer.")
     delivery_lanes: int = Field(default=2, description="Batches in flight at once per worker.")
-    delivery_timeout_seconds: float = 10.0
-    delivery_lease_seconds: float = 30.0
-    backoff_base_seconds: float = 1.0
-    backoff_cap_seconds: float = 600.0
+    delivery_timeout_seconds: float = Field(default=10.0, description="HTTP timeout towards peers.")
+    delivery_lease_seconds: float = Field(
+        default=30.0, description="How long a claim is held before another worker may take the row."
+    )
+    backoff_base_seconds: float = Field(default=1.0, description="First retry delay (exponential, full jitter).")
+    backoff_cap_seconds: float = Field(default=600.0, description="Longest retry delay.")
     dead_after_seconds: float = Field(default=72 * 3600, description="Dead-letter undelivered messages this old.")
     gap_pull_seconds: float = Field(default=5.0, description="How often seq gaps are pulled from senders.")
 
@@ -49,8 +53,8 @@ class Settings(BaseSettings):
     )
     hs_file: Path | None = Field(default=None, description="Operator's HS-6 code file laid over the bundled list.")
 
-    checkpoint_every_entries: int = 100
-    checkpoint_every_seconds: float = 60.0
+    checkpoint_every_entries: int = Field(default=100, description="Sign a log checkpoint after this many entries…")
+    checkpoint_every_seconds: float = Field(default=60.0, description="…or after this many seconds.")
 
     max_positions_bytes: int = Field(
         default=4 * 1024 * 1024, description="Largest accepted body on POST /v1/tracking/positions (10,000 pings)."
@@ -85,18 +89,18 @@ class Settings(BaseSettings):
         default=10, ge=1, description="Disable a webhook subscription after this many consecutive failed attempts."
     )
     webhook_timeout_seconds: float = Field(default=10.0, description="One webhook attempt's time limit.")
-    webhook_backoff_base_seconds: float = 2.0
-    webhook_backoff_cap_seconds: float = 3600.0
+    webhook_backoff_base_seconds: float = Field(default=2.0, description="First webhook retry delay.")
+    webhook_backoff_cap_seconds: float = Field(default=3600.0, description="Longest webhook retry delay.")
     webhook_lease_seconds: float = Field(default=60.0, description="A claimed webhook delivery's lease.")
-    webhook_batch_size: int = 100
+    webhook_batch_size: int = Field(default=100, description="Webhook deliveries claimed per round.")
     webhook_concurrency: int = Field(default=16, description="Webhook requests in flight at once per worker.")
-    webhook_poll_seconds: float = 1.0
+    webhook_poll_seconds: float = Field(default=1.0, description="Idle poll of the webhook worker.")
     webhook_secret_grace_seconds: float = Field(
         default=24 * 3600, description="After a secret rotation the old secret also signs deliveries for this long."
     )
 
-    log_level: str = "INFO"
-    log_json: bool = True
+    log_level: str = Field(default="INFO", description="Log level.")
+    log_json: bool = Field(default=True, description="JSON logs (one object per line) on stderr.")
 
     @field_validator("node_id")
     @classmethod

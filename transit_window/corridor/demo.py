@@ -353,6 +353,35 @@ def transit_story(api: Api) -> None:
         )
 
 
+def show_metrics(api: Api) -> None:
+    """What an operator's Prometheus would scrape after the story: deliveries, movements and inbox outcomes."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    table = Table("node", "deliveries", "inbox accepted", "movements (role/status)", "delivery latencies")
+    for node in ALL:
+        text = api.http.get(f"{api.corridor.spec(node).url}/metrics").text
+        sums: dict[str, float] = {}
+        movements = []
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == "tw_deliveries_total":
+                    sums["deliveries"] = sums.get("deliveries", 0) + sample.value
+                elif sample.name == "tw_inbox_messages_total" and sample.labels.get("outcome") == "accepted":
+                    sums["accepted"] = sums.get("accepted", 0) + sample.value
+                elif sample.name == "tw_movements" and sample.value:
+                    movements.append(f"{sample.labels['role']}/{sample.labels['status']}={sample.value:.0f}")
+                elif sample.name == "tw_delivery_latency_seconds_count":
+                    sums["latency_count"] = sums.get("latency_count", 0) + sample.value
+        table.add_row(
+            node,
+            f"{sums.get('deliveries', 0):.0f}",
+            f"{sums.get('accepted', 0):.0f}",
+            ", ".join(movements) or "-",
+            f"{sums.get('latency_count', 0):.0f} observed",
+        )
+    console.print(table)
+
+
 def run_demo(*, folder: Path, base_port: int, exit_after: bool, wait: Callable[[Callable[[], None]], None]) -> None:
     if folder.exists():
         shutil.rmtree(folder)
@@ -377,6 +406,8 @@ def run_demo(*, folder: Path, base_port: int, exit_after: bool, wait: Callable[[
         transit_story(api)
         console.print("[bold]5.[/bold] Checkpoints witnessed by peers; audit of every node")
         ok = audit_everyone(api)
+        console.print("[bold]6.[/bold] What /metrics shows an operator now")
+        show_metrics(api)
         console.rule("[bold green]story complete" if ok else "[bold red]audit failed")
         for spec in corridor.specs:
             console.print(f"  {spec.id} {COUNTRY_NAMES[spec.id]:<13} {spec.url}  (log {spec.log_file})")

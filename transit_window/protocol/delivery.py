@@ -59,8 +59,9 @@ class Result:
 
 
 def backoff(*, attempts: int, base: float, cap: float) -> float:
-    """Full jitter (AWS architecture blog): uniform in [0, min(cap, base * 2^attempts)]."""
-    return random.uniform(0, min(cap, base * (2 ** min(attempts, 30))))
+    """Exponential backoff with full jitter (AWS architecture blog), never sooner than `base`: uniform in
+    [base, min(cap, base * 2^attempts)]. The floor keeps a peer that is down from being retried in a tight loop."""
+    return random.uniform(base, max(base, min(cap, base * (2 ** min(attempts, 30)))))
 
 
 class DeliveryWorker:

@@ -242,7 +242,7 @@ class WebhookWorker:
                         )
                 else:
                     base = settings.webhook_backoff_base_seconds
-                    delay = base + backoff(attempts=row.attempts, base=base, cap=settings.webhook_backoff_cap_seconds)
+                    delay = backoff(attempts=row.attempts, base=base, cap=settings.webhook_backoff_cap_seconds)
                     done = await session.execute(
                         update(WebhookDelivery)
                         .where(*mine)

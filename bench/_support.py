@@ -93,6 +93,26 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICKS  # utime, stime (fields 14 and 15 of proc(5))
 
 
+def process_tree_cpu_seconds(pid: int) -> float:
+    """CPU of a process and all its live descendants (uvicorn with several workers forks them)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                parent = int(stat.read().rpartition(")")[2].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(parent, []).append(int(entry))
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        total += cpu_seconds(current)
+        todo.extend(children.get(current, []))
+    return total
+
+
 def postgres_backends(database: str) -> list[int]:
     """Pids of the PostgreSQL backends connected to `database` (their titles name it; Linux only)."""
     pids = []

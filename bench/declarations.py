@@ -52,6 +52,7 @@ from bench._support import (
     machine_busy_seconds,
     percentile,
     postgres_backends,
+    process_tree_cpu_seconds,
 )
 from transit_window import clock
 from transit_window.api import floor
@@ -151,7 +152,7 @@ class CpuMeter:
         busy, total = machine_busy_seconds()
         times = os.times()
         return {
-            "node": cpu_seconds(self.node_pid),
+            "node": process_tree_cpu_seconds(self.node_pid),
             "postgres": {pid: cpu_seconds(pid) for pid in postgres_backends(DATABASE)},
             "bench": times.user + times.system,
             "busy": busy,
@@ -241,10 +242,12 @@ def report(phase: Phase) -> None:
         f"(node {cpu['node'] / phase.seconds:.2f}, postgres {cpu['postgres'] / phase.seconds:.2f}, "
         f"load generator {cpu['bench'] / phase.seconds:.2f}, others {cpu['others'] / phase.seconds:.2f})"
     )
+    if done and cpu["node"]:
+        print(f"  at this CPU cost one node process would answer ≈ {done / cpu['node']:,.0f}/s with a core to itself")
     if cpu["connections"]:
         print(
-            f"  the node opened {cpu['connections']:.0f} database connections during the phase (its pool churns; "
-            "backends that exited are missing from the postgres CPU above)"
+            f"  the node opened {cpu['connections']:.0f} database connections during the phase (a pool that closes "
+            "and reopens connections costs CPU on both sides; backends that exited are missing from postgres above)"
         )
 
 
@@ -254,6 +257,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32, help="concurrent HTTP clients")
     parser.add_argument("--no-idempotency-key", action="store_true", help="post declarations without the header")
     parser.add_argument("--httpx", action="store_true", help="load with httpx.AsyncClient instead of the lean client")
+    parser.add_argument("--workers", type=int, default=2, help="node processes (TW_WORKERS), one per core")
     args = parser.parse_args()
 
     load_before = ", ".join(f"{value:.2f}" for value in os.getloadavg())
@@ -276,7 +280,7 @@ def main() -> None:
         specs=plan(["KZ"], base_port=free_port_base(1), folder=folder, database_url_template=url),
         folder=folder,
         threshold=1,
-        extra_env={"TW_LOG_LEVEL": "WARNING", "TW_BENCH_FLOOR_ENDPOINT": "true"},
+        extra_env={"TW_LOG_LEVEL": "WARNING", "TW_BENCH_FLOOR_ENDPOINT": "true", "TW_WORKERS": str(args.workers)},
     )
     try:
         corridor.prepare()
@@ -325,6 +329,15 @@ def main() -> None:
             f"{floor_phase.rate:,.0f}/s (goal ≥ 40%), p99 {declared.p(0.99):.0f} ms (goal < 250 ms); "
             f"load average now {load_now}"
         )
+        # On a shared machine the two phases may get different shares of the cores; the node's CPU per request
+        # does not depend on that share, so it is the steadier ratio.
+        floor_cost = floor_phase.cpu["node"] / max(1, sum(floor_phase.statuses.values()))
+        declaration_cost = declared.cpu["node"] / max(1, sum(declared.statuses.values()))
+        if declaration_cost:
+            print(
+                f"         by the node's CPU per request a declaration costs {declaration_cost / floor_cost:.1f} times "
+                f"the floor's row: {floor_cost / declaration_cost:.0%} of the floor"
+            )
     finally:
         corridor.stop()
         drop_database(DATABASE)

@@ -46,7 +46,7 @@ class Node:
     @classmethod
     async def open(cls, settings: Settings, *, metrics: Metrics | None = None) -> Node:
         key = load_private_key(settings.key_file)
-        engine = create_engine(settings.database_url)
+        engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
         sessionmaker = create_sessionmaker(engine)
         try:
             async with sessionmaker() as session:

@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     genesis_sha256: str = Field(default="", description="Pinned SHA-256 (hex) of the genesis trust list payload.")
     public_url: str = Field(default="http://127.0.0.1:8101", description="Base URL peers use to reach this node.")
     host: str = Field(default="127.0.0.1", description="Listen address of `serve`.")
+    workers: int = Field(default=1, ge=1, le=64, description="`serve` processes (each also runs the worker loops).")
+    db_pool_size: int = Field(default=20, ge=1, description="Database connections per process (and as many overflow).")
     port: int = Field(default=8101, description="Listen port of `serve`.")
 
     clock_skew_seconds: int = Field(default=120, description="Allowed future skew of a peer's `iat`.")

@@ -17,7 +17,7 @@ from transit_window.node import Node
 from transit_window.protocol.peer_auth import verify_request
 
 
-def get_node(request: Request) -> Node:
+async def get_node(request: Request) -> Node:  # async: a sync dependency would hop through the thread pool
     node: Node = request.app.state.node
     return node
 
@@ -52,13 +52,12 @@ class Principal:
 
 
 def require(*roles: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
-    async def dependency(request: Request, node: NodeDep) -> Principal:
+    async def dependency(request: Request, node: NodeDep, session: SessionDep) -> Principal:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise NotAuthenticated("send the client's token as: Authorization: Bearer <token>")
-        async with node.sessionmaker() as session:
-            client = await authenticate(session, token.strip())
+        client = await authenticate(session, token.strip())  # on the request's own session: one checkout
         if client is None:
             raise NotAuthenticated("the token is unknown or revoked")
         if client.role not in roles:

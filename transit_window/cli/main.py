@@ -74,6 +74,18 @@ def serve() -> None:
 
     settings = Settings()
     logs.configure(level=settings.log_level, json=settings.log_json)
+    if settings.workers > 1:  # each process builds its app from the same TW_* environment
+        uvicorn.run(
+            "transit_window.app:create_app",
+            factory=True,
+            workers=settings.workers,
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=10,
+        )
+        return
     uvicorn.run(
         create_app(settings),
         host=settings.host,

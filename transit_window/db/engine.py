@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+def create_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         engine = create_async_engine(url, connect_args={"timeout": 60})
@@ -24,8 +24,10 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
-        pool_recycle=1800,
+        # No pre-ping: with asyncpg it costs three round trips per checkout. A connection the server dropped fails
+        # its request once (a 503 problem) and is discarded; recycling bounds how old a pooled connection gets.
+        pool_pre_ping=False,
+        pool_recycle=900,
     )
 
 

@@ -11,7 +11,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from transit_window.clients.service import Role, authenticate
-from transit_window.db.session import commit
+from transit_window.db.session import unit_of_work
 from transit_window.errors import Forbidden, NotAuthenticated
 from transit_window.node import Node
 from transit_window.protocol.peer_auth import verify_request
@@ -27,16 +27,8 @@ NodeDep = Annotated[Node, Depends(get_node)]
 
 async def get_session(node: NodeDep) -> AsyncIterator[AsyncSession]:
     """The request's transaction: committed (with its queued messages) when the route returns, else rolled back."""
-    session = node.sessionmaker()
-    try:
+    async with unit_of_work(node) as session:
         yield session
-        await commit(session, node)
-    except BaseException:
-        await session.rollback()
-        raise
-    finally:
-        session.info.clear()
-        await session.close()
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

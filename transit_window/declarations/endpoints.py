@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
@@ -10,6 +9,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
 from transit_window.api.deps import NodeDep, Principal, SessionDep, require
+from transit_window.api.pagination import decode_cursor, encode_cursor
 from transit_window.api.problems import responses
 from transit_window.declarations import idempotency, journey, service
 from transit_window.declarations.models import Guarantee, Movement
@@ -120,20 +120,6 @@ async def get_declaration(mrn: str, client: CustomsClient, session: SessionDep) 
     return await movement_out(session, await service.get_movement(session, _check_mrn(mrn)))
 
 
-def _encode_cursor(mrn: str) -> str:
-    return base64.urlsafe_b64encode(mrn.encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> str:
-    try:
-        value = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput(
-            "the cursor is not one this API gave out", errors=[FieldError("/query/cursor", "bad cursor")]
-        ) from exc
-    return value
-
-
 @router.get(
     "/v1/declarations",
     operation_id="declarations_list",
@@ -156,12 +142,12 @@ async def list_declarations(
     if office:
         statement = statement.where(Movement.departure_office == office)
     if cursor:
-        statement = statement.where(Movement.mrn < _decode_cursor(cursor))
+        statement = statement.where(Movement.mrn < decode_cursor(cursor))
     rows = list((await session.scalars(statement)).all())
     page = rows[:limit]
     return MovementPage(
         items=[await movement_out(session, movement) for movement in page],
-        next_cursor=_encode_cursor(page[-1].mrn) if len(rows) > limit else None,
+        next_cursor=encode_cursor(page[-1].mrn) if len(rows) > limit else None,
     )
 
 
@@ -217,7 +203,7 @@ async def expected_movements(
         .order_by(Movement.mrn)
     )
     if cursor:
-        statement = statement.where(Movement.mrn > _decode_cursor(cursor))
+        statement = statement.where(Movement.mrn > decode_cursor(cursor))
     items: list[MovementOut] = []
     next_cursor = None
     for movement in (await session.scalars(statement)).all():
@@ -227,7 +213,7 @@ async def expected_movements(
         if any(step.office == office for step in out.journey):
             continue
         if len(items) == limit:
-            next_cursor = _encode_cursor(items[-1].mrn)
+            next_cursor = encode_cursor(items[-1].mrn)
             break
         items.append(out)
     return MovementPage(items=items, next_cursor=next_cursor)

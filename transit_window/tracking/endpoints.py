@@ -3,7 +3,6 @@ tracking view behind a tracking code."""
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime
 from typing import Annotated
 
@@ -12,6 +11,7 @@ from sqlalchemy import select
 
 from transit_window import clock
 from transit_window.api.deps import NodeDep, Principal, SessionDep, require
+from transit_window.api.pagination import decode_cursor, encode_cursor
 from transit_window.api.problems import responses
 from transit_window.declarations.models import Movement
 from transit_window.declarations.service import offices_of
@@ -53,19 +53,6 @@ async def _consignment(session: SessionDep, node: Node, principal: Principal, mo
     )
 
 
-def _cursor(mrn: str) -> str:
-    return base64.urlsafe_b64encode(mrn.encode()).decode().rstrip("=")
-
-
-def _uncursor(cursor: str) -> str:
-    try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput(
-            "the cursor is not one this API gave out", errors=[FieldError("/query/cursor", "bad")]
-        ) from exc
-
-
 @router.get(
     "/v1/consignments",
     operation_id="consignments_list",
@@ -88,12 +75,12 @@ async def list_consignments(
     if status:
         statement = statement.where(Movement.status == status)
     if cursor:
-        statement = statement.where(Movement.mrn > _uncursor(cursor))
+        statement = statement.where(Movement.mrn > decode_cursor(cursor))
     rows = list((await session.scalars(statement)).all())
     page = rows[:limit]
     return ConsignmentPage(
         items=[await _consignment(session, node, principal, movement) for movement in page],
-        next_cursor=_cursor(page[-1].mrn) if len(rows) > limit else None,
+        next_cursor=encode_cursor(page[-1].mrn) if len(rows) > limit else None,
     )
 
 

@@ -39,7 +39,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from transit_window import clock
 from transit_window.api.deps import NodeDep, Principal, SessionDep, require
 from transit_window.api.problems import responses
-from transit_window.db.base import table_of
+from transit_window.db.base import UTCDateTime, table_of
 from transit_window.db.upsert import insert_ignore
 from transit_window.declarations.models import Movement
 from transit_window.declarations.service import offices_of
@@ -252,12 +252,38 @@ async def store(session: AsyncSession, pings: list[Ping]) -> list[Ping]:
         }
         for ping in unique.values()
     ]
+    if session.get_bind().dialect.name == "postgresql":
+        # One statement over arrays: its shape does not depend on the batch size, so asyncpg prepares it once,
+        # and the server gets one round trip instead of a multi-row VALUES list compiled per batch size.
+        stored = await session.execute(
+            _STORE_POSTGRES,
+            {
+                "received_at": received_at,
+                **{column: [row[column] for row in rows] for column in _STORE_ARRAYS},
+            },
+        )
+        return [unique[(row.device_id, row.mrn, row.time)] for row in stored]
     table = table_of(TrackingPosition)
-    statement = insert_ignore(
-        table, session.get_bind().dialect.name, index_elements=["device_id", "mrn", "time"]
-    ).returning(table.c.device_id, table.c.mrn, table.c.time)
+    statement = insert_ignore(table, "sqlite", index_elements=["device_id", "mrn", "time"]).returning(
+        table.c.device_id, table.c.mrn, table.c.time
+    )
     stored = await session.execute(statement, rows)
     return [unique[(row.device_id, row.mrn, row.time)] for row in stored]
+
+
+_STORE_ARRAYS = ("device_id", "mrn", "time", "seal_id", "lat", "lon", "speed", "seal_state")
+_STORE_POSTGRES = text(
+    """
+    INSERT INTO tracking_positions (device_id, mrn, time, seal_id, lat, lon, speed, seal_state, received_at)
+    SELECT p.device_id, p.mrn, p.time, p.seal_id, p.lat, p.lon, p.speed, p.seal_state, :received_at
+      FROM unnest(CAST(:device_id AS text[]), CAST(:mrn AS text[]), CAST(:time AS timestamptz[]),
+                  CAST(:seal_id AS text[]), CAST(:lat AS float8[]), CAST(:lon AS float8[]),
+                  CAST(:speed AS float8[]), CAST(:seal_state AS text[]))
+           AS p(device_id, mrn, time, seal_id, lat, lon, speed, seal_state)
+    ON CONFLICT (device_id, mrn, time) DO NOTHING
+    RETURNING device_id, mrn, time
+    """
+).bindparams(bindparam("received_at", type_=UTCDateTime()))
 
 
 # -- rules -------------------------------------------------------------------------------------------------------

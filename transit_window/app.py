@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
-from transit_window import __version__, tasks
+from transit_window import __version__, logs, tasks
 from transit_window.api import floor, ops, problems
 from transit_window.api.middleware import BodyLimit, HTTPMetrics, RequestID
 from transit_window.declarations import endpoints as declaration_endpoints
@@ -38,6 +39,8 @@ def create_app(settings: Settings | None = None, *, background: bool | None = No
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not logging.getLogger().handlers:  # a worker process started by `serve` with TW_WORKERS > 1
+            logs.configure(level=settings.log_level, json=settings.log_json)
         node = await Node.open(settings, metrics=metrics)
         app.state.node = node
         stop = asyncio.Event()

@@ -26,6 +26,7 @@ from pathlib import Path
 import httpx
 import orjson
 from rich.progress import Progress
+from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -37,23 +38,14 @@ from transit_window.tracking.seed import seed
 
 
 def seeded_node(name: str, *, movements: int, events: int) -> tuple[LocalCorridor, list[str]]:
-    url = fresh_database(name)
+    url = fresh_database(f"{name}_kz")
     folder = Path(tempfile.mkdtemp(prefix=f"{name}-"))
+    template = url.rsplit("/", 1)[0] + f"/{name}_{{node}}"  # plan() puts node "kz" in place of {node}
     corridor = LocalCorridor(
-        specs=plan(
-            ["KZ"], base_port=free_port_base(1), folder=folder, database_url_template=url.replace(name, "{node}")
-        ),
+        specs=plan(["KZ"], base_port=free_port_base(1), folder=folder, database_url_template=template),
         folder=folder,
         threshold=1,
         extra_env={"TW_LOG_LEVEL": "WARNING"},
-    )
-    # the template maps node "kz" to the database name; keep the real name
-    corridor.specs[0] = corridor.specs[0].__class__(
-        id="KZ",
-        port=corridor.specs[0].port,
-        url=corridor.specs[0].url,
-        folder=corridor.specs[0].folder,
-        database_url=url,
     )
     corridor.prepare()
 
@@ -67,8 +59,6 @@ def seeded_node(name: str, *, movements: int, events: int) -> tuple[LocalCorrido
                 )
         finally:
             async with engine.begin() as connection:
-                from sqlalchemy import text
-
                 await connection.execute(text("ANALYZE"))
             await engine.dispose()
 

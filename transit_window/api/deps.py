@@ -49,7 +49,13 @@ def require(*roles: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise NotAuthenticated("send the client's token as: Authorization: Bearer <token>")
-        client = await authenticate(session, token.strip())  # on the request's own session: one checkout
+        if node.settings.is_sqlite:
+            # SQLite's BEGIN IMMEDIATE would hold the write lock for the whole request, and routes that open their
+            # own units of work (audit, checkpoints) would wait on it: authenticate in a short session of its own.
+            async with node.sessionmaker() as own:
+                client = await authenticate(own, token.strip())
+        else:
+            client = await authenticate(session, token.strip())  # PostgreSQL: the request's session, one checkout
         if client is None:
             raise NotAuthenticated("the token is unknown or revoked")
         if client.role not in roles:

@@ -105,8 +105,3 @@ def verifying_key(public_jwk: dict[str, Any]) -> VerifyingKey:
         raise KeyFileError("the corridor uses Ed25519 keys only")
     raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return VerifyingKey(jose_key=key, kid=key.thumbprint(), sodium=nacl.signing.VerifyKey(raw))
-
-
-def public_pem_of(key: SigningKey) -> bytes:
-    raw = key.jose_key.public_key
-    return raw.public_bytes(encoding=serialization.Encoding.PEM, format=serialization.PublicFormat.SubjectPublicKeyInfo)

@@ -10,7 +10,7 @@ import logging
 from typing import TYPE_CHECKING
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from transit_window.db.session import unit_of_work
 from transit_window.protocol import inbox
@@ -79,15 +79,3 @@ async def fill_gaps(node: Node) -> int:
         except inbox.ConcurrentDelivery:
             logger.info("pull from %s raced a delivery of the same messages; next round", peer, extra={"peer": peer})
     return pulled
-
-
-async def inbound_positions(session: AsyncSession) -> dict[str, tuple[int, int]]:
-    rows = await session.execute(select(InboundSequence.peer, InboundSequence.contiguous, InboundSequence.max_seen))
-    return {row.peer: (int(row.contiguous), int(row.max_seen)) for row in rows}
-
-
-async def outbox_max_seq(session: AsyncSession, *, peer: str) -> int:
-    return int(
-        await session.scalar(select(func.coalesce(func.max(OutboxMessage.seq), 0)).where(OutboxMessage.peer == peer))
-        or 0
-    )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
@@ -33,7 +33,6 @@ class Rejection(Exception):
 
 
 Handler = Callable[["AsyncSession", "VerifiedEnvelope", "Node"], Awaitable[None]]
-BodyT = TypeVar("BodyT", bound=BaseModel)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +56,3 @@ def message_type(name: str, *, body: type[BaseModel], summary: str) -> Callable[
         return handler
 
     return decorate
-
-
-def body_schemas() -> dict[str, dict[str, Any]]:
-    return {name: REGISTRY[name].body_model.model_json_schema() for name in sorted(REGISTRY)}

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from transit_window import clock
+from transit_window.api.throttle import BadTokenThrottle
 from transit_window.db.base import table_of
 from transit_window.db.engine import create_engine, create_sessionmaker
 from transit_window.db.upsert import insert_ignore
@@ -37,6 +38,7 @@ class Node:
     trust: TrustList
     metrics: Metrics = field(default_factory=Metrics)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    bad_tokens: BadTokenThrottle = field(default_factory=lambda: BadTokenThrottle(limit=20, window_seconds=60))
     _http: httpx.AsyncClient | None = None
 
     @property
@@ -62,6 +64,9 @@ class Node:
             sessionmaker=sessionmaker,
             trust=trust,
             metrics=metrics or Metrics(),
+            bad_tokens=BadTokenThrottle(
+                limit=settings.bad_token_limit, window_seconds=settings.bad_token_window_seconds
+            ),
         )
         node.set_trust(trust)
         if trust.key(key.kid) is None:

@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=20, ge=1, description="Database connections per process (and as many overflow).")
     port: int = Field(default=8101, description="Listen port of `serve`.")
 
+    bad_token_limit: int = Field(default=20, ge=1, description="Unknown tokens from one address before 429s…")
+    bad_token_window_seconds: float = Field(default=60.0, gt=0, description="…within this many seconds.")
     clock_skew_seconds: int = Field(default=120, description="Allowed future skew of a peer's `iat`.")
     max_message_bytes: int = Field(default=1024 * 1024, description="Largest accepted request body on the inbox.")
 

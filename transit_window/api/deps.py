@@ -49,6 +49,8 @@ def require(*roles: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise NotAuthenticated("send the client's token as: Authorization: Bearer <token>")
+        address = request.client.host if request.client else "unknown"
+        node.bad_tokens.check(address)
         if node.settings.is_sqlite:
             # SQLite's BEGIN IMMEDIATE would hold the write lock for the whole request, and routes that open their
             # own units of work (audit, checkpoints) would wait on it: authenticate in a short session of its own.
@@ -57,6 +59,7 @@ def require(*roles: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
         else:
             client = await authenticate(session, token.strip())  # PostgreSQL: the request's session, one checkout
         if client is None:
+            node.bad_tokens.failed(address)
             raise NotAuthenticated("the token is unknown or revoked")
         if client.role not in roles:
             raise Forbidden(f"this needs the role {' or '.join(roles)}; the client has the role {client.role}")

@@ -57,6 +57,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> Response:
         headers = {"WWW-Authenticate": exc.challenge} if isinstance(exc, NotAuthenticated) else None
+        if "retry_after" in exc.extra:
+            headers = {"Retry-After": str(exc.extra["retry_after"])}
         return problem_response(Problem.from_error(exc), instance=request.url.path, headers=headers)
 
     @app.exception_handler(RequestValidationError)

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import orjson
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from transit_window import clock
+from tests.declarations.conftest import declaration
 from transit_window.clients.service import add_client
 from transit_window.db.session import unit_of_work
 from transit_window.logs import JSONFormatter
@@ -51,35 +50,6 @@ def metric(text: str, name: str, **labels: str) -> float:
             if sample.name == name and all(sample.labels.get(key) == value for key, value in labels.items()):
                 total += sample.value
     return total
-
-
-def declaration() -> dict[str, Any]:
-    """Apples from Almaty to Ashgabat through Uzbekistan (as in tests/declarations)."""
-    return {
-        "declarant": {"id": "230340000126", "name": "Almaty Fruit Export LLP", "country": "KZ"},
-        "consignor": {"id": "230340000126", "name": "Almaty Fruit Export LLP", "country": "KZ"},
-        "consignee": {"id": "TMASB44107", "name": "Ashgabat Bazaar Trading", "country": "TM"},
-        "carrier": {"id": "230340000126", "name": "Almaty Fruit Export LLP", "country": "KZ"},
-        "vehicle": {"plate": "123 abc-02", "country": "KZ", "trailer_plate": "45TRL02"},
-        "containers": ["CSQU3054383"],
-        "seals": ["KZ-SEAL-000731"],
-        "goods": [
-            {
-                "hs_code": "080810",
-                "description": "Fresh apples, Aport variety, in cartons",
-                "packages": 1400,
-                "package_type": "CT",
-                "gross_mass_kg": "19600.000",
-                "net_mass_kg": "18200.000",
-                "value": "23660.00",
-                "currency": "USD",
-            }
-        ],
-        "itinerary": ["KZALA001", "KZZHZ001", "UZGIS001", "UZALT001", "TMFAR001", "TMASB001"],
-        "guarantee": {"grn": "26KZ0000000001234", "amount": "5000.00", "currency": "USD"},
-        "documents": [{"type": "phytosanitary", "number": "KZ-PHY-2026-004417", "country": "KZ"}],
-        "limit_date": (clock.utcnow().date() + timedelta(days=10)).isoformat(),
-    }
 
 
 async def test_metrics_show_the_deliveries_movements_and_inbox_of_a_released_movement(

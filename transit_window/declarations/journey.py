@@ -130,3 +130,33 @@ def broadcast(
         message_id = outbox.enqueue(session, to=country, message_type=message_type, body=body, subject=movement.mrn)
         first = first or message_id
     return first
+
+
+async def record_here(
+    session: AsyncSession,
+    node: Node,
+    movement: Movement,
+    *,
+    kind: str,
+    office: str,
+    at: datetime,
+    message_type: str | None,
+    body: BaseModel | None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """A step this node records: tell the rest of the route (when there is a message for it), then record the step
+    signed by this node, with the id of the envelope that carried it."""
+    message_id = None
+    if message_type is not None and body is not None:
+        message_id = broadcast(session, node, movement, message_type=message_type, body=body)
+    await add_step(
+        session,
+        movement,
+        kind=kind,
+        office=office,
+        country=node.id,
+        at=at,
+        signed_by=node.id,
+        envelope_id=message_id,
+        details=details,
+    )

@@ -244,18 +244,15 @@ async def release(session: AsyncSession, node: Node, *, mrn: str) -> Movement:
     await codes.issue(session, mrn=mrn)
     now = clock.utcnow()
     released = StepRecord(kind="released", office=movement.departure_office, country=node.id, at=now, signed_by=node.id)
-    message_id = journey.broadcast(
-        session, node, movement, message_type="transit.anticipated", body=anticipated_body(movement, [released])
-    )
-    await journey.add_step(
+    await journey.record_here(
         session,
+        node,
         movement,
         kind="released",
         office=movement.departure_office,
-        country=node.id,
         at=now,
-        signed_by=node.id,
-        envelope_id=message_id,
+        message_type="transit.anticipated",
+        body=anticipated_body(movement, [released]),
     )
     await session.flush()
     return movement
@@ -267,27 +264,19 @@ async def cancel(session: AsyncSession, node: Node, *, mrn: str, reason: str) ->
         raise Conflict(f"{mrn} was declared in {movement.departure_country}; only that country cancels it")
     if movement.status not in ("accepted", "released"):
         raise Conflict(f"{mrn} is {movement.status}: a movement can be cancelled only before the goods leave")
-    was_released = movement.status == "released"
+    was_released = movement.status == "released"  # only then did the route hear of it, and a guarantee is held
     now = clock.utcnow()
-    message_id = None
     if was_released:
         await _release_guarantee(session, movement)
-        message_id = journey.broadcast(
-            session,
-            node,
-            movement,
-            message_type="transit.cancelled",
-            body=CancelledBody(mrn=mrn, office=movement.departure_office, at=now, reason=reason),
-        )
-    await journey.add_step(
+    await journey.record_here(
         session,
+        node,
         movement,
         kind="cancelled",
         office=movement.departure_office,
-        country=node.id,
         at=now,
-        signed_by=node.id,
-        envelope_id=message_id,
+        message_type="transit.cancelled" if was_released else None,
+        body=CancelledBody(mrn=mrn, office=movement.departure_office, at=now, reason=reason),
         details={"reason": reason},
     )
     await session.flush()
@@ -300,22 +289,15 @@ async def write_off(session: AsyncSession, node: Node, movement: Movement, *, ou
         return
     await _release_guarantee(session, movement)
     now = clock.utcnow()
-    message_id = journey.broadcast(
+    await journey.record_here(
         session,
         node,
         movement,
-        message_type="transit.closed",
-        body=ClosedBody(mrn=movement.mrn, office=movement.departure_office, at=now, outcome=outcome),
-    )
-    await journey.add_step(
-        session,
-        movement,
         kind="closed",
         office=movement.departure_office,
-        country=node.id,
         at=now,
-        signed_by=node.id,
-        envelope_id=message_id,
+        message_type="transit.closed",
+        body=ClosedBody(mrn=movement.mrn, office=movement.departure_office, at=now, outcome=outcome),
         details={"outcome": outcome},
     )
 
@@ -423,16 +405,15 @@ async def apply_crossing(session: AsyncSession, node: Node, movement: Movement, 
     )
     if known is not None:
         raise Conflict(f"the {crossing.direction} of {movement.mrn} at {crossing.office} is already recorded")
-    message_id = journey.broadcast(session, node, movement, message_type="transit.crossed", body=body)
-    await journey.add_step(
+    await journey.record_here(
         session,
+        node,
         movement,
         kind=crossing.direction,
         office=crossing.office,
-        country=node.id,
         at=crossing.at,
-        signed_by=node.id,
-        envelope_id=message_id,
+        message_type="transit.crossed",
+        body=body,
         details={"seals_intact": crossing.seals_intact, "remarks": crossing.remarks},
     )
     await session.flush()
@@ -451,16 +432,15 @@ async def record_arrival(session: AsyncSession, node: Node, *, mrn: str, arrival
             errors=[FieldError("/body/office", "not the office of destination", "14")],
         )
     body = ArrivedBody(mrn=mrn, office=arrival.office, at=arrival.at, remarks=arrival.remarks)
-    message_id = journey.broadcast(session, node, movement, message_type="transit.arrived", body=body)
-    await journey.add_step(
+    await journey.record_here(
         session,
+        node,
         movement,
         kind="arrived",
         office=arrival.office,
-        country=node.id,
         at=arrival.at,
-        signed_by=node.id,
-        envelope_id=message_id,
+        message_type="transit.arrived",
+        body=body,
         details={"remarks": arrival.remarks},
     )
     await session.flush()
@@ -481,16 +461,15 @@ async def record_control_results(session: AsyncSession, node: Node, *, mrn: str,
         at=results.at,
         discrepancies=results.discrepancies,
     )
-    message_id = journey.broadcast(session, node, movement, message_type="transit.control-results", body=body)
-    await journey.add_step(
+    await journey.record_here(
         session,
+        node,
         movement,
         kind="control-results",
         office=movement.destination_office,
-        country=node.id,
         at=results.at,
-        signed_by=node.id,
-        envelope_id=message_id,
+        message_type="transit.control-results",
+        body=body,
         details={"code": results.code, "discrepancies": results.discrepancies},
     )
     if movement.role == "departure":

@@ -207,7 +207,7 @@ async def public_view(session: SessionDep, node: Node, code: str, *, lang: str =
     if movement is None:
         raise NotFound("no consignment with this tracking code (it may have been rotated)")
     offices = offices_of(node)
-    events = [event for event in await timeline.timeline(session, movement.mrn)]
+    events = await timeline.timeline(session, movement.mrn)
     steps = []
     for event in events:
         words = vocabulary.of(event.kind)

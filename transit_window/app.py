@@ -14,8 +14,10 @@ from transit_window import __version__, logs, tasks
 from transit_window.api import floor, ops, problems
 from transit_window.api.middleware import BodyLimit, HTTPMetrics, RequestID
 from transit_window.declarations import endpoints as declaration_endpoints
+from transit_window.documents import endpoints as document_endpoints
 from transit_window.metrics import Metrics
 from transit_window.node import Node
+from transit_window.permits import endpoints as permit_endpoints
 from transit_window.protocol import admin as protocol_admin
 from transit_window.protocol import catalogue as catalogue
 from transit_window.protocol import endpoints as corridor_endpoints
@@ -65,6 +67,8 @@ def create_app(settings: Settings | None = None, *, background: bool | None = No
     problems.install(app)
     app.include_router(ops.router)
     app.include_router(declaration_endpoints.router)
+    app.include_router(document_endpoints.router)
+    app.include_router(permit_endpoints.router)
     app.include_router(tracking_endpoints.router)
     app.include_router(webhook_endpoints.router)
     app.include_router(tracking_positions.router)
@@ -78,7 +82,10 @@ def create_app(settings: Settings | None = None, *, background: bool | None = No
     app.add_middleware(
         BodyLimit,
         limit=settings.max_message_bytes,
-        paths={"/v1/tracking/positions": settings.max_positions_bytes},
+        paths={
+            "/v1/tracking/positions": settings.max_positions_bytes,
+            document_endpoints.PDF_PATH: settings.max_document_bytes,
+        },
     )
     app.add_middleware(RequestID)  # outermost: every answer, a 413 too, carries X-Request-ID
     return app

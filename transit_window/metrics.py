@@ -25,6 +25,12 @@ class Metrics:
         self.outbox_depth = Gauge(
             "tw_outbox_messages", "Outbox messages by peer and state.", ["peer", "state"], registry=r
         )
+        self.permit_alerts = Counter(
+            "tw_permit_alerts_total", "Permit fraud signs raised here, by kind.", ["kind"], registry=r
+        )
+        self.permits_issued = Counter(
+            "tw_permits_issued_total", "Permits issued here, by type and outcome.", ["type", "outcome"], registry=r
+        )
         self.messages_enqueued = Counter("tw_messages_enqueued_total", "Messages sealed into the outbox.", registry=r)
         self.deliveries = Counter(
             "tw_deliveries_total",

@@ -56,12 +56,25 @@ class Settings(BaseSettings):
         default=None, description="Operator's customs-office file laid over the bundled directory (same JSON schema)."
     )
     hs_file: Path | None = Field(default=None, description="Operator's HS-6 code file laid over the bundled list.")
+    permit_rules_file: Path | None = Field(
+        default=None,
+        description="Operator's permit and certificate rules file (replaces the bundled one; same schema).",
+    )
+    revocation_list_hours: float = Field(
+        default=24.0, gt=0, description="Next update promised by the signed permit revocation list."
+    )
+    permit_max_speed_kmh: float = Field(
+        default=90.0, gt=0, description="A permit seen at two posts farther apart than this speed allows is an alert."
+    )
 
     checkpoint_every_entries: int = Field(default=100, description="Sign a log checkpoint after this many entries…")
     checkpoint_every_seconds: float = Field(default=60.0, description="…or after this many seconds.")
 
     max_positions_bytes: int = Field(
         default=4 * 1024 * 1024, description="Largest accepted body on POST /v1/tracking/positions (10,000 pings)."
+    )
+    max_document_bytes: int = Field(
+        default=10 * 1024 * 1024, description="Largest accepted PDF on PUT /v1/documents/{id}/pdf."
     )
     ping_clock_skew_seconds: int = Field(default=120, description="How far in the future a ping's time may be.")
     route_corridor_km: float = Field(

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tests.support.inprocess import InProcessCorridor
+from tests.support.papers import provide_papers
 from transit_window import clock
 from transit_window.clients.service import add_client
 from transit_window.db.session import unit_of_work
@@ -60,7 +61,15 @@ async def customs(corridor: InProcessCorridor) -> dict[str, dict[str, str]]:
 
 
 @pytest.fixture
-async def guarantee(corridor: InProcessCorridor, customs: dict[str, dict[str, str]]) -> str:
+async def papers(corridor: InProcessCorridor) -> list[str]:
+    """The phytosanitary certificate and the UZ transit permit `declaration()` needs, obtained through the API."""
+    return await provide_papers(corridor, declaration())
+
+
+@pytest.fixture
+async def guarantee(corridor: InProcessCorridor, customs: dict[str, dict[str, str]], papers: list[str]) -> str:
+    """Everything release checks: the guarantee, and (through `papers`) the certificate and permits."""
+    del papers
     response = await corridor["KZ"].client.post(
         "/v1/guarantees",
         json={"grn": GRN, "holder_id": "230340000126", "reference_amount": "25000.00", "currency": "USD"},

@@ -17,7 +17,7 @@ SMALL_GRN = "26KZ0000000005678"
 
 
 async def test_twenty_concurrent_releases_against_a_guarantee_for_five_release_exactly_five(
-    corridor: InProcessCorridor, customs: dict[str, dict[str, str]]
+    corridor: InProcessCorridor, customs: dict[str, dict[str, str]], papers: list[str]
 ) -> None:
     """A forwarder's guarantee of 5,000 USD covers five trucks of 1,000 USD each. Twenty declarations are released
     at the same moment (on PostgreSQL the node really serves them concurrently): five go, fifteen are refused with

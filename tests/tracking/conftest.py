@@ -7,13 +7,13 @@ from datetime import timedelta, timezone
 
 import pytest
 
-from tests.declarations.conftest import customs, declaration, guarantee
+from tests.declarations.conftest import customs, declaration, guarantee, papers
 from tests.support.inprocess import InProcessCorridor
 from transit_window import clock
 from transit_window.clients.service import add_client
 from transit_window.db.session import unit_of_work
 
-__all__ = ["customs", "guarantee"]
+__all__ = ["customs", "guarantee", "papers"]
 DECLARANT = "230340000126"
 ASHGABAT = timezone(timedelta(hours=5))
 

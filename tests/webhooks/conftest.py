@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import update
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from tests.declarations.conftest import customs, declaration, guarantee
+from tests.declarations.conftest import customs, declaration, guarantee, papers
 from tests.support.inprocess import InProcessCorridor
 from tests.tracking.conftest import DECLARANT, client_for
 from transit_window import clock
@@ -24,7 +24,7 @@ from transit_window.db.session import unit_of_work
 from transit_window.webhooks.delivery import deliver_due
 from transit_window.webhooks.models import WebhookDelivery
 
-__all__ = ["DECLARANT", "client_for", "customs", "guarantee"]
+__all__ = ["DECLARANT", "client_for", "customs", "guarantee", "papers"]
 ASHGABAT = timezone(timedelta(hours=5))
 # The rest of the journey after release, as tests/tracking/conftest.py takes it: (node, path, body).
 STEPS: list[tuple[str, str, dict[str, str]]] = [

@@ -8,6 +8,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Mapping
 from contextvars import ContextVar
 from typing import Any
 
@@ -16,18 +17,28 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class BodyLimit:
-    """Refuse request bodies over `limit` bytes, by Content-Length or while streaming, with a 413 problem."""
+    """Refuse request bodies over `limit` bytes, by Content-Length or while streaming, with a 413 problem.
 
-    def __init__(self, app: ASGIApp, *, limit: int, paths: dict[str, int] | None = None) -> None:
+    `paths` gives some paths a larger (or smaller) limit: a string key is an exact path, a compiled pattern must
+    match the whole path (`re.compile(r"/v1/documents/[^/]+/pdf")`). Exact paths win, then patterns in order."""
+
+    def __init__(self, app: ASGIApp, *, limit: int, paths: Mapping[str | re.Pattern[str], int] | None = None) -> None:
         self.app = app
         self.limit = limit
-        self.paths = paths or {}  # a larger (or smaller) limit for these exact paths
+        rules = paths or {}
+        self.exact = {path: size for path, size in rules.items() if isinstance(path, str)}
+        self.patterns = [(path, size) for path, size in rules.items() if isinstance(path, re.Pattern)]
+
+    def limit_for(self, path: str) -> int:
+        if path in self.exact:
+            return self.exact[path]
+        return next((size for pattern, size in self.patterns if pattern.fullmatch(path)), self.limit)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.paths.get(scope.get("path", ""), self.limit)
+        limit = self.limit_for(scope.get("path", ""))
         headers = dict(scope.get("headers") or [])
         length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > limit:

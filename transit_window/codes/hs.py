@@ -192,6 +192,15 @@ class HsNomenclature:
             needed.update(entry.certificates)
         return tuple(sorted(needed))
 
+    def certificate_reason(self, code: str, certificate: Certificate) -> str:
+        """Why `code` needs `certificate`, for a person: the chapter rule's reason, or the code's own entry."""
+        rule = next(
+            (rule for rule in self._rules if rule.applies_to(code[:2]) and rule.certificate == certificate), None
+        )
+        if rule is not None:
+            return f"HS chapter {code[:2]}: {rule.reason}"
+        return f"HS {code} is listed as needing it"
+
     def is_sensitive(self, code: str) -> bool:
         entry = self._codes.get(code)
         return entry is not None and entry.sensitive

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select, text, update
 
 from transit_window import clock
-from transit_window.codes import HsNomenclature, OfficeDirectory, generate_mrn
+from transit_window.codes import OfficeDirectory, generate_mrn
+from transit_window.codes.of_node import hs_of, offices_of
 from transit_window.db.base import table_of
-from transit_window.declarations import journey
+from transit_window.declarations import journey, release_gate
 from transit_window.declarations.messages import (
     AnticipatedBody,
     ArrivedBody,
@@ -28,6 +28,7 @@ from transit_window.declarations.messages import (
 from transit_window.declarations.models import Guarantee, Movement, MovementStep, MrnCounter, PendingStep
 from transit_window.declarations.schemas import ArrivalIn, ControlResultsIn, CrossingIn, DeclarationIn, GuaranteeIn
 from transit_window.declarations.validation import check_declaration
+from transit_window.documents import service as documents
 from transit_window.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
 from transit_window.protocol import outbox
 from transit_window.tracking import access, codes
@@ -37,26 +38,6 @@ if TYPE_CHECKING:
 
     from transit_window.api.deps import Principal
     from transit_window.node import Node
-
-
-@lru_cache(maxsize=4)
-def office_directory(operator_file: str | None = None) -> OfficeDirectory:
-    return OfficeDirectory(operator_file=operator_file)
-
-
-@lru_cache(maxsize=4)
-def hs_nomenclature(operator_file: str | None = None) -> HsNomenclature:
-    return HsNomenclature(operator_file=operator_file)
-
-
-def offices_of(node: Node) -> OfficeDirectory:
-    path = node.settings.offices_file
-    return office_directory(str(path) if path else None)
-
-
-def hs_of(node: Node) -> HsNomenclature:
-    path = node.settings.hs_file
-    return hs_nomenclature(str(path) if path else None)
 
 
 async def get_movement(session: AsyncSession, mrn: str, *, lock: bool = False) -> Movement:
@@ -240,7 +221,10 @@ async def release(session: AsyncSession, node: Node, *, mrn: str) -> Movement:
         raise Conflict(f"{mrn} was declared in {movement.departure_country}; only that country releases it")
     if movement.status != "accepted":
         raise Conflict(f"{mrn} is {movement.status}; only an accepted declaration can be released")
+    cleared = await release_gate.check_release(session, node, movement)
     await _reserve(session, movement)
+    for document in cleared.documents:  # the route sees the certificates the goods travel under
+        await documents.share(session, node, document=document, countries=movement.countries)
     await codes.issue(session, mrn=mrn)
     now = clock.utcnow()
     released = StepRecord(kind="released", office=movement.departure_office, country=node.id, at=now, signed_by=node.id)

@@ -24,13 +24,13 @@ from sqlalchemy import select, update
 from transit_window import clock
 from transit_window.api.deps import Principal, SessionDep, require
 from transit_window.api.problems import responses
+from transit_window.codes.of_node import offices_of
 from transit_window.db.base import table_of
 from transit_window.db.session import unit_of_work
 from transit_window.db.upsert import insert_ignore
 from transit_window.declarations import journey
 from transit_window.declarations.messages import MRN, StatusRequestBody
 from transit_window.declarations.models import Movement, MovementStep
-from transit_window.declarations.service import offices_of
 from transit_window.errors import Conflict, NotFound
 from transit_window.ids import new_id
 from transit_window.protocol import outbox

@@ -13,8 +13,8 @@ from transit_window import clock
 from transit_window.api.deps import NodeDep, Principal, SessionDep, require
 from transit_window.api.pagination import decode_cursor, encode_cursor
 from transit_window.api.problems import responses
+from transit_window.codes.of_node import offices_of
 from transit_window.declarations.models import Movement
-from transit_window.declarations.service import offices_of
 from transit_window.errors import FieldError, Forbidden, InvalidInput, NotFound
 from transit_window.node import Node
 from transit_window.tracking import access, codes, timeline, vocabulary

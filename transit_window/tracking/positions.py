@@ -39,10 +39,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from transit_window import clock
 from transit_window.api.deps import NodeDep, Principal, SessionDep, require
 from transit_window.api.problems import responses
+from transit_window.codes.of_node import offices_of
 from transit_window.db.base import UTCDateTime, table_of
 from transit_window.db.upsert import insert_ignore
 from transit_window.declarations.models import Movement
-from transit_window.declarations.service import offices_of
 from transit_window.errors import FieldError, InvalidInput
 from transit_window.tracking import alerts, geo
 from transit_window.tracking.alerts import AlertOut

@@ -29,7 +29,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from transit_window.codes import OfficeDirectory
-from transit_window.declarations.service import offices_of
+from transit_window.codes.of_node import offices_of
 from transit_window.errors import NotFound
 from transit_window.node import Node
 from transit_window.tracking.endpoints import public_view

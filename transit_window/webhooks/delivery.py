@@ -25,8 +25,8 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import aliased
 
 from transit_window import __version__, clock
+from transit_window.codes.of_node import offices_of
 from transit_window.db.session import unit_of_work
-from transit_window.declarations.service import offices_of
 from transit_window.protocol.delivery import backoff
 from transit_window.tracking import timeline
 from transit_window.tracking.models import TrackingEvent

@@ -1,0 +1,33 @@
+"""The code lists a node works with: the bundled ones with the operator's files (TW_OFFICES_FILE, TW_HS_FILE) laid
+over them, loaded once per file. Every feature asks here, so they all see the same directory."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from transit_window.codes.hs import HsNomenclature
+from transit_window.codes.offices import OfficeDirectory
+
+if TYPE_CHECKING:
+    from transit_window.node import Node
+
+
+@lru_cache(maxsize=4)
+def office_directory(operator_file: str | None = None) -> OfficeDirectory:
+    return OfficeDirectory(operator_file=operator_file)
+
+
+@lru_cache(maxsize=4)
+def hs_nomenclature(operator_file: str | None = None) -> HsNomenclature:
+    return HsNomenclature(operator_file=operator_file)
+
+
+def offices_of(node: Node) -> OfficeDirectory:
+    path = node.settings.offices_file
+    return office_directory(str(path) if path else None)
+
+
+def hs_of(node: Node) -> HsNomenclature:
+    path = node.settings.hs_file
+    return hs_nomenclature(str(path) if path else None)

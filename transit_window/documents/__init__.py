@@ -1,0 +1,1 @@
+"""Certificates (phytosanitary, veterinary, origin) issued by one country and checked by the others."""

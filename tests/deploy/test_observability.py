@@ -14,6 +14,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.declarations.conftest import declaration
+from tests.support.papers import provide_papers
 from transit_window.clients.service import add_client
 from transit_window.db.session import unit_of_work
 from transit_window.logs import JSONFormatter
@@ -64,6 +65,7 @@ async def test_metrics_show_the_deliveries_movements_and_inbox_of_a_released_mov
     guarantee = {"grn": "26KZ0000000001234", "holder_id": "230340000126", "reference_amount": "25000.00"}
     response = await kz.client.post("/v1/guarantees", json={**guarantee, "currency": "USD"}, headers=customs)
     assert response.status_code == 201, response.text
+    await provide_papers(corridor, declaration())
     created = await kz.client.post("/v1/declarations", json=declaration(), headers=customs)
     assert created.status_code == 201, created.text
     released = await kz.client.post(f"/v1/declarations/{created.json()['mrn']}/release", headers=customs)

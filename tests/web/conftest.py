@@ -6,9 +6,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
-from tests.tracking.conftest import Travelled, customs, declarant, guarantee, travel, travelled
+from tests.tracking.conftest import Travelled, customs, declarant, guarantee, papers, travel, travelled
 
-__all__ = ["Element", "Page", "Travelled", "customs", "declarant", "guarantee", "parse", "travel", "travelled"]
+__all__ = [
+    "Element",
+    "Page",
+    "Travelled",
+    "customs",
+    "declarant",
+    "guarantee",
+    "papers",
+    "parse",
+    "travel",
+    "travelled",
+]
 
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 

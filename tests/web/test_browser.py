@@ -20,7 +20,7 @@ import pytest
 
 from tests.corridor.conftest import QUICK, free_base_port
 from transit_window import clock
-from transit_window.corridor.demo import APPLES_TO_BAKU
+from transit_window.corridor.demo import APPLES_TO_BAKU, Api, obtain_papers
 from transit_window.corridor.local import LocalCorridor
 from transit_window.corridor.topology import plan
 
@@ -100,6 +100,12 @@ class Customs:
         assert response.status_code == expect, f"{node} {method} {path}: {response.status_code} {response.text}"
         return response.json()
 
+    def permits(self, node: str, method: str, path: str, **kwargs: Any) -> Any:
+        headers = {"Authorization": f"Bearer {self.corridor.token(node, 'permits')}"}
+        response = self.http.request(method, f"{self.corridor.spec(node).url}{path}", headers=headers, **kwargs)
+        assert response.status_code < 300, f"{node} {method} {path}: {response.status_code} {response.text}"
+        return response.json()
+
     def settled(self, node: str) -> bool:
         headers = {"Authorization": f"Bearer {self.corridor.token(node, 'admin')}"}
         status = self.http.get(f"{self.corridor.spec(node).url}/v1/admin/status", headers=headers).json()
@@ -142,6 +148,14 @@ def test_a_truck_followed_live_in_chromium_in_english_and_russian(
         "itinerary": ITINERARY,
         "limit_date": (clock.utcnow().date() + timedelta(days=7)).isoformat(),
     }
+    papers = Api(kz_uz)  # the certificate and Uzbekistan's bilateral permit, through the API as the demo obtains them
+    year = clock.utcnow().year
+    customs.permits(
+        "UZ", "POST", "/v1/permits/quotas", json={"holder": "KZ", "year": year, "type": "bilateral", "quantity": 5}
+    )
+    customs.wait_settled("UZ")
+    obtain_papers(papers, declaration)
+    papers.http.close()
     mrn = customs("KZ", "POST", "/v1/declarations", expect=201, json=declaration)["mrn"]
     code = customs("KZ", "POST", f"/v1/declarations/{mrn}/release")["tracking_code"]
     customs.wait_settled("KZ")  # Uzbekistan holds the anticipated record

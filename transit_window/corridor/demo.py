@@ -5,7 +5,10 @@
    Kazakhstan, announced with `corridor.trust-update`, and every node moves to version 2.
 3. Every node pings every other; each delivery is shown with its verified receipt.
 4. Two transit movements go end to end: apples from Almaty to Baku (KZ → UZ → TM → AZ) and dried apricots from
-   Bishkek to Shymkent (KG → UZ → KZ); each step is printed as it happens, then each journey as every node sees it.
+   Bishkek to Shymkent (KG → UZ → KZ). The apples' first release is refused for want of papers; the plant-protection
+   service issues the phytosanitary certificate and ONE application at the KZ node brings the UZ and TM transit
+   permits and the AZ bilateral permit, each signed by its issuer; release then passes, and each border post records
+   the permit's ENTRY/EXIT as the truck crosses. Each journey is then shown as every node sees it.
 5. Checkpoints are published and witnessed; every node's audit passes against its peers.
 """
 
@@ -37,6 +40,7 @@ class Api:
     def __init__(self, corridor: LocalCorridor) -> None:
         self.corridor = corridor
         self.http = httpx.Client(timeout=30.0)
+        self.nodes = [spec.id for spec in corridor.specs]
 
     def call(self, node: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
         spec = self.corridor.spec(node)
@@ -240,6 +244,110 @@ def _customs(api: Api, node: str, method: str, path: str, **kwargs: Any) -> Any:
     return response.json()
 
 
+def _permits(api: Api, node: str, method: str, path: str, **kwargs: Any) -> Any:
+    """As the permit authority (role `permits`) of `node`."""
+    spec = api.corridor.spec(node)
+    headers = {"Authorization": f"Bearer {api.corridor.token(node, 'permits')}"}
+    response = api.http.request(method, f"{spec.url}{path}", headers=headers, **kwargs)
+    if response.status_code >= 400:
+        raise RuntimeError(f"{node} {method} {path}: {response.status_code} {response.text}")
+    return response.json()
+
+
+# Yearly quotas the transit and destination countries grant the carriers' countries (issuer, holder, type, quantity).
+QUOTAS = [("UZ", "KZ", "transit", 500), ("TM", "KZ", "transit", 300), ("AZ", "KZ", "bilateral", 200)]
+QUOTAS += [("UZ", "KG", "transit", 400)]
+
+
+def grant_quotas(api: Api) -> None:
+    year = clock.utcnow().year
+    for issuer, holder, kind, quantity in QUOTAS:
+        body = {"holder": holder, "year": year, "type": kind, "quantity": quantity}
+        _permits(api, issuer, "POST", "/v1/permits/quotas", json=body)
+    _wait("sharing quotas", lambda: _settled(api, api.nodes))
+    table = Table("issuer", "for carriers of", "type", str(year), "remaining (as the holder sees it)")
+    for issuer, holder, kind, quantity in QUOTAS:
+        seen = _permits(api, holder, "GET", "/v1/permits/quotas")["quotas"]
+        mine = next(q for q in seen if (q["issuer"], q["type"]) == (issuer, kind))
+        table.add_row(issuer, holder, kind, str(quantity), str(mine["remaining"]))
+    console.print(table)
+
+
+def issue_certificate(api: Api, body: dict[str, Any]) -> None:
+    """The exporting country's plant-protection service certifies the goods (role `permits` of that node)."""
+    [reference] = [ref for ref in body["documents"] if ref["type"] == "phytosanitary"]
+    country = reference["country"]
+    certificate = {
+        "type": "phytosanitary",
+        "number": reference["number"],
+        "goods": [
+            {"hs_code": g["hs_code"], "description": g["description"], "quantity": g["net_mass_kg"], "unit": "KGM"}
+            for g in body["goods"]
+        ],
+        "consignor": body["consignor"],
+        "consignee": body["consignee"],
+        "destination_country": body["itinerary"][-1][:2],
+        "issued_at": clock.isoformat(clock.utcnow() - timedelta(hours=2)),
+    }
+    issued = _permits(api, country, "POST", "/v1/documents", json=certificate)
+    console.print(
+        f"    {country} issues phytosanitary certificate {issued['number']} for HS {body['goods'][0]['hs_code']}"
+    )
+
+
+def apply_for_permits(api: Api, body: dict[str, Any]) -> dict[str, str]:
+    """One application at the carrier's node; returns issuer → permit id."""
+    home = body["carrier"]["country"]
+    route = list(dict.fromkeys(office[:2] for office in body["itinerary"]))
+    today = clock.utcnow().date()
+    application = _permits(
+        api,
+        home,
+        "POST",
+        "/v1/permits/applications",
+        json={
+            "carrier": {"id": body["carrier"]["id"], "name": body["carrier"]["name"]},
+            "plate": body["vehicle"]["plate"],
+            "trailer_plate": body["vehicle"].get("trailer_plate"),
+            "route": route,
+            "valid_from": today.isoformat(),
+            "valid_until": today.replace(month=12, day=31).isoformat(),
+        },
+    )
+    path = f"/v1/permits/applications/{application['id']}"
+    _wait(
+        "asking each country on the route",
+        lambda: _permits(api, home, "GET", path)["status"] != "pending" and _settled(api, api.nodes),
+    )
+    answered = _permits(api, home, "GET", path)
+    console.print(f"    one application at {home} for truck {answered['plate']} ({' → '.join(route)}):")
+    table = Table("country", "needs", "answer", "permit", "signed with key")
+    permits: dict[str, str] = {}
+    for request in answered["requests"]:
+        kid = "-"
+        if request["permit_id"]:
+            permits[request["country"]] = request["permit_id"]
+            permit = _permits(api, home, "GET", f"/v1/permits/{request['permit_id']}")
+            verdict = _permits(api, home, "POST", "/v1/permits/verify", json={"token": permit["token"]})
+            kid = f"{request['country']} {verdict['kid'][:12]}… ({verdict['result']})"
+        table.add_row(
+            request["country"], request["type"], request["status"], request["permit_id"] or request["reason"], kid
+        )
+    console.print(table)
+    return permits
+
+
+def refused_release(api: Api, node: str, mrn: str) -> None:
+    spec = api.corridor.spec(node)
+    headers = {"Authorization": f"Bearer {api.corridor.token(node, 'customs')}"}
+    response = api.http.post(f"{spec.url}/v1/declarations/{mrn}/release", headers=headers)
+    if response.status_code != 409:
+        raise RuntimeError(f"release of {mrn} without papers answered {response.status_code}: {response.text}")
+    console.print(f"    release refused ([red]409[/red] {response.headers['content-type']}): what is missing —")
+    for item in response.json()["missing"]:
+        console.print(f"      • {item['kind']} {item['type']} ({item['country']}): {item['detail']}")
+
+
 def _settled(api: Api, nodes: list[str]) -> bool:
     return all(
         not api.ok(node, "GET", "/v1/admin/outbox", params={"state": "pending", "limit": 1})["items"] for node in nodes
@@ -285,6 +393,7 @@ def run_movement(
     title: str,
     body: dict[str, Any],
     steps: list[tuple[str, str, dict[str, Any]]],
+    before_release: Callable[[str], dict[str, str]] | None = None,
     after_release: Callable[[str], None] | None = None,
 ) -> str:
     departure = body["itinerary"][0][:2]
@@ -300,6 +409,7 @@ def run_movement(
     accepted = _customs(api, departure, "POST", "/v1/declarations", json=declaration)
     mrn = str(accepted["mrn"])
     console.print(f"  [bold]{title}[/bold]: declared at {body['itinerary'][0]} → MRN {mrn} ({accepted['status']})")
+    permits = before_release(mrn) if before_release is not None else {}
     released = _customs(api, departure, "POST", f"/v1/declarations/{mrn}/release")
     route = sorted({office[:2] for office in body["itinerary"]})
     page = f"{api.corridor.spec(departure).url}/track/{released['tracking_code']}"
@@ -317,6 +427,13 @@ def run_movement(
         where = step.get("office", "destination")
         what = step.get("direction") or path
         console.print(f"    {country} records {what} at {where} → {answer['status']}")
+        if path == "crossings" and country in permits:
+            activity = "ENTRY" if step["direction"] == "entry" else "EXIT"
+            use = {"activity": activity, "office": step["office"], "plate": body["vehicle"]["plate"]}
+            used = _customs(api, country, "POST", f"/v1/permits/{permits[country]}/use", json=use)
+            console.print(
+                f"      {country} border uses permit {permits[country]}: {activity} → {used['permit']['status']}"
+            )
         _wait(f"delivering {what}", lambda: _settled(api, route))
     return mrn
 
@@ -330,16 +447,41 @@ def show_journeys(api: Api, mrn: str, countries: list[str]) -> None:
     console.print(table)
 
 
+def obtain_papers(api: Api, body: dict[str, Any]) -> dict[str, str]:
+    """The certificate the goods need and the carrier's permits for the route (quotas must be granted)."""
+    issue_certificate(api, body)
+    return apply_for_permits(api, body)
+
+
+def papers_for(api: Api, body: dict[str, Any], *, show_refusal: bool) -> Callable[[str], dict[str, str]]:
+    """What happens between declaring and releasing: (a refused first try), the certificate, the permits."""
+
+    def obtain(mrn: str) -> dict[str, str]:
+        departure = body["itinerary"][0][:2]
+        if show_refusal:
+            refused_release(api, departure, mrn)
+        return obtain_papers(api, body)
+
+    return obtain
+
+
 def transit_story(api: Api) -> None:
+    console.print("  Permit quotas granted for this year:")
+    grant_quotas(api)
     apples = run_movement(
         api,
         title="Apples, Almaty → Baku (KZ → UZ → TM → AZ)",
         body=APPLES_TO_BAKU,
         steps=APPLE_STEPS,
+        before_release=papers_for(api, APPLES_TO_BAKU, show_refusal=True),
         after_release=lambda mrn: eseal_track(api, mrn, seal="KZ-SEAL-000731"),
     )
     apricots = run_movement(
-        api, title="Dried apricots, Bishkek → Shymkent (KG → UZ → KZ)", body=APRICOTS_TO_SHYMKENT, steps=APRICOT_STEPS
+        api,
+        title="Dried apricots, Bishkek → Shymkent (KG → UZ → KZ)",
+        body=APRICOTS_TO_SHYMKENT,
+        steps=APRICOT_STEPS,
+        before_release=papers_for(api, APRICOTS_TO_SHYMKENT, show_refusal=False),
     )
     console.print("  Each movement's journey as every node on its route sees it:")
     show_journeys(api, apples, ["KZ", "UZ", "TM", "AZ"])
@@ -402,7 +544,10 @@ def run_demo(*, folder: Path, base_port: int, exit_after: bool, wait: Callable[[
         admit_azerbaijan(corridor, api)
         console.print("[bold]3.[/bold] Every node pings every other node")
         ping_everyone(corridor, api)
-        console.print("[bold]4.[/bold] Two transit movements, declared, released and followed along their routes")
+        console.print(
+            "[bold]4.[/bold] Two transit movements: papers (certificate, permits through one application), "
+            "release, the route"
+        )
         transit_story(api)
         console.print("[bold]5.[/bold] Checkpoints witnessed by peers; audit of every node")
         ok = audit_everyone(api)

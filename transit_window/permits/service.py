@@ -215,19 +215,26 @@ async def apply(
     )
     session.add(row)
     for need in rules_of(node).needs(carrier_country=node.id, route=list(application.route)):
+        member = node.trust.member(need.country) is not None
+        if not need.required:
+            status, reason = "not-required", need.reason
+        elif not member:
+            status, reason = "refused", f"{need.country} is not connected to the corridor yet: apply there directly"
+        else:
+            status, reason = "requested", None
         session.add(
             PermitRequest(
                 application_id=row.id,
                 country=need.country,
                 type=need.type,
-                status="requested" if need.required else "not-required",
+                status=status,
                 permit_id=None,
-                reason=None if need.required else need.reason,
+                reason=reason,
                 details={},
                 updated_at=now,
             )
         )
-        if need.required:
+        if status == "requested":
             outbox.enqueue(
                 session,
                 to=need.country,
@@ -492,9 +499,9 @@ async def use(
             f"posts of {node.id} record a SIGHTING",
             errors=[FieldError("/body/activity", "SIGHTING at this node", "15").as_dict()],
         )
-    if request.activity != "SIGHTING" and office.role != "border":
+    if request.activity != "SIGHTING" and office.role == "inland":
         raise InvalidInput(
-            f"{office.code} ({office.name}) is not a border post",
+            f"{office.code} ({office.name}) is an inland office, not a border post or port",
             errors=[FieldError("/body/office", "not a border post", "14")],
         )
     if plate not in (permit.plate, permit.trailer_plate):

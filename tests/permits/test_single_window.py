@@ -3,6 +3,8 @@ revocations travel back (in-process corridor KZ, UZ, TM on both dialects)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from tests.permits.conftest import grant, obtain
 from tests.support.inprocess import InProcessCorridor
 from transit_window import clock
@@ -106,3 +108,51 @@ async def test_an_exhausted_quota_refuses_with_the_reason(
     assert second["status"] == "partly-refused"
     refusal = next(r for r in second["requests"] if r["country"] == "UZ")
     assert refusal["status"] == "refused" and "all 1 transit permits of UZ" in refusal["reason"]
+
+
+async def test_a_sighting_elsewhere_is_reported_to_the_issuer_and_an_impossible_journey_alerts(
+    corridor: InProcessCorridor, authority: dict[str, dict[str, str]], border: dict[str, dict[str, str]]
+) -> None:
+    """TM's post at Farap sees the UZ permit (a SIGHTING: only UZ records ENTRY/EXIT); UZ gets the report. Ten
+    minutes later the same permit is presented at Gishtkuprik, some 800 km away: UZ raises a fraud alert."""
+    await grant(corridor, authority, issuer="UZ")
+    application = await obtain(corridor, authority)
+    permit_id = next(r["permit_id"] for r in application["requests"] if r["country"] == "UZ")
+    seen_at = clock.utcnow() - timedelta(minutes=10)
+    sighting = await corridor["TM"].client.post(
+        f"/v1/permits/{permit_id}/use",
+        json={"activity": "SIGHTING", "office": "TMFAR001", "plate": "123ABC02", "at": clock.isoformat(seen_at)},
+        headers=border["TM"],
+    )
+    assert sighting.status_code == 200, sighting.text
+    await corridor.deliver_all()
+    at_issuer = (await corridor["UZ"].client.get(f"/v1/permits/{permit_id}", headers=border["UZ"])).json()
+    assert [(a["activity"], a["office"], a["recorded_by"]) for a in at_issuer["activities"]] == [
+        ("SIGHTING", "TMFAR001", "TM")
+    ]
+    entry = await corridor["UZ"].client.post(
+        f"/v1/permits/{permit_id}/use",
+        json={"activity": "ENTRY", "office": "UZGIS001", "plate": "123ABC02"},
+        headers=border["UZ"],
+    )
+    assert entry.status_code == 200, entry.text
+    [alert] = entry.json()["alerts"]
+    assert alert["kind"] == "impossible-travel" and "TMFAR001" in alert["detail"] and "UZGIS001" in alert["detail"]
+    metrics = (await corridor["UZ"].client.get("/metrics")).text
+    assert 'tw_permit_alerts_total{kind="impossible-travel"} 1.0' in metrics
+
+
+async def test_the_qr_code_is_served_as_svg_and_png(
+    corridor: InProcessCorridor, authority: dict[str, dict[str, str]]
+) -> None:
+    await grant(corridor, authority, issuer="UZ")
+    application = await obtain(corridor, authority)
+    permit_id = next(r["permit_id"] for r in application["requests"] if r["country"] == "UZ")
+    svg = await corridor["KZ"].client.get(f"/v1/permits/{permit_id}/qr", headers=authority["KZ"])
+    assert svg.status_code == 200 and svg.headers["content-type"] == "image/svg+xml"
+    assert svg.text.lstrip().startswith("<svg") and permit_id in svg.text  # titled with the permit id
+    png = await corridor["KZ"].client.get(
+        f"/v1/permits/{permit_id}/qr", params={"format": "png"}, headers=authority["KZ"]
+    )
+    assert png.status_code == 200 and png.headers["content-type"] == "image/png"
+    assert png.content.startswith(b"\x89PNG\r\n\x1a\n")

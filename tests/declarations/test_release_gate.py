@@ -5,8 +5,10 @@ listing everything missing, and leaves nothing behind (no reservation, no messag
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from tests.declarations.conftest import GRN, declaration
@@ -15,6 +17,7 @@ from tests.support.papers import provide_papers
 from transit_window import clock
 from transit_window.clients.service import add_client
 from transit_window.db.session import unit_of_work
+from transit_window.permits import rules
 
 
 @pytest.fixture
@@ -144,3 +147,31 @@ async def test_a_permit_that_ends_before_the_limit_date_does_not_pass(
     missing = await _refused(corridor, customs, mrn)
     assert [item["kind"] for item in missing] == ["permit"]
     assert "before the limit date" in missing[0]["detail"]
+
+
+async def test_a_destination_rule_in_the_operators_rules_file_asks_for_more(
+    corridor: InProcessCorridor, customs: dict[str, dict[str, str]], registered: str, tmp_path: Path
+) -> None:
+    """Rules are data: an operator's TW_PERMIT_RULES_FILE can add that Turkmenistan wants a certificate of origin
+    for fruit (chapter 08); the apples, with their phytosanitary certificate and permit, are then refused for it."""
+    await provide_papers(corridor, declaration())
+    bundled = orjson.loads((Path(rules.__file__).with_name("rules.json")).read_bytes())
+    bundled["document_rules"] = [
+        {
+            "destination": "TM",
+            "first_chapter": "08",
+            "last_chapter": "08",
+            "certificate": "origin",
+            "reason": "fruit needs a certificate of origin (test rule)",
+        }
+    ]
+    operator_file = tmp_path / "rules.json"
+    operator_file.write_bytes(orjson.dumps(bundled))
+    settings = corridor["KZ"].node.settings
+    settings.permit_rules_file = operator_file
+    try:
+        missing = await _refused(corridor, customs, await _declare(corridor, customs, declaration()))
+    finally:
+        settings.permit_rules_file = None
+    assert [(item["kind"], item["type"]) for item in missing] == [("certificate", "origin")]
+    assert "fruit needs a certificate of origin" in missing[0]["detail"]

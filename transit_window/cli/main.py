@@ -16,7 +16,7 @@ from rich.table import Table
 from sqlalchemy import select, update
 
 from transit_window import clock, logs
-from transit_window.cli import trust_cmd
+from transit_window.cli import permits_cmd, trust_cmd
 from transit_window.settings import Settings
 
 T = TypeVar("T")
@@ -55,6 +55,7 @@ app.add_typer(outbox_app, name="outbox")
 app.add_typer(audit_app, name="audit")
 app.add_typer(corridor_app, name="corridor")
 app.add_typer(codes_app, name="codes")
+app.add_typer(permits_cmd.app, name="permits")
 console = Console()
 
 

@@ -74,6 +74,12 @@ async def grant_quota(session: AsyncSession, node: Node, *, request: QuotaIn) ->
             f"{request.holder} is not a corridor member ({', '.join(NODE_IDS)})",
             errors=[FieldError("/body/holder", "not a member", "12")],
         )
+    if request.holder != "*" and node.trust.member(request.holder) is None:
+        raise InvalidInput(
+            f"{request.holder} is not connected to the corridor yet (not in trust list version {node.trust.version}): "
+            "grant its quota once it is admitted",
+            errors=[FieldError("/body/holder", "not in the trust list", "15")],
+        )
     this_year = clock.utcnow().year
     if not this_year <= request.year <= this_year + 1:
         raise InvalidInput(
@@ -425,9 +431,13 @@ async def store_copy(
 
 
 async def get_permit(session: AsyncSession, permit_id: str, *, lock: bool = False) -> Permit:
+    """`lock`: hold the row until commit and read it afresh, so whatever this transaction decides from the permit
+    and its activities is not undone by a concurrent one (PostgreSQL; SQLite has one writer at a time)."""
     statement = select(Permit).where(Permit.id == permit_id)
-    if lock and session.get_bind().dialect.name == "postgresql":
-        statement = statement.with_for_update()
+    if lock:
+        statement = statement.execution_options(populate_existing=True)
+        if session.get_bind().dialect.name == "postgresql":
+            statement = statement.with_for_update()
     permit = await session.scalar(statement)
     if permit is None:
         raise NotFound(f"no permit {permit_id} at this node")
@@ -474,7 +484,7 @@ async def use(
         raise InvalidInput(
             f"{clock.isoformat(at)} is in the future", errors=[FieldError("/body/at", "in the future", "14")]
         )
-    permit = await get_permit(session, permit_id)
+    permit = await get_permit(session, permit_id, lock=True)  # a concurrent copy's activity is seen, or waits
     if request.token is not None:
         verdict = verify_permit(request.token, trust=node.trust, revocations={}, now=now)
         if verdict.claims is None or verdict.result in ("bad-signature", "unknown-issuer", "untrusted-key"):
@@ -609,9 +619,14 @@ async def _count(session: AsyncSession, permit: Permit, *, entry: bool) -> None:
 
 
 async def record_copy(session: AsyncSession, node: Node, *, body: messages.UsedBody, sender: str) -> list[PermitAlert]:
-    """A use or sighting another node recorded: kept as that node's fact; counters follow the activities."""
-    permit = await session.get(Permit, body.permit_id)
-    if permit is None:
+    """A use or sighting another node recorded: kept as that node's fact; counters follow the activities.
+
+    The permit row is locked first: the sender's delivery lanes may bring an ENTRY and its EXIT in two concurrent
+    batches, and unserialised each would count without the other (a consumed permit left `in_use`) and neither
+    would see the other for the impossible-travel check."""
+    try:
+        permit = await get_permit(session, body.permit_id, lock=True)
+    except NotFound:
         return []
     if await session.get(PermitActivity, body.activity_id) is not None:
         return []
@@ -740,8 +755,10 @@ async def revocation_list(session: AsyncSession, node: Node) -> RevocationList:
 
 
 async def verify_online(session: AsyncSession, node: Node, *, token: str, plate: str | None) -> Verdict:
-    """The offline check, with what this node knows of revocations: its own, and those its peers sent it."""
-    verdict = verify_permit(token, trust=node.trust, revocations={}, plate=plate)
+    """The offline check, with what this node knows of revocations: its own, and those its peers sent it. A plate
+    that cannot be a plate is the officer's typo (422), not a verdict on the permit."""
+    seen = None if plate is None else _plate(plate, "/body/plate")
+    verdict = verify_permit(token, trust=node.trust, revocations={}, plate=seen)
     if verdict.claims is None or verdict.result in ("bad-signature", "unknown-issuer", "untrusted-key", "malformed"):
         return verdict
     verdict.warnings = [warning for warning in verdict.warnings if "revocation list" not in warning]

@@ -7,7 +7,6 @@ unauthenticated token is worth reading), then revocation, validity dates and the
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -49,7 +48,7 @@ class Verdict:
         return self.result == "valid"
 
 
-_COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+_MARKS = ("?", "&", "=", "#")
 _SKEW = timedelta(minutes=5)  # a border post's clock may run a little behind the issuer's
 
 
@@ -60,8 +59,8 @@ class RevocationListError(Exception):
 def read_qr_payload(text: str) -> str:
     """The compact JWS in what a scanner read: the bare token, or a URL or text that carries it."""
     text = text.strip()
-    if _COMPACT.fullmatch(text):
-        return text  # the usual case, a bare token: no need to take it apart
+    if text.count(".") == 2 and not any(mark in text for mark in _MARKS) and len(text.split()) == 1:
+        return text  # the usual case, a bare token: what the loop below would find, for a fraction of the cost
     for part in text.replace("?", " ").replace("&", " ").replace("=", " ").replace("#", " ").split():
         if part.count(".") == 2:
             return part
@@ -79,9 +78,10 @@ def verify_permit(
     now = now or clock.utcnow()
     token = read_qr_payload(token)
     try:
-        header, _ = jws.peek_compact(token)
+        compact = jws.parse_compact(token)
     except jws.JWSError as exc:
         return Verdict("malformed", [f"not a compact JWS: {exc}"])
+    header = compact.header
     kid = header.get("kid")
     if header.get("typ") != PERMIT_TYP or header.get("alg") != "EdDSA" or not isinstance(kid, str):
         return Verdict("malformed", [f'not a permit: the header must have alg "EdDSA", typ "{PERMIT_TYP}" and a kid'])
@@ -91,8 +91,10 @@ def verify_permit(
             "unknown-issuer", [f"key {kid} is in no member's key set of trust list version {trust.version}"], kid=kid
         )
     try:
-        raw = jws.verify_compact(token, key=entry.verifier)
-    except (jws.SignatureError, jws.JWSError):
+        raw = jws.verify_parsed(compact, key=entry.verifier)
+    except jws.JWSError as exc:
+        return Verdict("malformed", [f"not a compact JWS: {exc}"], kid=kid)
+    except jws.SignatureError:
         return Verdict("bad-signature", [f"the signature does not verify with {entry.node}'s key {kid}"], kid=kid)
     try:
         claims = PermitClaims.model_validate_json(raw)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from nacl.exceptions import BadSignatureError
@@ -45,15 +45,24 @@ def b64url_decode(text: str, *, canonical: bool = False) -> bytes:
     if len(text) % 4 == 1:
         raise JWSError("not base64url")
     try:
-        data = binascii.a2b_base64(text.translate(_TO_STANDARD) + "=" * (-len(text) % 4), strict_mode=True)
+        raw = text.encode("ascii")
+    except UnicodeEncodeError as exc:
+        raise JWSError("not base64url") from exc
+    try:
+        data = binascii.a2b_base64(raw.translate(_TO_STANDARD) + b"=" * (-len(raw) % 4), strict_mode=True)
     except (binascii.Error, ValueError) as exc:
         raise JWSError("not base64url") from exc
-    if canonical and b64url(data) != text:
+    if canonical and len(text) % 4 and text[-1] not in _CANONICAL_LAST[len(text) % 4]:
         raise JWSError("non-canonical base64url")
     return data
 
 
-_TO_STANDARD = str.maketrans("-_+/", "+/-_")  # '+' and '/' become invalid characters, refused by strict mode
+# '+' and '/' become invalid characters, refused by strict mode. bytes.translate: str.translate with a dict table
+# costs about 15 ns a character, a third of a permit check's overhead.
+_TO_STANDARD = bytes.maketrans(b"-_+/", b"+/-_")
+# The last character of a group of 2 (3) carries 4 (2) padding bits: canonical when they are zero, i.e. when the
+# text is what encoding the decoded bytes gives back (the same test, without encoding them again).
+_CANONICAL_LAST = {2: frozenset("AQgw"), 3: frozenset("AEIMQUYcgkosw048")}
 
 
 def _protected(kid: str, typ: str) -> str:
@@ -95,24 +104,43 @@ def peek_compact(token: str) -> tuple[dict[str, Any], bytes]:
     return header, b64url_decode(payload_b64)
 
 
+class Compact(NamedTuple):
+    """A compact JWS taken apart once, *unverified*: the header to pick the key with, the rest for `verify_parsed`
+    (a border post checking permits by the thousand decodes each part once)."""
+
+    header: dict[str, Any]
+    header_b64: str
+    payload_b64: str
+    signature_b64: str
+
+
+def parse_compact(token: str) -> Compact:
+    header_b64, payload_b64, signature_b64 = _split(token)
+    return Compact(_header(header_b64), header_b64, payload_b64, signature_b64)
+
+
 def verify_compact(token: str, *, key: VerifyingKey) -> bytes:
     """The payload of `token` if `key` signed it with EdDSA; raises `JWSError` or `SignatureError`."""
-    header_b64, payload_b64, signature_b64 = _split(token)
-    header = _header(header_b64)
+    return verify_parsed(parse_compact(token), key=key)
+
+
+def verify_parsed(compact: Compact, *, key: VerifyingKey) -> bytes:
+    """`verify_compact` of a token already taken apart by `parse_compact`."""
+    header = compact.header
     if header.get("alg") != "EdDSA":
         raise JWSError('only alg "EdDSA" is accepted')
     if "crit" in header:
         raise JWSError("no critical header extensions are understood")
-    signature = b64url_decode(signature_b64, canonical=True)
+    signature = b64url_decode(compact.signature_b64, canonical=True)
     try:
-        signing_input = f"{header_b64}.{payload_b64}".encode("ascii")
+        signing_input = f"{compact.header_b64}.{compact.payload_b64}".encode("ascii")
     except UnicodeEncodeError as exc:
         raise JWSError("not ASCII") from exc
     try:
         key.sodium.verify(signing_input, signature)
     except (BadSignatureError, ValueError) as exc:
         raise SignatureError("signature does not verify") from exc
-    return b64url_decode(payload_b64)
+    return b64url_decode(compact.payload_b64)
 
 
 def general_signature(payload: bytes, *, key: SigningKey, typ: str) -> dict[str, str]:

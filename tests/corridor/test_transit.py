@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from transit_window import clock
-from transit_window.corridor.demo import APPLE_STEPS, APPLES_TO_BAKU
+from transit_window.corridor.demo import APPLE_STEPS, APPLES_TO_BAKU, Api, obtain_papers
 
 if TYPE_CHECKING:
     from tests.corridor.conftest import ProcessCorridor, StartCorridor
@@ -43,6 +43,17 @@ def test_apples_almaty_to_baku_end_to_end_over_http(start_corridor: StartCorrido
         json={"grn": grn, "holder_id": "230340000126", "reference_amount": "20000.00", "currency": "USD"},
     )
     declaration = {**APPLES_TO_BAKU, "limit_date": (clock.utcnow().date() + timedelta(days=14)).isoformat()}
+    for issuer, kind in (("UZ", "transit"), ("TM", "transit"), ("AZ", "bilateral")):
+        quota = {"holder": "KZ", "year": clock.utcnow().year, "type": kind, "quantity": 10}
+        headers = {"Authorization": f"Bearer {corridor.local.token(issuer, 'permits')}"}
+        granted = corridor.http.post(
+            f"{corridor.local.spec(issuer).url}/v1/permits/quotas", json=quota, headers=headers
+        )
+        assert granted.status_code == 200, granted.text
+    corridor.wait_until("the quotas reached KZ", lambda: settled(corridor))
+    papers = Api(corridor.local)  # the certificate and one application for the three permits, as in the demo
+    assert sorted(obtain_papers(papers, declaration)) == ["AZ", "TM", "UZ"]
+    papers.http.close()
     mrn = customs(corridor, "KZ", "POST", "/v1/declarations", expect=201, json=declaration)["mrn"]
     released = customs(corridor, "KZ", "POST", f"/v1/declarations/{mrn}/release")
     assert released["status"] == "released"

@@ -411,8 +411,13 @@ def _permit_row(claims: PermitClaims, *, token: str, application_id: str | None)
 
 
 def _holders(permit: Permit, node: Node) -> list[str]:
-    """Every node that keeps a copy: the carrier's country and the other countries of the route."""
-    return [country for country in dict.fromkeys([permit.holder, *permit.route]) if country != node.id]
+    """Every node that keeps a copy: the carrier's country and the other countries of the route that are members
+    (a country that joins later checks permits from the trust list and revocation lists alone)."""
+    return [
+        country
+        for country in dict.fromkeys([permit.holder, *permit.route])
+        if country != node.id and node.trust.member(country) is not None
+    ]
 
 
 async def store_copy(

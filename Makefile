@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?= -n 2
 
-.PHONY: demo test install browser lint typecheck pytest bench clean
+.PHONY: demo test install browser system-packages lint typecheck pytest bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,12 +14,16 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
-# Debian's chromium for the browser test (tests/web/test_browser.py); Playwright never downloads a browser.
-# Installed when missing and we are root (CI); otherwise the test is skipped locally (and fails under CI=true).
-browser:
-	@command -v chromium >/dev/null || [ "$$(id -u)" != 0 ] || \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+# Debian packages some tests drive for real: chromium for the browser test (tests/web/test_browser.py; Playwright never
+# downloads a browser) and libfaketime for the clock-skew test (tests/corridor/test_clock_skew.py). Installed when
+# missing and we are root (CI); otherwise those tests are skipped locally (and fail under CI=true).
+system-packages:
+	@(command -v chromium >/dev/null && [ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ]) || \
+		[ "$$(id -u)" != 0 ] || (apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium faketime >/dev/null)
 	@command -v chromium >/dev/null || echo "chromium is not installed (apt-get install chromium as root): the browser test will be skipped" >&2
+
+browser: system-packages
 
 demo: install
 	$(BIN)/transit-window demo
@@ -31,7 +35,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy --strict transit_window
 
-pytest: install browser
+pytest: install system-packages
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest

@@ -186,7 +186,7 @@ class DeliveryWorker:
     def _interpret(self, peer: str, row: Claimed, item: Any) -> Result:
         if not isinstance(item, dict):
             return Result(row, "failed", error="bad batch item", reason="bad-response")
-        if "receipt" not in item:
+        if item.get("receipt") is None:  # a refused message: `{"problem": {...}}`, with `"receipt": null` or without
             problem = item.get("problem") or {}
             reason = str(problem.get("reason") or f"http-{problem.get('status', '?')}")
             return Result(row, "failed", error=str(problem.get("detail") or problem), reason=reason)

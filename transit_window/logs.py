@@ -40,5 +40,7 @@ def configure(*, level: str, json: bool) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("uvicorn.access", "httpx", "httpcore"):
+    # Quiet even at DEBUG: our access log replaces uvicorn's; httpx logs every URL it calls; aiosqlite logs every
+    # statement with its bound values, which would put webhook signing secrets (stored as given) in the logs.
+    for noisy in ("uvicorn.access", "httpx", "httpcore", "aiosqlite"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -1,0 +1,181 @@
+"""The authorization matrix: every route the app serves, for every client role (and no token), against the policy
+table in tests/security/routes.py. A route missing from the table fails the coverage test, so nobody adds an
+endpoint without deciding who may call it.
+
+A role the table does not allow gets 403 problem+json, no token gets 401; an allowed role gets past authorization
+(its 404/409/422 for the made-up ids and empty bodies are fine, a 5xx never is). Party scoping — a forwarder sees
+only consignments it is a party to, and another party's things do not exist for it (404, not 403) — is proven
+route by route in the tests named in `PARTY_SCOPED`; this module checks that every route a forwarder may call has
+such a proof, and adds the one case nobody covered (following another party's consignment by subscribing to it).
+
+The matrix runs on both dialects (the token lookup differs: SQLite authenticates in a short session of its own);
+the other checks here run on SQLite only.
+"""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.declarations.conftest import declaration
+from tests.security.proofs import missing
+from tests.security.routes import ACCESS, PEER, PUBLIC, ROLES, Key, app_routes, fill
+from tests.support.inprocess import InProcessCorridor, InProcessNode
+from tests.tracking.conftest import DECLARANT, client_for
+from transit_window.app import create_app
+from transit_window.protocol.peer_auth import SCHEME, PeerAuth
+from transit_window.settings import Settings
+
+PROBLEM = "application/problem+json"
+HTTP_METHODS = {"get", "put", "post", "delete", "patch", "options", "head", "trace"}
+TRACKING = "tests/tracking/test_access_matrix.py::test_tracking_access_matrix"
+SUBSCRIPTIONS = (
+    "tests/webhooks/test_subscriptions.py::test_another_forwarders_subscription_is_not_found_and_roles_are_enforced"
+)
+FOLLOW = "tests/security/test_authorization.py::test_a_forwarder_cannot_subscribe_to_another_partys_consignment"
+
+# Where each route a forwarder may call is shown to keep another party's consignments (and webhooks) out of reach.
+PARTY_SCOPED: dict[Key, str] = {
+    ("GET", "/v1/consignments"): TRACKING,
+    ("GET", "/v1/consignments/{mrn}"): TRACKING,
+    ("GET", "/v1/consignments/{mrn}/timeline"): TRACKING,
+    ("GET", "/v1/events"): TRACKING,
+    ("POST", "/v1/consignments/{mrn}/grants"): TRACKING,
+    ("POST", "/v1/consignments/{mrn}/tracking-code"): TRACKING,
+    ("POST", "/v1/subscriptions"): FOLLOW,
+    ("GET", "/v1/subscriptions"): SUBSCRIPTIONS,
+    ("GET", "/v1/subscriptions/{subscription_id}"): SUBSCRIPTIONS,
+    ("DELETE", "/v1/subscriptions/{subscription_id}"): SUBSCRIPTIONS,
+    ("POST", "/v1/subscriptions/{subscription_id}/secret"): SUBSCRIPTIONS,
+    ("POST", "/v1/subscriptions/{subscription_id}/enable"): SUBSCRIPTIONS,
+    ("GET", "/v1/subscriptions/{subscription_id}/deliveries"): SUBSCRIPTIONS,
+    ("POST", "/v1/subscriptions/{subscription_id}/deliveries/{delivery_id}/redeliver"): SUBSCRIPTIONS,
+}
+
+
+def default_app_routes() -> set[Key]:
+    return app_routes(create_app(Settings(), background=False))
+
+
+def test_the_access_table_names_exactly_the_routes_the_app_serves() -> None:
+    served = default_app_routes()
+    missing = sorted(served - set(ACCESS))
+    assert not missing, f"routes without an entry in tests/security/routes.py ACCESS (who may call them?): {missing}"
+    stale = sorted(set(ACCESS) - served)
+    assert not stale, f"ACCESS names routes the app no longer serves: {stale}"
+
+    # The walk sees at least what the API document sees (a second, independent listing of the routes).
+    document = create_app(Settings(), background=False).openapi()["paths"]
+    in_spec = {(method.upper(), path) for path, item in document.items() for method in item if method in HTTP_METHODS}
+    assert in_spec <= served, sorted(in_spec - served)
+
+    for key, who in ACCESS.items():
+        assert who, key
+        assert set(who) <= {*ROLES, PUBLIC, PEER}, key
+        assert len(who) == 1 or not {PUBLIC, PEER} & set(who), f"{key}: public and peer stand alone"
+        fill(key[1])  # every path parameter has a made-up value
+
+
+def test_the_benchmark_floor_is_the_only_route_a_setting_adds_and_it_is_off_by_default() -> None:
+    assert Settings().bench_floor_endpoint is False
+    with_floor = app_routes(create_app(Settings(bench_floor_endpoint=True), background=False))
+    assert with_floor - default_app_routes() == {("POST", "/v1/_floor")}
+
+
+def test_every_route_a_forwarder_may_call_has_a_party_scoping_proof() -> None:
+    forwarder_routes = {key for key, who in ACCESS.items() if "forwarder" in who}
+    assert forwarder_routes == set(PARTY_SCOPED), sorted(forwarder_routes ^ set(PARTY_SCOPED))
+    gone = missing(sorted(set(PARTY_SCOPED.values())))
+    assert not gone, f"{gone} are gone: point PARTY_SCOPED at the tests that prove the scoping now"
+
+
+async def call(node: InProcessNode, method: str, path: str, headers: dict[str, str]) -> httpx.Response:
+    body: dict[str, object] | None = {} if method in ("POST", "PUT", "PATCH") else None
+    return await node.client.request(method, fill(path), headers=headers, json=body)
+
+
+def verdict(key: Key, caller: str | None, response: httpx.Response) -> str | None:
+    """What is wrong with this answer to this caller, or None."""
+    method, path = key
+    who = ACCESS[key]
+    status = response.status_code
+    if status >= 500 and (key, status) != (("GET", "/readyz"), 503):  # 503: no worker loop runs in tests
+        return f"server error {status}: {response.text[:200]}"
+    if status in (401, 403) and response.headers.get("content-type") != PROBLEM:
+        return f"{status} is not problem+json"
+    if PUBLIC in who:
+        return f"public route answered {status}" if status in (401, 403) else None
+    if PEER in who:
+        if path == "/v1/corridor/messages" and method == "POST":
+            # no request signature here: each envelope is checked; an empty body is refused whoever sends it
+            return None if 400 <= status < 500 else f"unsigned inbox post answered {status}"
+        if status != 401:
+            return f"a peer-only route answered {status} to a client token or none"
+        if response.headers.get("www-authenticate") != SCHEME:
+            return f"401 without the {SCHEME} challenge"
+        return None
+    if caller is None:
+        return None if status == 401 and response.headers.get("www-authenticate") == "Bearer" else f"{status}"
+    if caller in who:
+        return f"allowed role refused with {status}" if status in (401, 403) else None
+    return None if status == 403 else f"{status}, expected 403"
+
+
+async def test_every_route_answers_every_role_as_the_access_table_says(corridor: InProcessCorridor) -> None:
+    kz = corridor["KZ"]
+    headers: dict[str | None, dict[str, str]] = {None: {}}
+    for role in ROLES:
+        party = DECLARANT if role == "forwarder" else None
+        headers[role] = await client_for(corridor, "KZ", role=role, party_id=party)
+    wrong = []
+    for key in sorted(ACCESS):
+        for caller, sent in headers.items():
+            response = await call(kz, *key, sent)
+            problem = verdict(key, caller, response)
+            if problem:
+                wrong.append(f"{key[0]} {key[1]} as {caller or 'no token'}: {problem}")
+    assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.parametrize("dialect", ["sqlite"], indirect=True)
+async def test_peer_routes_take_a_node_signature_and_never_a_client_token(corridor: InProcessCorridor) -> None:
+    """The positive half of the PEER rows: Uzbekistan's signed request is served; the same request with KZ's admin
+    token is not; a node may pull only its own messages; and envelopes reach the inbox signed (a ping's receipt)."""
+    kz, uz = corridor["KZ"], corridor["UZ"]
+    as_uz = PeerAuth(key=uz.node.key, iss="UZ", aud="KZ")
+    for path, params in (("/v1/corridor/messages", {"to": "UZ"}), ("/v1/corridor/checkpoints", {"node": "UZ"})):
+        assert (await kz.client.get(path, params=params, auth=as_uz)).status_code == 200, path
+        refused = await kz.client.get(path, params=params, headers=kz.admin)
+        assert refused.status_code == 401 and refused.headers["www-authenticate"] == SCHEME, path
+    others = await kz.client.get("/v1/corridor/messages", params={"to": "TM"}, auth=as_uz)
+    assert others.status_code == 403 and others.headers["content-type"] == PROBLEM
+
+    sent = await uz.client.post("/v1/admin/pings", json={"to": ["KZ"]}, headers=uz.admin)
+    assert sent.status_code == 200, sent.text
+    await corridor.deliver_all()
+    outbox = (await uz.client.get("/v1/admin/outbox", headers=uz.admin)).json()["items"]
+    assert [(item["peer"], item["receipt_status"]) for item in outbox] == [("KZ", "accepted")]
+
+
+@pytest.mark.parametrize("dialect", ["sqlite"], indirect=True)
+async def test_a_forwarder_cannot_subscribe_to_another_partys_consignment(
+    corridor: InProcessCorridor, customs: dict[str, dict[str, str]], guarantee: str
+) -> None:
+    """Another party's released consignment does not exist for a forwarder (404, as for an unknown MRN), so it
+    cannot be followed through a webhook; its own party can subscribe to it."""
+    del guarantee
+    kz = corridor["KZ"]
+    kz.node.settings.webhook_allow_private_targets = True  # the URL is never called: the loops are off in tests
+    created = await kz.client.post("/v1/declarations", json=declaration(), headers=customs["KZ"])
+    mrn = created.json()["mrn"]
+    assert (await kz.client.post(f"/v1/declarations/{mrn}/release", headers=customs["KZ"])).status_code == 200
+    hook = {"url": "http://127.0.0.1:9/hook", "mrn": mrn}
+
+    other = await client_for(corridor, "KZ", role="forwarder", party_id="990140000385")
+    refused = await kz.client.post("/v1/subscriptions", json=hook, headers=other)
+    assert refused.status_code == 404 and refused.headers["content-type"] == PROBLEM, refused.text
+    unknown = await kz.client.post("/v1/subscriptions", json={**hook, "mrn": fill("{mrn}")}, headers=other)
+    assert refused.json()["detail"] == unknown.json()["detail"].replace(fill("{mrn}"), mrn), "no existence leak"
+
+    own = await client_for(corridor, "KZ", role="forwarder", party_id=DECLARANT)
+    assert (await kz.client.post("/v1/subscriptions", json=hook, headers=own)).status_code == 201

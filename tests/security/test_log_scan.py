@@ -178,3 +178,13 @@ async def test_webhook_secrets_and_tokens_stay_out_of_debug_logs(
     secrets |= key_forms(kz.member.key_file)
     assert leaks(secrets, {"a planted line": secrets["rotated secret"][6:]}), "the scan finds nothing"
     assert not leaks(secrets, {"the node's DEBUG log": text})
+
+
+def test_a_tracking_code_in_a_path_is_not_logged() -> None:
+    """The code is the credential of the public view; the access log keeps the route's shape only."""
+    from transit_window.api.middleware import _loggable_path
+
+    assert _loggable_path("/track/Qm9vZ2xlLXRyYWNr") == "/track/{code}"
+    assert _loggable_path("/v1/track/Qm9vZ2xlLXRyYWNr") == "/v1/track/{code}"
+    assert _loggable_path("/track/static/track.js") == "/track/static/track.js"
+    assert _loggable_path("/v1/declarations/26KZALA000000001J7") == "/v1/declarations/26KZALA000000001J7"

@@ -121,6 +121,15 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._:@-]{1,128}")
 _access = logging.getLogger("transit_window.access")
 
 
+_TRACKING_CODE = re.compile(r"^(/v1/track/|/track/)(?!static/)[^/]+")
+
+
+def _loggable_path(path: str) -> str:
+    """The path for the access log. A tracking code in the path is the credential of the public view: logged as
+    `{code}`, like a token would never be."""
+    return _TRACKING_CODE.sub(r"\1{code}", path)
+
+
 def current_request_id() -> str | None:
     """The id of the HTTP request being served in this task (None outside a request)."""
     return _request_id.get()
@@ -179,7 +188,7 @@ class RequestID:
             _access.info(
                 "%s %s %s %.1f ms",
                 scope.get("method", ""),
-                scope.get("path", ""),
+                _loggable_path(scope.get("path", "")),
                 status,
                 (time.perf_counter() - started) * 1000,
             )

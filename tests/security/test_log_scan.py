@@ -67,8 +67,10 @@ def leaks(secrets: dict[str, str], texts: dict[str, str]) -> list[str]:
 
 @pytest.mark.corridor
 def test_a_full_demo_run_logs_no_token_and_no_private_key(tmp_path: Path) -> None:
+    """Also the demo's run in Baku's time zone (UTC+4): times are stored in UTC and shown with each office's offset,
+    whatever the host's TZ (the multi-process transit test runs its nodes with TZ=Asia/Almaty)."""
     folder = tmp_path / "demo"
-    env = {**os.environ, "TW_LOG_LEVEL": "DEBUG", "COLUMNS": "250"}
+    env = {**os.environ, "TW_LOG_LEVEL": "DEBUG", "COLUMNS": "250", "TZ": "Asia/Baku"}
     command = [sys.executable, "-m", "transit_window", "demo", "--exit", "--dir", str(folder)]
     run = subprocess.run(
         [*command, "--base-port", str(free_base_port(6))], env=env, cwd=tmp_path, capture_output=True, timeout=600

@@ -48,6 +48,8 @@ def b64url_decode(text: str, *, canonical: bool = False) -> bytes:
         raw = text.encode("ascii")
     except UnicodeEncodeError as exc:
         raise JWSError("not base64url") from exc
+    if b"=" in raw:  # strict mode takes padding, and "<signature>==" would verify as a second spelling of the token
+        raise JWSError("not base64url: JWS segments carry no padding")
     try:
         data = binascii.a2b_base64(raw.translate(_TO_STANDARD) + b"=" * (-len(raw) % 4), strict_mode=True)
     except (binascii.Error, ValueError) as exc:
@@ -74,6 +76,10 @@ def _protected(kid: str, typ: str) -> str:
 
 
 def sign_compact(payload: bytes, *, key: SigningKey, typ: str) -> str:
+    if not payload:
+        # An empty payload segment is RFC 7515's detached content, which `verify_compact` refuses: signing one would
+        # make a token this module cannot read back.
+        raise ValueError("a corridor JWS carries its payload; there is nothing to sign")
     signing_input = f"{_protected(key.kid, typ)}.{b64url(payload)}"
     signature = key.sodium.sign(signing_input.encode("ascii")).signature
     return f"{signing_input}.{b64url(signature)}"
@@ -87,13 +93,25 @@ def _split(token: str) -> tuple[str, str, str]:
 
 
 def _header(segment: str) -> dict[str, Any]:
+    """The decoded protected header. A node sees a handful of distinct headers (one per key and `typ`), so the
+    decoded ones are kept: a copy is handed out, so no caller can change what the next one reads."""
+    cached = _parsed_headers.get(segment)
+    if cached is not None:
+        return dict(cached)
     try:
         header = orjson.loads(b64url_decode(segment))
     except orjson.JSONDecodeError as exc:
         raise JWSError("the protected header is not JSON") from exc
     if not isinstance(header, dict):
         raise JWSError("the protected header is not a JSON object")
+    if len(_parsed_headers) >= _PARSED_HEADERS_MAX:  # a flood of made-up headers cannot grow it without bound
+        _parsed_headers.clear()
+    _parsed_headers[segment] = dict(header)
     return header
+
+
+_parsed_headers: dict[str, dict[str, Any]] = {}
+_PARSED_HEADERS_MAX = 1024
 
 
 def peek_compact(token: str) -> tuple[dict[str, Any], bytes]:

@@ -62,6 +62,12 @@ async def add_step(
     details: dict[str, Any] | None = None,
 ) -> bool:
     """Record a step (once) and advance the status; False when the step was already recorded."""
+    # Lock the movement and read its status afresh first. Two transactions recording steps of one movement at once
+    # (customs recording the arrival while a peer's exit message is applied) would otherwise each advance the status
+    # they read before the other committed, and the later commit would move it backwards. Locking before the step
+    # row is written keeps one order (movement, then steps) on every path, so two such transactions cannot deadlock.
+    await session.flush()
+    await session.refresh(movement, attribute_names=["status"], with_for_update=True)
     dialect = session.get_bind().dialect.name
     result = await session.execute(
         insert_ignore(table_of(MovementStep), dialect, index_elements=["mrn", "kind", "office"]).values(

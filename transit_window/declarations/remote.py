@@ -88,6 +88,7 @@ async def on_record(session: AsyncSession, envelope: VerifiedEnvelope, node: Nod
         raise Rejection("15", f"only {body.mrn[2:4]}, the country of departure, sends the record of {body.mrn}")
     if node.id not in body.countries:
         raise Rejection("15", f"{node.id} is not on the route of {body.mrn} ({' → '.join(body.countries)})")
+    await service.lock_record(session, body.mrn)  # a step being kept for it now is committed first, or waits
     movement = await _movement(session, body.mrn)
     if movement is None:
         now = clock.utcnow()
@@ -144,6 +145,11 @@ async def apply_pending(session: AsyncSession, node: Node, movement: Movement) -
         try:
             if item.source == "local":
                 await service.apply_crossing(session, node, movement, CrossingIn.model_validate(item.body))
+            elif item.message_type == "tracking.alert":
+                from transit_window.tracking import alerts  # alerts build on declarations: imported when needed
+
+                body = alerts.AlertBody.model_validate(item.body)
+                await alerts.apply_alert(session, movement, body, sender=item.signed_by, envelope_id=item.envelope_id)
             else:
                 model = STEP_BODIES[item.message_type].model_validate(item.body)
                 await apply_step(
@@ -198,7 +204,7 @@ async def on_step(session: AsyncSession, envelope: VerifiedEnvelope, node: Node)
     if movement is None:
         if mrn[2:4] == node.id:
             raise Rejection("90", f"no movement {mrn} was declared here")
-        await service.park(
+        if await service.park(
             session,
             node,
             mrn=mrn,
@@ -207,8 +213,10 @@ async def on_step(session: AsyncSession, envelope: VerifiedEnvelope, node: Node)
             body=body.model_dump(mode="json"),
             signed_by=envelope.payload.iss,
             envelope_id=envelope.payload.id,
-        )
-        return
+        ):
+            return
+        movement = await _movement(session, mrn)  # the record came while we looked
+        assert movement is not None
     await apply_step(
         session,
         node,

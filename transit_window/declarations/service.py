@@ -12,6 +12,7 @@ from sqlalchemy import select, text, update
 from transit_window import clock
 from transit_window.codes import OfficeDirectory, generate_mrn
 from transit_window.codes.of_node import hs_of, offices_of
+from transit_window.db import locks
 from transit_window.db.base import table_of
 from transit_window.declarations import journey, release_gate
 from transit_window.declarations.messages import (
@@ -343,10 +344,11 @@ async def record_crossing(
     if movement is None:
         if mrn[2:4] == node.id:
             raise NotFound(f"no movement {mrn} was declared at this node")
-        await park(
+        if await park(
             session, node, mrn=mrn, source="local", message_type="crossing", body=crossing.model_dump(mode="json")
-        )
-        return None, True
+        ):
+            return None, True
+        movement = await get_movement(session, mrn)  # the record came while we looked
     await apply_crossing(session, node, movement, crossing)
     return movement, False
 
@@ -486,8 +488,13 @@ async def park(
     body: dict[str, object],
     signed_by: str | None = None,
     envelope_id: str | None = None,
-) -> None:
-    """Keep a step for a movement this node has no record of, and ask the departure country for the record."""
+) -> bool:
+    """Keep a step for a movement this node has no record of, and ask the departure country for the record.
+
+    Returns False, keeping nothing, when the record has arrived after all: the caller applies the step now."""
+    await lock_record(session, mrn)
+    if await session.scalar(select(Movement.mrn).where(Movement.mrn == mrn)) is not None:
+        return False
     now = clock.utcnow()
     already_requested = await session.scalar(select(PendingStep.id).where(PendingStep.mrn == mrn).limit(1))
     session.add(
@@ -508,3 +515,13 @@ async def park(
             session, to=departure, message_type="transit.record-request", body=RecordRequestBody(mrn=mrn), subject=mrn
         )
     await session.flush()
+    return True
+
+
+async def lock_record(session: AsyncSession, mrn: str) -> None:
+    """Serialise keeping a step for an unknown movement with storing the movement's record (until commit).
+
+    Without it the two cross: a step is kept while the record's transaction, not yet committed, is invisible to it,
+    and the record's transaction looks for kept steps before the step's has committed — the step then waits for a
+    record that has already come. The inbox takes the same lock for every movement of a batch, first and in order."""
+    await locks.lock_names(session, [mrn])

@@ -16,6 +16,7 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from transit_window import clock
+from transit_window.db import locks
 from transit_window.db.base import table_of
 from transit_window.db.session import after_commit, savepoint
 from transit_window.db.upsert import insert_ignore
@@ -100,6 +101,10 @@ async def receive(session: AsyncSession, node: Node, verified: list[VerifiedEnve
             seen_in_request.add(key)
             fresh.append((index, env))
 
+    # Lock what the batch is about (movements, permits: the envelopes' subjects) first and in one order. Handlers
+    # lock the rows they change; taken message by message, two batches touching the same two movements in opposite
+    # orders would deadlock.
+    await locks.lock_names(session, (env.payload.subject for _, env in fresh if env.payload.subject))
     applied = await _apply(session, node, fresh)
     rows_to_store: list[dict[str, Any]] = []
     for index, env in fresh:

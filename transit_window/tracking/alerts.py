@@ -89,7 +89,32 @@ async def on_alert(session: AsyncSession, envelope: VerifiedEnvelope, node: Node
     sender = envelope.payload.iss
     movement = await session.get(Movement, body.mrn)
     if movement is None:
-        raise Rejection("90", f"no movement {body.mrn} at {node.id}")
+        if body.mrn[2:4] == node.id:
+            raise Rejection("90", f"no movement {body.mrn} at {node.id}")
+        # The alert outran the movement's record (batches travel in parallel): keep it like an early step, to be
+        # applied when the record comes, instead of refusing it for good.
+        from transit_window.declarations import service
+
+        if await service.park(
+            session,
+            node,
+            mrn=body.mrn,
+            source="message",
+            message_type="tracking.alert",
+            body=body.model_dump(mode="json"),
+            signed_by=sender,
+            envelope_id=envelope.payload.id,
+        ):
+            return
+        movement = await session.get(Movement, body.mrn)  # the record came while we looked
+        assert movement is not None
+    await apply_alert(session, movement, body, sender=sender, envelope_id=envelope.payload.id)
+
+
+async def apply_alert(
+    session: AsyncSession, movement: Movement, body: AlertBody, *, sender: str, envelope_id: str | None
+) -> None:
+    """Keep a route country's alert on a movement this node holds, with its timeline event (once)."""
     if sender not in movement.countries:
         raise Rejection("15", f"{sender} is not on the route of {body.mrn}")
     dialect = session.get_bind().dialect.name
@@ -107,7 +132,7 @@ async def on_alert(session: AsyncSession, envelope: VerifiedEnvelope, node: Node
             lon=body.lon,
             details=body.details,
             event_id=body.id,
-            envelope_id=envelope.payload.id,
+            envelope_id=envelope_id,
             open_key=None,  # the one-open-alert guard is for alerts this node raises
         )
     )
@@ -121,7 +146,7 @@ async def on_alert(session: AsyncSession, envelope: VerifiedEnvelope, node: Node
         country=sender,
         at=body.at,
         signed_by=sender,
-        envelope_id=envelope.payload.id,
+        envelope_id=envelope_id,
         record=movement.record,
         details={"rule": body.rule, "alert_id": body.id, **body.details},
         lat=body.lat,

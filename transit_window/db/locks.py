@@ -1,0 +1,31 @@
+"""Transaction-scoped advisory locks on names (a movement's MRN, a permit id): one order for every transaction.
+
+A transaction that locks several names must take them in one global order, or two of them can each hold what the
+other waits for. `lock_names` takes them sorted, in one statement. PostgreSQL only: SQLite runs one writing
+transaction at a time, so there is nothing to order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import bindparam, text
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import Text
+
+# The key space of these locks (the first int of the two-int advisory key): any constant no one else uses.
+SPACE = 6346
+
+_LOCK_SORTED = text(
+    "SELECT count(pg_advisory_xact_lock(:space, hashtext(name))) "
+    "FROM (SELECT DISTINCT name FROM unnest(:names) AS name ORDER BY name) AS sorted"
+).bindparams(bindparam("names", type_=ARRAY(Text())))
+
+
+async def lock_names(session: AsyncSession, names: Iterable[str]) -> None:
+    """Hold an exclusive lock on each name until the transaction ends (re-entrant within it)."""
+    wanted = sorted(set(names))
+    if not wanted or session.get_bind().dialect.name != "postgresql":
+        return
+    await session.execute(_LOCK_SORTED, {"space": SPACE, "names": wanted})

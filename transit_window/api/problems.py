@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import traceback
 from typing import Any
 
 import orjson
@@ -10,7 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, PendingRollbackError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from transit_window.errors import DomainError, NotAuthenticated, Problem
@@ -68,21 +69,15 @@ def install(app: FastAPI) -> None:
             code = str(error.get("type", "invalid"))
             message = str(error.get("msg", "invalid"))
             errors.append({"pointer": _pointer(error.get("loc", ())), "detail": message, "code": code})
-        first = errors[0] if errors else {"pointer": "/", "detail": "invalid request"}
-        detail = f"{first['pointer']}: {first['detail']}"
-        if len(errors) > 1:
-            detail += f" (and {len(errors) - 1} more)"
-        problem = Problem(
-            status=422,
-            title="The request has invalid fields",
-            detail=detail,
-            type="urn:dtc:problem:invalid-input",
-            extra={"errors": errors},
-        )
-        return problem_response(problem, instance=request.url.path)
+        return problem_response(_invalid_fields(errors), instance=request.url.path)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+            # FastAPI answers a JSON syntax error with a 422 `json_invalid` but a body that is not UTF-8 with a bare
+            # 400. To a client both are the same mistake (JSON is UTF-8, RFC 8259 §8.1): one documented answer.
+            error = {"pointer": "/body", "detail": "the body is not UTF-8 encoded JSON", "code": "json_invalid"}
+            return problem_response(_invalid_fields([error]), instance=request.url.path)
         titles = {404: "Not found", 405: "Method not allowed", 413: "Request body too large"}
         problem = Problem(
             status=exc.status_code,
@@ -92,8 +87,10 @@ def install(app: FastAPI) -> None:
         return problem_response(problem, instance=request.url.path, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(DBAPIError)
-    async def _database(request: Request, exc: DBAPIError) -> Response:
-        if not (isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated):
+    @app.exception_handler(PendingRollbackError)
+    @app.exception_handler(OSError)
+    async def _database(request: Request, exc: Exception) -> Response:
+        if not database_unavailable(exc):
             return await _unexpected(request, exc)
         logger.warning("database unavailable: %s", exc)
         problem = Problem(
@@ -109,6 +106,45 @@ def install(app: FastAPI) -> None:
         logger.exception("unhandled error on %s", request.url.path)
         problem = Problem(status=500, title="Internal error", detail="an unexpected error occurred; it was logged")
         return problem_response(problem, instance=request.url.path)
+
+
+# SQLSTATEs of a server that is away rather than a request that is wrong: connection exceptions (class 08),
+# administrator or crash shutdown, and "the database system is starting up / shutting down" (57P01-57P03).
+_AWAY_STATES = ("08", "57P01", "57P02", "57P03")
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """True when `exc` says the node's database is down, restarting, or dropped the connection: a 503 to retry.
+
+    SQLAlchemy wraps most of these as `OperationalError`/`InterfaceError`, but with asyncpg "the database system
+    is starting up" arrives as a bare `DBAPIError`, a refused connection as the driver's own `OSError`, and a
+    statement on a connection invalidated mid-transaction as `PendingRollbackError` (code 8s2b)."""
+    if isinstance(exc, DBAPIError):
+        state = str(getattr(exc.orig, "sqlstate", None) or "")
+        return (
+            isinstance(exc, OperationalError | InterfaceError)
+            or exc.connection_invalidated
+            or state.startswith(_AWAY_STATES)
+        )
+    if isinstance(exc, PendingRollbackError):
+        return exc.code == "8s2b"  # "Can't reconnect until invalid transaction is rolled back"
+    if isinstance(exc, OSError):  # only when the database driver raised it, not any other socket
+        return any("asyncpg" in frame.f_code.co_filename for frame, _ in traceback.walk_tb(exc.__traceback__))
+    return False
+
+
+def _invalid_fields(errors: list[dict[str, str]]) -> Problem:
+    first = errors[0] if errors else {"pointer": "/", "detail": "invalid request"}
+    detail = f"{first['pointer']}: {first['detail']}"
+    if len(errors) > 1:
+        detail += f" (and {len(errors) - 1} more)"
+    return Problem(
+        status=422,
+        title="The request has invalid fields",
+        detail=detail,
+        type="urn:dtc:problem:invalid-input",
+        extra={"errors": errors},
+    )
 
 
 def _declare_problems_as_problem_json(app: FastAPI) -> None:

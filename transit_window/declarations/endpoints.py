@@ -24,6 +24,7 @@ from transit_window.declarations.schemas import (
     GuaranteeOut,
     MovementOut,
     MovementPage,
+    Printable,
     StatusRequested,
     Step,
     StepAccepted,
@@ -321,7 +322,7 @@ async def register_guarantee(request: GuaranteeIn, client: CustomsClient, sessio
     response_model=GuaranteeOut,
     responses=responses(401, 403, 404),
 )
-async def get_guarantee(grn: str, client: CustomsClient, session: SessionDep) -> GuaranteeOut:
+async def get_guarantee(grn: Annotated[str, Printable], client: CustomsClient, session: SessionDep) -> GuaranteeOut:
     del client
     guarantee = await session.get(Guarantee, grn)
     if guarantee is None:

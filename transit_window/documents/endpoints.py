@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from transit_window.api.deps import NodeDep, Principal, SessionDep, require
 from transit_window.api.pagination import decode_cursor, encode_cursor
 from transit_window.api.problems import responses
+from transit_window.declarations.schemas import Printable
 from transit_window.documents import service
 from transit_window.documents.models import Document
 from transit_window.documents.schemas import (
@@ -28,7 +29,7 @@ from transit_window.errors import DomainError, PayloadTooLarge
 router = APIRouter(tags=["documents"])
 PermitsClient = Annotated[Principal, Depends(require("permits"))]
 Reader = Annotated[Principal, Depends(require("permits", "customs"))]
-DocumentId = Annotated[str, Path(min_length=1, max_length=36)]
+DocumentId = Annotated[str, Path(min_length=1, max_length=36), Printable]  # PostgreSQL refuses a NUL: no 500
 PDF = "application/pdf"
 BINARY = {"type": "string", "format": "binary"}
 PDF_PATH = re.compile(r"/v1/documents/[^/]+/pdf")  # its own body limit (`max_document_bytes`), see app.py
@@ -116,7 +117,7 @@ async def get_document(document_id: DocumentId, client: Reader, session: Session
 async def list_documents(
     client: Reader,
     session: SessionDep,
-    number: Annotated[str | None, Query(max_length=35)] = None,
+    number: Annotated[str | None, Query(max_length=35), Printable] = None,
     type: DocumentType | None = None,
     country: Annotated[str | None, Query(pattern=r"^[A-Z]{2}$", description="The issuing country")] = None,
     status: DocumentStatus | None = None,

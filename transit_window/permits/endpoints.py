@@ -15,6 +15,7 @@ from transit_window import clock
 from transit_window.api.deps import NodeDep, Principal, SessionDep, require
 from transit_window.api.pagination import decode_cursor, encode_cursor
 from transit_window.api.problems import responses
+from transit_window.declarations.schemas import Printable
 from transit_window.permits import service
 from transit_window.permits.models import Permit, PermitActivity, PermitAlert, PermitApplication, PermitQuota
 from transit_window.permits.models import PermitRequest as RequestRow
@@ -182,7 +183,7 @@ async def apply(application: ApplicationIn, client: PermitAuthority, node: NodeD
     responses=responses(401, 403, 404),
 )
 async def get_application(
-    application_id: Annotated[str, Path(max_length=36)], client: PermitAuthority, session: SessionDep
+    application_id: Annotated[str, Path(max_length=36), Printable], client: PermitAuthority, session: SessionDep
 ) -> ApplicationOut:
     del client
     application, requests = await service.get_application(session, application_id)
@@ -238,7 +239,7 @@ async def verify(request: VerifyIn, client: BorderOrAuthority, node: NodeDep, se
 async def list_permits(
     client: BorderOrAuthority,
     session: SessionDep,
-    carrier: Annotated[str | None, Query(max_length=35, description="The carrier's id.")] = None,
+    carrier: Annotated[str | None, Query(max_length=35, description="The carrier's id."), Printable] = None,
     status: Literal["active", "in_use", "consumed", "revoked", "expired"] | None = None,
     issuer: Annotated[str | None, Query(pattern=r"^[A-Z]{2}$")] = None,
     plate: Annotated[str | None, Query(max_length=20)] = None,

@@ -53,10 +53,15 @@ class OutboxPage(BaseModel):
     next_cursor: str | None
 
 
+# Outbox messages carry this node's own ids (uuid7). Anything else names no message, and PostgreSQL refuses a NUL
+# in a text parameter outright (a 500 once, found by tests/fuzz/test_contract.py).
+MESSAGE_ID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+
+
 class RetryRequest(BaseModel):
     model_config = {"extra": "forbid", "json_schema_extra": {"examples": [{"state": "dead"}]}}
 
-    ids: list[str] | None = Field(default=None, max_length=10000)
+    ids: list[Annotated[str, Field(pattern=MESSAGE_ID)]] | None = Field(default=None, max_length=10000)
     state: Literal["dead", "pending"] | None = None
 
 
@@ -138,7 +143,7 @@ async def list_outbox(
     session: SessionDep,
     state: OutboxState | None = None,
     peer: Annotated[str | None, Query(pattern=r"^[A-Z]{2}$")] = None,
-    cursor: Annotated[str | None, Query(max_length=64)] = None,
+    cursor: Annotated[str | None, Query(pattern=MESSAGE_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> OutboxPage:
     del admin

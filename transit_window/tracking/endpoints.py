@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
-from sqlalchemy import select
+from sqlalchemy import Select, false, select
 
 from transit_window import clock
 from transit_window.api.deps import NodeDep, Principal, SessionDep, require
@@ -15,6 +15,7 @@ from transit_window.api.pagination import decode_cursor, encode_cursor
 from transit_window.api.problems import responses
 from transit_window.codes.of_node import offices_of
 from transit_window.declarations.models import Movement
+from transit_window.declarations.schemas import Printable
 from transit_window.errors import FieldError, Forbidden, InvalidInput, NotFound
 from transit_window.node import Node
 from transit_window.tracking import access, codes, timeline, vocabulary
@@ -36,6 +37,8 @@ router = APIRouter(tags=["tracking"])
 Reader = Annotated[Principal, Depends(require("forwarder", "customs"))]
 Forwarder = Annotated[Principal, Depends(require("forwarder"))]
 MRN_PATTERN = r"^[0-9]{2}[A-Z]{2}[A-Z0-9]{12}[JKL][0-9]$"
+# Printable: PostgreSQL refuses a NUL in a text parameter outright, a 500 before (tests/fuzz/test_contract.py).
+MrnPath = Annotated[str, Printable]
 
 
 async def _consignment(session: SessionDep, node: Node, principal: Principal, movement: Movement) -> Consignment:
@@ -51,6 +54,14 @@ async def _consignment(session: SessionDep, node: Node, principal: Principal, mo
         last_event=rendered[0] if rendered else None,
         tracking_code=code,
     )
+
+
+def _followed_by(forwarder: Principal) -> Select[str]:
+    """The consignments a forwarder follows: none without a party id. (A NUL sentinel for "no party" was a 500 on
+    PostgreSQL, which refuses NUL in text parameters: found by tests/fuzz.)"""
+    if not forwarder.party_id:
+        return select(ConsignmentParty.mrn).where(false())
+    return select(ConsignmentParty.mrn).where(ConsignmentParty.party_id == forwarder.party_id)
 
 
 @router.get(
@@ -70,8 +81,7 @@ async def list_consignments(
 ) -> ConsignmentPage:
     statement = select(Movement).order_by(Movement.mrn).limit(limit + 1)
     if principal.role == "forwarder":
-        mine = select(ConsignmentParty.mrn).where(ConsignmentParty.party_id == (principal.party_id or "\x00"))
-        statement = statement.where(Movement.mrn.in_(mine))
+        statement = statement.where(Movement.mrn.in_(_followed_by(principal)))
     if status:
         statement = statement.where(Movement.status == status)
     if cursor:
@@ -91,7 +101,7 @@ async def list_consignments(
     response_model=Consignment,
     responses=responses(401, 403, 404),
 )
-async def get_consignment(mrn: str, principal: Reader, node: NodeDep, session: SessionDep) -> Consignment:
+async def get_consignment(mrn: MrnPath, principal: Reader, node: NodeDep, session: SessionDep) -> Consignment:
     movement = await access.readable_movement(session, principal, mrn)
     return await _consignment(session, node, principal, movement)
 
@@ -104,7 +114,7 @@ async def get_consignment(mrn: str, principal: Reader, node: NodeDep, session: S
     response_model_by_alias=True,
     responses=responses(401, 403, 404),
 )
-async def get_timeline(mrn: str, principal: Reader, node: NodeDep, session: SessionDep) -> Timeline:
+async def get_timeline(mrn: MrnPath, principal: Reader, node: NodeDep, session: SessionDep) -> Timeline:
     movement = await access.readable_movement(session, principal, mrn)
     events = await timeline.timeline(session, mrn)
     return Timeline(
@@ -128,7 +138,7 @@ async def query_events(
     session: SessionDep,
     ge_event_time: Annotated[datetime | None, Query(alias="GE_eventTime")] = None,
     lt_event_time: Annotated[datetime | None, Query(alias="LT_eventTime")] = None,
-    eq_biz_step: Annotated[str | None, Query(alias="EQ_bizStep", max_length=80)] = None,
+    eq_biz_step: Annotated[str | None, Query(alias="EQ_bizStep", max_length=80), Printable] = None,
     eq_biz_location: Annotated[str | None, Query(alias="EQ_bizLocation", pattern=r"^[A-Z]{2}[A-Z0-9]{6}$")] = None,
     match_mrn: Annotated[str | None, Query(alias="MATCH_mrn", pattern=MRN_PATTERN)] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
@@ -147,8 +157,7 @@ async def query_events(
         cursor=cursor,
     ).limit(limit + 1)
     if principal.role == "forwarder":
-        mine = select(ConsignmentParty.mrn).where(ConsignmentParty.party_id == (principal.party_id or "\x00"))
-        statement = statement.where(TrackingEvent.mrn.in_(mine))
+        statement = statement.where(TrackingEvent.mrn.in_(_followed_by(principal)))
     rows = list((await session.scalars(statement)).all())
     page = rows[:limit]
     return EventPage(
@@ -165,7 +174,7 @@ async def query_events(
     response_model=GrantOut,
     responses=responses(401, 403, 404, 422),
 )
-async def grant(mrn: str, request: GrantIn, principal: Forwarder, session: SessionDep) -> GrantOut:
+async def grant(mrn: MrnPath, request: GrantIn, principal: Forwarder, session: SessionDep) -> GrantOut:
     movement = await access.readable_movement(session, principal, mrn)
     if principal.party_id != movement.declarant_id:
         raise Forbidden("only the declarant of this consignment may delegate access to it")
@@ -191,7 +200,7 @@ async def grant(mrn: str, request: GrantIn, principal: Forwarder, session: Sessi
     response_model=TrackingCodeOut,
     responses=responses(401, 403, 404),
 )
-async def rotate_code(mrn: str, principal: Reader, node: NodeDep, session: SessionDep) -> TrackingCodeOut:
+async def rotate_code(mrn: MrnPath, principal: Reader, node: NodeDep, session: SessionDep) -> TrackingCodeOut:
     movement = await access.readable_movement(session, principal, mrn)
     if movement.role != "departure":
         raise NotFound(f"tracking codes of {mrn} are issued by {movement.departure_country}")

@@ -43,6 +43,7 @@ from transit_window.codes.of_node import offices_of
 from transit_window.db.base import UTCDateTime, table_of
 from transit_window.db.upsert import insert_ignore
 from transit_window.declarations.models import Movement
+from transit_window.declarations.schemas import Printable
 from transit_window.errors import FieldError, InvalidInput
 from transit_window.tracking import alerts, geo
 from transit_window.tracking.alerts import AlertOut
@@ -71,7 +72,7 @@ class PingIn(BaseModel):
 
     device_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")
     mrn: str | None = Field(default=None, pattern=MRN_PATTERN)
-    seal_id: str | None = Field(default=None, min_length=1, max_length=64)
+    seal_id: Annotated[str, Printable] | None = Field(default=None, min_length=1, max_length=64)
     time: AwareDatetime = Field(description="When the position was taken, RFC 3339 with an offset")
     lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
     lon: float = Field(ge=-180, le=180, allow_inf_nan=False)

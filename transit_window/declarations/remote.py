@@ -1,7 +1,13 @@
 """Handlers of the `transit.*` messages: how a node applies what other countries tell it about a movement.
 
 A refusal here is a signed `rejected` receipt (`Rejection`), never an exception the sender would retry:
-90 unknown MRN, 92 out of sequence (e.g. a step for a cancelled movement), 14 rule violation, 15 not allowed.
+90 unknown MRN, 92 out of sequence (e.g. a record request before release), 14 rule violation, 15 not allowed.
+
+A cancellation and a route country's crossing or arrival can cross on the wire: the departure cancels before it
+hears that the goods were seen, the border records them before it hears of the cancellation. Both are facts and every
+node records both; the departure's cancellation decides the status (as an NCTS invalidation does: a cancelled MRN no
+longer carries the goods, which the border then holds), so every node of the route ends `cancelled` with the same
+journey. Refusing either fact instead left the departure `cancelled` and the route `arrived` for good.
 """
 
 from __future__ import annotations
@@ -239,7 +245,9 @@ async def apply_step(
     envelope_id: str | None,
 ) -> None:
     if movement.status == "cancelled" and message_type != "transit.cancelled":
-        raise Rejection("92", f"{movement.mrn} was cancelled; no further steps are accepted")
+        # Sent before the sender heard of the cancellation (its own desk refuses steps once it knows): kept as a
+        # fact of the journey; `journey.advance` leaves the status cancelled.
+        logger.warning("%s: %s from %s after the movement was cancelled", movement.mrn, message_type, iss)
     if isinstance(body, CrossedBody):
         if body.office not in movement.offices:
             raise Rejection("14", f"{body.office} is not on the itinerary of {movement.mrn}")
@@ -290,7 +298,7 @@ async def apply_step(
         if iss != movement.departure_country:
             raise Rejection("15", f"only {movement.departure_country} closes or cancels {movement.mrn}")
         if isinstance(body, CancelledBody) and movement.status in ("in_transit", "arrived"):
-            raise Rejection("92", f"{movement.mrn} has already crossed a border; it cannot be cancelled")
+            logger.warning("%s: cancelled by %s after the goods were recorded %s", movement.mrn, iss, movement.status)
         kind = "closed" if isinstance(body, ClosedBody) else "cancelled"
         details = {"outcome": body.outcome} if isinstance(body, ClosedBody) else {"reason": body.reason}
         await journey.add_step(

@@ -39,7 +39,9 @@ class Settings(BaseSettings):
 
     run_worker: bool = Field(default=True, description="Run the delivery worker inside the API process.")
     worker_poll_seconds: float = Field(
-        default=0.2, description="Idle poll of the worker (new messages wake it at once)."
+        default=1.0,
+        description="Idle poll of the worker: messages this process commits wake it at once; the poll finds retries "
+        "that fall due and messages other processes of the node committed.",
     )
     delivery_batch_size: int = Field(default=200, description="Messages per claim and per batch to one peer.")
     delivery_lanes: int = Field(default=2, description="Batches in flight at once per worker.")

@@ -225,11 +225,14 @@ async def track_sequence(session: AsyncSession, *, peer: str) -> None:
     """Advance the contiguous mark of `peer`'s sequence and note a gap for the puller."""
     statement = select(InboundSequence).where(InboundSequence.peer == peer)
     if session.get_bind().dialect.name == "postgresql":
-        # Two first batches from a new peer would both find no row and both insert it: create it race-free first.
-        values = {"peer": peer, "contiguous": 0, "max_seen": 0}
-        await session.execute(insert_ignore(table_of(InboundSequence), "postgresql").values(**values))
         statement = statement.with_for_update()
     state = (await session.execute(statement)).scalar_one_or_none()
+    if state is None and session.get_bind().dialect.name == "postgresql":
+        # Two first batches from a new peer would both find no row and both insert it: create it race-free, then
+        # lock it (once per peer: every later batch finds the row).
+        values = {"peer": peer, "contiguous": 0, "max_seen": 0}
+        await session.execute(insert_ignore(table_of(InboundSequence), "postgresql").values(**values))
+        state = (await session.execute(statement)).scalar_one_or_none()
     contiguous = state.contiguous if state else 0
     seqs = (
         await session.scalars(

@@ -10,13 +10,16 @@ and a customs webhook subscription per node delivering every event to a local re
 loop at `--rate` per second; the first `--warmup` seconds of each run are not measured.
 
 Printed against a floor measured in the same run: the rate at which the six nodes answer the cheapest
-authenticated request (GET a guarantee), closed loop. Peak memory per node is VmHWM of each node's process.
+authenticated request (GET a guarantee), closed loop. Peak memory per node is VmHWM of each node's process. A single
+rate also prints what one operation costs the corridor: database statements and commits (`pg_stat_statements`,
+loaded in the run's own cluster), signed messages, log entries and webhook deliveries, summed over the six nodes.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import platform
 import resource
@@ -26,6 +29,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
 from rich.console import Console
 from rich.table import Table
 
@@ -33,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._support import cpu_seconds, machine_busy_seconds
 from transit_window.corridor.live import LiveCorridor
-from transit_window.corridor.postgres import cluster_problem
+from transit_window.corridor.postgres import cluster_problem, postgres_bin
 from transit_window.corridor.wire import WebhookReceiver, WireError
 from transit_window.corridor.workload import Corridor, NodeAccess, OpStats, Recorder, Settings, Workload, summarize
 
@@ -44,7 +48,45 @@ LOAD_ENV = {
     "TW_DB_POOL_SIZE": "10",
 }
 P99_GOAL = 0.5
+STATEMENT_COUNTS = {"shared_preload_libraries": "pg_stat_statements", "pg_stat_statements.track": "all"}
+
+
+def statement_counting() -> dict[str, str]:
+    """Load pg_stat_statements in the run's cluster when this PostgreSQL ships it (postgresql-contrib)."""
+    binaries = postgres_bin()
+    if binaries is None:
+        return {}
+    version = binaries.parent.name  # /usr/lib/postgresql/<version>/bin
+    shipped = Path(f"/usr/share/postgresql/{version}/extension/pg_stat_statements.control").exists()
+    return STATEMENT_COUNTS if shipped else {}
+
+
 console = Console()
+
+# What one operation costs the corridor, summed over the six databases (the tables are the nodes' own).
+COSTS = {
+    "signed messages sent": "SELECT count(*) FROM outbox",
+    "log entries": "SELECT count(*) FROM log_entries",
+    "webhook deliveries": "SELECT count(*) FROM webhook_deliveries",
+    "commits": "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()",
+    "statements": "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements "
+    "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())",
+}
+
+
+async def costs(live: LiveCorridor) -> dict[str, int]:
+    totals = dict.fromkeys(COSTS, 0)
+    for node in live.nodes:
+        connection = await asyncpg.connect(live.dsn(node))
+        try:
+            with contextlib.suppress(asyncpg.PostgresError):  # without the library the count stays 0
+                await connection.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            for what, query in COSTS.items():
+                with contextlib.suppress(asyncpg.UndefinedTableError, asyncpg.ObjectNotInPrerequisiteStateError):
+                    totals[what] += int(await connection.fetchval(query) or 0)
+        finally:
+            await connection.close()
+    return totals
 
 
 @dataclass
@@ -169,8 +211,15 @@ async def run(args: argparse.Namespace, live: LiveCorridor) -> None:
             f"floor: the six nodes answer {floor_rate:,.0f} GET /v1/guarantees/{{grn}} per second (closed loop)"
         )
         if not args.search:
+            before = await costs(live)
             step = await measure(corridor, workload, live, rate=args.rate, seconds=args.duration, warmup=args.warmup)
+            after = await costs(live)
             show(step, title=f"mixed workload at {args.rate:.0f} requests/s for {args.duration:.0f} s")
+            operations = max(len(corridor.recorder.calls), 1)  # warm-up and drain included, like the counts
+            console.print(
+                "per operation, across the corridor: "
+                + ", ".join(f"{(after[what] - before[what]) / operations:.1f} {what}" for what in COSTS)
+            )
             console.print(
                 f"throughput {step.achieved:.0f} operations/s = {step.achieved / floor_rate:.0%} of the floor; "
                 f"p99 {step.stats['all'].p99 * 1000:.0f} ms (goal < {P99_GOAL * 1000:.0f} ms); "
@@ -254,7 +303,7 @@ def main() -> None:
         f"load average {os.getloadavg()[0]:.1f}; six nodes (one process each) on one PostgreSQL cluster, "
         "the load generator and the webhook receiver on the same cores"
     )
-    live = LiveCorridor(extra_env=LOAD_ENV)
+    live = LiveCorridor(extra_env=LOAD_ENV, postgres_settings=statement_counting())
     try:
         live.start()
         asyncio.run(run(args, live))

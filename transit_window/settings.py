@@ -40,8 +40,8 @@ class Settings(BaseSettings):
     run_worker: bool = Field(default=True, description="Run the delivery worker inside the API process.")
     worker_poll_seconds: float = Field(
         default=1.0,
-        description="Idle poll of the worker: messages this process commits wake it at once; the poll finds retries "
-        "that fall due and messages other processes of the node committed.",
+        description="Idle poll of the worker. Messages this process commits wake it at once, and on PostgreSQL so do "
+        "those of API processes without a worker (LISTEN/NOTIFY); the poll finds retries that fall due.",
     )
     delivery_batch_size: int = Field(default=200, description="Messages per claim and per batch to one peer.")
     delivery_lanes: int = Field(default=2, description="Batches in flight at once per worker.")

@@ -10,7 +10,7 @@ import socket
 from collections.abc import Awaitable, Callable
 
 from transit_window.node import Node
-from transit_window.protocol import checkpoints, pull
+from transit_window.protocol import checkpoints, pull, wakeup
 from transit_window.protocol.delivery import DeliveryWorker
 from transit_window.tracking import alerts
 from transit_window.webhooks.delivery import WebhookWorker
@@ -40,6 +40,8 @@ def start(node: Node, stop: asyncio.Event, *, deliver: bool = True, maintain: bo
     if deliver:
         worker = DeliveryWorker(node, worker_id=worker_id(node))
         tasks.append(asyncio.create_task(worker.run(stop), name="delivery"))
+        if not settings.is_sqlite:
+            tasks.append(asyncio.create_task(wakeup.listen(node, stop), name="outbox listener"))
     if maintain:
         tasks.append(
             asyncio.create_task(_every(stop, settings.gap_pull_seconds, "gap pull", lambda: pull.fill_gaps(node)))

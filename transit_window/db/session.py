@@ -14,7 +14,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from transit_window.protocol import log, outbox
+from transit_window.protocol import log, outbox, wakeup
 
 if TYPE_CHECKING:
     from transit_window.node import Node
@@ -32,6 +32,8 @@ async def commit(session: AsyncSession, node: Node) -> None:
         size, head = await log.lock_head(session)
         sent = await outbox.seal_pending(session, node)
         await log.append_pending(session, size=size, head=head)
+        if sent and wakeup.notifies(node):
+            await wakeup.notify(session)
         await session.commit()
         if sent:
             node.wake_worker()

@@ -26,6 +26,7 @@ from sqlalchemy import text
 
 from tests.support import databases
 from transit_window.corridor.local import LocalCorridor
+from transit_window.corridor.postgres import port_free
 from transit_window.corridor.processes import NodeProcess
 from transit_window.corridor.topology import plan
 from transit_window.db.engine import create_engine
@@ -36,22 +37,13 @@ from transit_window.protocol.trust import TrustList
 QUICK = {"TW_BACKOFF_CAP_SECONDS": "2"}
 
 
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def free_base_port(count: int) -> int:
     """A base such that base+1 .. base+count are free on loopback (plan() puts node i on base + i)."""
     for _ in range(100):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
             probe.bind(("127.0.0.1", 0))
             base = probe.getsockname()[1] - 1
-        if base + count <= 65535 and all(_port_free(base + index) for index in range(1, count + 1)):
+        if base + count <= 65535 and all(port_free(base + index) for index in range(1, count + 1)):
             return base
     raise RuntimeError(f"no {count} consecutive free ports on 127.0.0.1")
 

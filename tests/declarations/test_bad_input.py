@@ -11,7 +11,6 @@ every test compares the row counts before and after its own request.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from pathlib import Path
@@ -23,10 +22,8 @@ from sqlalchemy import func, select
 
 from tests.conftest import NODES
 from tests.declarations.conftest import GRN, declaration
-from tests.support import databases
-from tests.support.inprocess import InProcessCorridor
+from tests.support.inprocess import InProcessCorridor, fresh_corridor
 from tests.support.keys import TestMember as Member
-from tests.support.keys import signed, trust_body
 from transit_window import clock
 from transit_window.clients.service import Role, add_client
 from transit_window.codes import generate_mrn, validate_mrn
@@ -46,19 +43,10 @@ async def quiet_corridor(
     node_databases: dict[str, str], members: dict[str, Member], tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[InProcessCorridor]:
     """KZ, UZ and TM on clean databases, for requests that must not change anything."""
-    await asyncio.gather(*(databases.truncate(url) for url in node_databases.values()))
-    trust = signed(trust_body([members[node] for node in NODES], threshold=2), [members[node] for node in NODES])
-    trust_file = Path(tmp_path_factory.mktemp("bad-input")) / "genesis.json"
-    trust_file.write_bytes(trust.to_json())
-    corridor = InProcessCorridor()
-    try:
-        for node in NODES:
-            await corridor.add_node(
-                members[node], database_url=node_databases[node], trust_file=trust_file, genesis_sha256=trust.sha256
-            )
+    async with fresh_corridor(
+        {node: node_databases[node] for node in NODES}, members, folder=Path(tmp_path_factory.mktemp("bad-input"))
+    ) as corridor:
         yield corridor
-    finally:
-        await corridor.close()
 
 
 async def _token(corridor: InProcessCorridor, node: str, role: Role, party_id: str | None = None) -> dict[str, str]:

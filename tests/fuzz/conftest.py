@@ -9,7 +9,6 @@ subscription with a delivery, a tracking code; and a client of every role.
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -19,9 +18,8 @@ from sqlalchemy import select
 
 from tests.conftest import NODES
 from tests.declarations.conftest import GRN, declaration
-from tests.support import databases
-from tests.support.inprocess import InProcessCorridor
-from tests.support.keys import TestMember, signed, trust_body
+from tests.support.inprocess import InProcessCorridor, fresh_corridor
+from tests.support.keys import TestMember
 from tests.support.papers import provide_papers
 from transit_window import clock
 from transit_window.clients.service import ROLES, Role, add_client
@@ -43,19 +41,10 @@ async def fuzz_corridor(
     node_databases: dict[str, str], members: dict[str, TestMember], tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[InProcessCorridor]:
     """KZ, UZ and TM on clean databases of the current dialect, for the whole module."""
-    await asyncio.gather(*(databases.truncate(url) for url in node_databases.values()))
-    trust = signed(trust_body([members[node] for node in NODES], threshold=2), [members[node] for node in NODES])
-    trust_file = tmp_path_factory.mktemp("fuzz-genesis") / "genesis.json"
-    trust_file.write_bytes(trust.to_json())
-    corridor = InProcessCorridor()
-    try:
-        for node in NODES:
-            await corridor.add_node(
-                members[node], database_url=node_databases[node], trust_file=trust_file, genesis_sha256=trust.sha256
-            )
+    async with fresh_corridor(
+        {node: node_databases[node] for node in NODES}, members, folder=tmp_path_factory.mktemp("fuzz-genesis")
+    ) as corridor:
         yield corridor
-    finally:
-        await corridor.close()
 
 
 @dataclass

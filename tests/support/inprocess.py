@@ -8,7 +8,9 @@ decides when deliveries happen (`deliver_all`).
 
 from __future__ import annotations
 
-from contextlib import AsyncExitStack
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,8 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from tests.support.keys import TestMember
+from tests.support import databases
+from tests.support.keys import TestMember, signed, trust_body
 from transit_window.app import create_app
 from transit_window.clients.service import add_client
 from transit_window.db.session import unit_of_work
@@ -120,3 +123,23 @@ class InProcessCorridor:
 
     async def close(self) -> None:
         await self._stack.aclose()
+
+
+@asynccontextmanager
+async def fresh_corridor(
+    databases_of: dict[str, str], members: dict[str, TestMember], *, folder: Path
+) -> AsyncIterator[InProcessCorridor]:
+    """The nodes of `databases_of` on truncated databases, sharing a new genesis (threshold 2) written to `folder`:
+    for fixtures that keep one corridor for a whole module."""
+    await asyncio.gather(*(databases.truncate(url) for url in databases_of.values()))
+    founders = [members[node] for node in databases_of]
+    trust = signed(trust_body(founders, threshold=2), founders)
+    trust_file = folder / "genesis.json"
+    trust_file.write_bytes(trust.to_json())
+    corridor = InProcessCorridor()
+    try:
+        for node, url in databases_of.items():
+            await corridor.add_node(members[node], database_url=url, trust_file=trust_file, genesis_sha256=trust.sha256)
+        yield corridor
+    finally:
+        await corridor.close()

@@ -64,12 +64,13 @@ def free_ports(count: int = 1) -> int:
     chooser = random.Random()
     for _ in range(200):
         first = chooser.randrange(10000, max(10001, low - count - 1))
-        if all(_free(port) for port in range(first, first + count)):
+        if all(port_free(port) for port in range(first, first + count)):
             return first
     raise RuntimeError(f"no {count} consecutive free ports below {low}")
 
 
-def _free(port: int) -> bool:
+def port_free(port: int) -> bool:
+    """Whether nothing listens on (or holds) `port` on loopback right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         try:
             probe.bind(("127.0.0.1", port))

@@ -165,6 +165,10 @@ def _declare_problems_as_problem_json(app: FastAPI) -> None:
             problem = {"schema": {"$ref": "#/components/schemas/ProblemDocument"}}
             for item in schema.get("paths", {}).values():
                 for operation in item.values():
+                    if "requestBody" in operation:  # every body passes the size limit (api/middleware.BodyLimit)
+                        operation.setdefault("responses", {}).setdefault(
+                            "413", {"description": "Request body too large", "content": {PROBLEM_JSON: problem}}
+                        )
                     for status, response in operation.get("responses", {}).items():
                         content = response.get("content", {})
                         if status[0] in "45" and "application/json" in content:

@@ -6,10 +6,12 @@ import logging
 from typing import TYPE_CHECKING
 
 import orjson
-from sqlalchemy import func, insert, select
+from sqlalchemy import select
 
 from transit_window import clock
+from transit_window.db.base import table_of
 from transit_window.db.session import unit_of_work
+from transit_window.db.upsert import insert_ignore
 from transit_window.protocol import jws, outbox
 from transit_window.protocol.corridor_messages import CheckpointBody
 from transit_window.protocol.models import Checkpoint, LogHead
@@ -42,23 +44,25 @@ async def checkpoint_due(node: Node, *, force: bool = False) -> bool:
     age = (now - last.at).total_seconds() if last else float("inf")
     if not force and grown < settings.checkpoint_every_entries and age < settings.checkpoint_every_seconds:
         return False
-    await publish(node, size=int(head.size), head=str(head.head))
-    return True
+    return await publish(node, size=int(head.size), head=str(head.head))
 
 
-async def publish(node: Node, *, size: int, head: str) -> None:
+async def publish(node: Node, *, size: int, head: str) -> bool:
+    """Keep and send the checkpoint of `size`; False when another loop or process of this node already did (the
+    periodic loop, an operator's forced checkpoint and other worker processes may all reach the same size)."""
     now = clock.utcnow()
     body = CheckpointBody(node=node.id, size=size, head=head, at=now)
     token = jws.sign_compact(orjson.dumps(body.model_dump(mode="json")), key=node.key, typ=CHECKPOINT_TYP)
     async with unit_of_work(node) as session:
-        exists = await session.scalar(
-            select(func.count()).select_from(Checkpoint).where(Checkpoint.node == node.id, Checkpoint.size == size)
+        dialect = session.get_bind().dialect.name
+        kept = await session.execute(
+            insert_ignore(table_of(Checkpoint), dialect, index_elements=["node", "size"]).values(
+                node=node.id, size=size, head=head, at=now, token=token, received_at=now
+            )
         )
-        if exists:
-            return
-        await session.execute(
-            insert(Checkpoint).values(node=node.id, size=size, head=head, at=now, token=token, received_at=now)
-        )
+        if kept.rowcount == 0:  # type: ignore[attr-defined]
+            return False
         for peer in node.peers():
             outbox.enqueue(session, to=peer, message_type="corridor.checkpoint", body=body, subject=f"log:{node.id}")
     logger.info("checkpoint at size %d", size, extra={"node": node.id})
+    return True

@@ -19,7 +19,7 @@ from sqlalchemy import text
 from tests.support.inprocess import InProcessCorridor, InProcessNode
 from transit_window import clock
 from transit_window.protocol import audit, jws
-from transit_window.protocol.checkpoints import CHECKPOINT_TYP
+from transit_window.protocol.checkpoints import CHECKPOINT_TYP, checkpoint_due
 from transit_window.protocol.envelope import seal
 
 
@@ -208,3 +208,20 @@ async def test_audit_verify_command_exits_0_on_a_sound_log_and_1_naming_the_tamp
     assert "first entry that does not match: 3" in tampered.stdout
     assert "entry 3: entry_hash does not match its content" in tampered.stdout
     assert "audit ok" not in tampered.stdout
+
+
+async def test_two_checkpoints_of_one_size_at_once_publish_it_once(corridor: InProcessCorridor) -> None:
+    """The periodic loop and an operator's forced checkpoint (or two worker processes) reach the same log size at
+    the same moment: one keeps and sends it, the other yields. Both used to insert it, and the loser was a 500."""
+    kz = corridor["KZ"]
+    sent = await kz.client.post("/v1/admin/pings", json={"to": ["UZ", "TM"]}, headers=kz.admin)
+    assert sent.status_code == 200, sent.text
+    await corridor.deliver_all()
+    results = await asyncio.gather(*(checkpoint_due(kz.node, force=True) for _ in range(3)))
+    # On PostgreSQL the three read the same head and one wins; SQLite runs them one after the other, and a later one
+    # may find the log grown by the first one's messages and publish that larger size: never one size twice.
+    assert True in results
+    (row,) = await _sql(kz, "SELECT count(*), count(DISTINCT size) FROM checkpoints WHERE node = 'KZ'")
+    assert row[0] == row[1] == results.count(True)
+    (row,) = await _sql(kz, "SELECT count(*) FROM outbox WHERE type = 'corridor.checkpoint'")
+    assert row[0] == 2 * results.count(True), "each published checkpoint goes once to each peer"

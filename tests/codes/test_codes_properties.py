@@ -13,13 +13,10 @@ import string
 
 from hypothesis import assume, given
 from hypothesis import strategies as st
-from stdnum import iso6346
 
+from tests.support.check_digits import ALPHANUMERIC, containers, letter_value, mrns, reference_digit, remainder
 from transit_window.codes import (
-    CORRIDOR_COUNTRIES,
-    NEIGHBOUR_COUNTRIES,
     bin_iin_check_digit,
-    generate_mrn,
     is_country,
     is_valid_container,
     is_valid_mrn,
@@ -27,57 +24,21 @@ from transit_window.codes import (
     validate_bin_iin,
 )
 
-ALPHANUMERIC = string.digits + string.ascii_uppercase
-
-
-def _value(character: str) -> int:
-    """Letter values as transit.md lists them: A=10, B=12 ... K=21, L=23 ... U=32, V=34 ... Z=38."""
-    if character.isdigit():
-        return int(character)
-    value = 10
-    for letter in string.ascii_uppercase:
-        if value % 11 == 0:
-            value += 1
-        if letter == character:
-            return value
-        value += 1
-    raise AssertionError(character)
-
-
-def _remainder(text: str) -> int:
-    return sum(_value(character) << index for index, character in enumerate(text)) % 11
-
-
-def _reference_digit(text: str) -> str:
-    return str(_remainder(text) % 10)
-
 
 def test_letter_values_match_the_published_table() -> None:
-    assert [_value(letter) for letter in "ABCKLUVZ"] == [10, 12, 13, 21, 23, 32, 34, 38]
-
-
-@st.composite
-def mrns(draw: st.DrawFn) -> str:
-    office_part = draw(st.text(alphabet=ALPHANUMERIC, max_size=11))
-    return generate_mrn(
-        year=draw(st.integers(0, 99)),
-        country=draw(st.sampled_from(CORRIDOR_COUNTRIES + NEIGHBOUR_COUNTRIES)),
-        office_part=office_part,
-        serial=draw(st.integers(0, 10 ** (12 - len(office_part)) - 1)),
-        procedure=draw(st.sampled_from("JKL")),
-    )
+    assert [letter_value(letter) for letter in "ABCKLUVZ"] == [10, 12, 13, 21, 23, 32, 34, 38]
 
 
 @given(mrns())
 def test_a_generated_mrn_always_validates(mrn: str) -> None:
     assert len(mrn) == 18
     assert is_valid_mrn(mrn)
-    assert mrn[17] == _reference_digit(mrn[:17])
+    assert mrn[17] == reference_digit(mrn[:17])
 
 
 @given(st.text(alphabet=ALPHANUMERIC, min_size=17, max_size=17))
 def test_the_mrn_check_digit_is_the_published_algorithm(first17: str) -> None:
-    assert mrn_check_digit(first17) == _reference_digit(first17)
+    assert mrn_check_digit(first17) == reference_digit(first17)
 
 
 @given(mrns(), st.integers(0, 16), st.sampled_from(ALPHANUMERIC))
@@ -87,11 +48,11 @@ def test_one_changed_mrn_character_is_caught_unless_the_check_digit_happens_to_m
     assume(mrn[position] != replacement)
     changed = mrn[:position] + replacement + mrn[position + 1 :]
     still_well_formed = changed[:2].isdigit() and is_country(changed[2:4])
-    same_digit = _reference_digit(changed[:17]) == mrn[17]
+    same_digit = reference_digit(changed[:17]) == mrn[17]
     assert is_valid_mrn(changed) == (still_well_formed and same_digit)
-    if (_value(replacement) - _value(mrn[position])) % 11 != 0:
+    if (letter_value(replacement) - letter_value(mrn[position])) % 11 != 0:
         # the remainder moved; only the 0/10 collision can hide it
-        assert not same_digit or {_remainder(mrn[:17]), _remainder(changed[:17])} == {0, 10}
+        assert not same_digit or {remainder(mrn[:17]), remainder(changed[:17])} == {0, 10}
 
 
 @given(mrns(), st.sampled_from(string.digits))
@@ -100,19 +61,10 @@ def test_a_changed_mrn_check_digit_is_always_caught(mrn: str, digit: str) -> Non
     assert not is_valid_mrn(mrn[:17] + digit)
 
 
-@st.composite
-def containers(draw: st.DrawFn) -> str:
-    owner = draw(st.text(alphabet=string.ascii_uppercase, min_size=3, max_size=3))
-    category = draw(st.sampled_from("UJZ"))
-    serial = draw(st.text(alphabet=string.digits, min_size=6, max_size=6))
-    first10 = owner + category + serial
-    return first10 + iso6346.calc_check_digit(first10)
-
-
 @given(containers())
 def test_a_container_with_its_computed_check_digit_validates(number: str) -> None:
     assert is_valid_container(number)
-    assert number[10] == _reference_digit(number[:10])
+    assert number[10] == reference_digit(number[:10])
 
 
 @given(containers(), st.integers(4, 9), st.sampled_from(string.digits))
@@ -124,7 +76,7 @@ def test_one_changed_serial_digit_is_caught_unless_remainders_are_0_and_10(
     if is_valid_container(changed):
         # Digits differ by 1..9, never a multiple of 11, so the remainder did change: the only way to pass is
         # the mod-10 step folding 10 onto 0.
-        assert {_remainder(number[:10]), _remainder(changed[:10])} == {0, 10}
+        assert {remainder(number[:10]), remainder(changed[:10])} == {0, 10}
 
 
 @given(containers(), st.integers(0, 2), st.sampled_from(string.ascii_uppercase))
@@ -133,7 +85,7 @@ def test_one_changed_owner_letter_is_caught_unless_the_check_digit_happens_to_ma
 ) -> None:
     assume(number[position] != letter)
     changed = number[:position] + letter + number[position + 1 :]
-    assert is_valid_container(changed) == (_reference_digit(changed[:10]) == number[10])
+    assert is_valid_container(changed) == (reference_digit(changed[:10]) == number[10])
 
 
 @given(containers(), st.sampled_from(string.digits))

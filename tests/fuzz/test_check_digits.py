@@ -19,54 +19,19 @@ import string
 
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
-from stdnum import iso6346
 
+from tests.support.check_digits import ALPHANUMERIC, containers, letter_value, mrns, remainder
 from transit_window.codes import (
     CORRIDOR_COUNTRIES,
-    NEIGHBOUR_COUNTRIES,
     bin_iin_check_digit,
-    generate_mrn,
     validate_bin_iin,
     validate_container,
     validate_grn,
     validate_mrn,
     validate_trader_id,
 )
-from transit_window.codes.identifiers import TRANSIT_PROCEDURES
 
-ALPHANUMERIC = string.digits + string.ascii_uppercase
 ANY_CHARACTER = st.characters(codec="utf-8")  # lowercase, spaces, Cyrillic look-alikes, controls, emoji...
-
-
-def _value(character: str) -> int:
-    """ISO 6346 value of a character: digits as such, letters from A=10 skipping multiples of 11."""
-    if character.isdigit():
-        return int(character)
-    values = [value for value in range(10, 39) if value % 11]
-    return values[string.ascii_uppercase.index(character)]
-
-
-def _remainder(text: str) -> int:
-    return sum(_value(character) << index for index, character in enumerate(text)) % 11
-
-
-@st.composite
-def mrns(draw: st.DrawFn) -> str:
-    office_part = draw(st.text(alphabet=ALPHANUMERIC, max_size=11))
-    return generate_mrn(
-        year=draw(st.integers(0, 99)),
-        country=draw(st.sampled_from(CORRIDOR_COUNTRIES + NEIGHBOUR_COUNTRIES)),
-        office_part=office_part,
-        serial=draw(st.integers(0, 10 ** (12 - len(office_part)) - 1)),
-        procedure=draw(st.sampled_from(sorted(TRANSIT_PROCEDURES))),
-    )
-
-
-@st.composite
-def containers(draw: st.DrawFn) -> str:
-    owner = draw(st.text(alphabet=string.ascii_uppercase, min_size=3, max_size=3))
-    first10 = owner + draw(st.sampled_from("UJZR")) + draw(st.text(alphabet=string.digits, min_size=6, max_size=6))
-    return first10 + iso6346.calc_check_digit(first10)
 
 
 @st.composite
@@ -172,7 +137,10 @@ def test_swapped_neighbours_in_an_mrn_are_caught_unless_iso_6346_cannot_see_them
     assume(a != b)
     swapped = mrn[:position] + b + a + mrn[position + 2 :]
     if validate_mrn(swapped) is None:
-        assert (_value(a) - _value(b)) % 11 == 0 or {_remainder(mrn[:17]), _remainder(swapped[:17])} == {0, 10}
+        assert (letter_value(a) - letter_value(b)) % 11 == 0 or {remainder(mrn[:17]), remainder(swapped[:17])} == {
+            0,
+            10,
+        }
 
 
 @given(containers(), st.integers(4, 8))
@@ -181,7 +149,7 @@ def test_swapped_serial_digits_of_a_container_are_caught_unless_remainders_fold(
     assume(a != b)
     swapped = number[:position] + b + a + number[position + 2 :]
     if validate_container(swapped) is None:
-        assert {_remainder(number[:10]), _remainder(swapped[:10])} == {0, 10}
+        assert {remainder(number[:10]), remainder(swapped[:10])} == {0, 10}
 
 
 # --- BIN/IIN: what the national check digit protects, and what it does not ---------------------------------------

@@ -17,6 +17,7 @@ import httpx
 import orjson
 import pytest
 
+from tests.support.calendar import quota_year, today
 from transit_window import clock
 from transit_window.codes.identifiers import bin_iin_check_digit
 from transit_window.protocol import jws
@@ -47,19 +48,19 @@ def auth(corridor: ProcessCorridor, node: str, role: str) -> dict[str, str]:
 
 
 def grant(corridor: ProcessCorridor, issuer: str, *, holder: str, type: str, quantity: int) -> dict[str, Any]:
-    body = {"holder": holder, "year": clock.utcnow().year, "type": type, "quantity": quantity}
+    body = {"holder": holder, "year": quota_year(), "type": type, "quantity": quantity}
     quota: dict[str, Any] = call(corridor, issuer, "permits", "POST", "/v1/permits/quotas", json=body)
     return quota
 
 
 def application(carrier: dict[str, str], plate: str, route: list[str], **changes: Any) -> dict[str, Any]:
-    today = clock.utcnow().date()
+    start = today()
     body = {
         "carrier": carrier,
         "plate": plate,
         "route": route,
-        "valid_from": today.isoformat(),
-        "valid_until": min(today + timedelta(days=20), today.replace(month=12, day=31)).isoformat(),
+        "valid_from": start.isoformat(),
+        "valid_until": (start + timedelta(days=20)).isoformat(),
         "trips": 1,
     }
     return {**body, **changes}
@@ -93,7 +94,7 @@ def test_one_application_at_kz_yields_a_uz_and_a_tm_permit_each_signed_by_its_is
     # Farap to the Turkmenbashi port is 915 km, a ten-hour drive this test makes in a fraction of a second: the
     # impossible-travel bound (checked by TM, and by KZ on its copies) is raised so the real trip is no fraud alert.
     corridor = start_corridor(NODES, extra_env={"TW_PERMIT_MAX_SPEED_KMH": "1e12"})
-    year = clock.utcnow().year
+    year = quota_year()
     for issuer in ("UZ", "TM"):
         grant(corridor, issuer, holder="KZ", type="transit", quantity=10)
     corridor.wait_until(
@@ -240,7 +241,7 @@ def test_a_multilateral_quota_of_50_issues_exactly_50_of_200_concurrent_applicat
     start_corridor: StartCorridor,
 ) -> None:
     corridor = start_corridor(NODES)
-    year = clock.utcnow().year
+    year = quota_year()
     quota = grant(corridor, "UZ", holder="*", type="transit", quantity=50)
     assert (quota["holder"], quota["remaining"]) == ("*", 50)
 

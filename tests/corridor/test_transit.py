@@ -3,11 +3,11 @@ database, driven through HTTP only — as four customs administrations' systems 
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from tests.support.calendar import limit_date, quota_year
 from transit_window import clock
 from transit_window.corridor.demo import APPLE_STEPS, APPLES_TO_BAKU, Api, obtain_papers
 
@@ -42,9 +42,9 @@ def test_apples_almaty_to_baku_end_to_end_over_http(start_corridor: StartCorrido
         expect=201,
         json={"grn": grn, "holder_id": "230340000126", "reference_amount": "20000.00", "currency": "USD"},
     )
-    declaration = {**APPLES_TO_BAKU, "limit_date": (clock.utcnow().date() + timedelta(days=14)).isoformat()}
+    declaration = {**APPLES_TO_BAKU, "limit_date": limit_date(14)}
     for issuer, kind in (("UZ", "transit"), ("TM", "transit"), ("AZ", "bilateral")):
-        quota = {"holder": "KZ", "year": clock.utcnow().year, "type": kind, "quantity": 10}
+        quota = {"holder": "KZ", "year": quota_year(), "type": kind, "quantity": 10}
         headers = {"Authorization": f"Bearer {corridor.local.token(issuer, 'permits')}"}
         granted = corridor.http.post(
             f"{corridor.local.spec(issuer).url}/v1/permits/quotas", json=quota, headers=headers

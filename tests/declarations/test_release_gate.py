@@ -12,12 +12,14 @@ import orjson
 import pytest
 
 from tests.declarations.conftest import GRN, declaration
+from tests.support.calendar import limit_date, today
 from tests.support.inprocess import InProcessCorridor
 from tests.support.papers import provide_papers
 from transit_window import clock
 from transit_window.clients.service import add_client
 from transit_window.db.session import unit_of_work
 from transit_window.permits import rules
+from transit_window.permits.years import start_of
 
 
 @pytest.fixture
@@ -138,15 +140,30 @@ async def test_a_revoked_permit_a_withdrawn_certificate_and_another_truck_do_not
     assert any("is for truck 123ABC02, not 777ZZZ02" in item["detail"] for item in missing)
 
 
-async def test_a_permit_that_ends_before_the_limit_date_does_not_pass(
+async def test_a_permit_over_before_the_truck_reaches_its_country_does_not_pass(
     corridor: InProcessCorridor, customs: dict[str, dict[str, str]], registered: str
 ) -> None:
-    await provide_papers(corridor, declaration())
-    late = declaration(limit_date=(clock.utcnow().date().replace(month=12, day=31) + timedelta(days=1)).isoformat())
-    mrn = await _declare(corridor, customs, late)
-    missing = await _refused(corridor, customs, mrn)
-    assert [item["kind"] for item in missing] == ["permit"]
-    assert "before the limit date" in missing[0]["detail"]
+    """Release asks for permits valid when they will be used, not through the limit date: the UZ transit permit
+    must cover the expected entry into Uzbekistan (Almaty → the Zhibek Zholy post → Gisht-Kuprik, ≈ 700 km at the
+    expected 40 km/h, plus the crossing grace). Two hours before the permit ends, that entry is too late."""
+    [permit_id] = await provide_papers(corridor, declaration(), valid_until=today("KZ") + timedelta(days=1))
+    permit = (await corridor["KZ"].client.get(f"/v1/permits/{permit_id}", headers=customs["KZ"])).json()
+    ends = clock.parse(permit["expires_at"])
+    assert ends == start_of("UZ", today("KZ") + timedelta(days=2))  # midnight in Tashkent, not in UTC
+    mrn = await _declare(corridor, customs, declaration(limit_date=limit_date(10)))
+    clock.set_offset(ends - timedelta(hours=2) - clock.utcnow())
+    try:
+        missing = await _refused(corridor, customs, mrn)
+    finally:
+        clock.set_offset(timedelta(0))
+    assert [(item["kind"], item["country"]) for item in missing] == [("permit", "UZ")]
+    detail = missing[0]["detail"]
+    assert f"{permit_id} is valid from" in detail and "not at the expected entry into UZ" in detail, detail
+    needed = clock.parse(missing[0]["needed_at"])
+    assert needed > ends - timedelta(hours=2) + timedelta(hours=4), missing[0]  # at least the crossing grace
+
+    released = await corridor["KZ"].client.post(f"/v1/declarations/{mrn}/release", headers=customs["KZ"])
+    assert released.status_code == 200, released.text  # today, the same permit covers the entry
 
 
 async def test_a_destination_rule_in_the_operators_rules_file_asks_for_more(

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.calendar import quota_year, today
 from tests.support.inprocess import InProcessCorridor
-from transit_window import clock
 from transit_window.clients.service import add_client
 from transit_window.db.session import unit_of_work
 
@@ -17,14 +17,14 @@ CARRIER = {"id": "230340000126", "name": "Almaty Fruit Export LLP"}
 
 def application(**changes: Any) -> dict[str, Any]:
     """The apples truck from Almaty through Uzbekistan to Turkmenistan."""
-    today = clock.utcnow().date()
+    start = today()
     body: dict[str, Any] = {
         "carrier": dict(CARRIER),
         "plate": "123ABC02",
         "trailer_plate": "45TRL02",
         "route": ["KZ", "UZ", "TM"],
-        "valid_from": today.isoformat(),
-        "valid_until": min(today + timedelta(days=20), today.replace(month=12, day=31)).isoformat(),
+        "valid_from": start.isoformat(),
+        "valid_until": (start + timedelta(days=20)).isoformat(),
         "trips": 1,
     }
     body.update(changes)
@@ -63,7 +63,7 @@ async def grant(
 ) -> dict[str, Any]:
     response = await corridor[issuer].client.post(
         "/v1/permits/quotas",
-        json={"holder": holder, "year": clock.utcnow().year, "type": type, "quantity": quantity},
+        json={"holder": holder, "year": quota_year(holder), "type": type, "quantity": quantity},
         headers=authority[issuer],
     )
     assert response.status_code == 200, response.text

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
+from transit_window import clock
 from transit_window.protocol.keys import SigningKey, load_private_key, write_private_key
 from transit_window.protocol.trust import TrustKey, TrustList, TrustListBody, TrustMember
 
@@ -38,7 +39,7 @@ def trust_body(
     issued_at: datetime | None = None,
     valid_for: timedelta = timedelta(days=30),
 ) -> TrustListBody:
-    issued = issued_at or datetime.now(UTC)
+    issued = issued_at or clock.utcnow()
     return TrustListBody(
         version=version,
         issued_at=issued,

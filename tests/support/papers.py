@@ -4,7 +4,7 @@ the carrier's authority applies once at its own node. Used by fixtures of tests 
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from tests.support.inprocess import InProcessCorridor
@@ -14,6 +14,7 @@ from transit_window.codes.hs import bundled_nomenclature
 from transit_window.codes.of_node import offices_of
 from transit_window.db.session import unit_of_work
 from transit_window.permits.service import rules_of
+from transit_window.permits.years import local_today
 
 
 async def _authority(corridor: InProcessCorridor, node: str) -> dict[str, str]:
@@ -22,9 +23,17 @@ async def _authority(corridor: InProcessCorridor, node: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {secret}"}
 
 
-async def provide_papers(corridor: InProcessCorridor, declaration: dict[str, Any], *, trips: int = 20) -> list[str]:
+async def provide_papers(
+    corridor: InProcessCorridor,
+    declaration: dict[str, Any],
+    *,
+    trips: int = 20,
+    valid_until: date | None = None,
+    grant_quotas: bool = True,
+) -> list[str]:
     """Issue the declaration's certificates at their countries and obtain its carrier's permits for the route;
-    returns the permit ids. Quotas are granted (or raised) as needed, so it can be called for many declarations."""
+    returns the permit ids. Quotas are granted (or raised) as needed, so it can be called for many declarations.
+    The permits run from the carrier's today to `valid_until`, or as long as their quota year allows."""
     authority = {node: await _authority(corridor, node) for node in corridor.nodes}
     offices = offices_of(corridor["KZ"].node)
     route = list(dict.fromkeys(offices.require(code).country for code in declaration["itinerary"]))
@@ -61,8 +70,9 @@ async def provide_papers(corridor: InProcessCorridor, declaration: dict[str, Any
     carrier = declaration["carrier"]
     home = carrier["country"]
     needs = [need for need in rules_of(corridor[home].node).needs(carrier_country=home, route=route) if need.required]
-    year = clock.utcnow().year
-    for need in needs:
+    today = local_today(home)  # the carrier's calendar decides the day and so the quota year
+    year = today.year
+    for need in needs if grant_quotas else []:
         quotas = await corridor[need.country].client.get("/v1/permits/quotas", headers=authority[need.country])
         held = next(
             (q for q in quotas.json()["quotas"] if (q["holder"], q["type"], q["year"]) == (home, need.type, year)),
@@ -76,7 +86,6 @@ async def provide_papers(corridor: InProcessCorridor, declaration: dict[str, Any
         assert response.status_code == 200, response.text
     if not needs:
         return []
-    today = clock.utcnow().date()
     response = await corridor[home].client.post(
         "/v1/permits/applications",
         json={
@@ -85,8 +94,8 @@ async def provide_papers(corridor: InProcessCorridor, declaration: dict[str, Any
             "trailer_plate": declaration["vehicle"].get("trailer_plate"),
             "route": route,
             "valid_from": today.isoformat(),
-            "valid_until": today.replace(month=12, day=31).isoformat(),
             "trips": trips,
+            **({"valid_until": valid_until.isoformat()} if valid_until else {}),
         },
         headers=authority[home],
     )

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import httpx
 import pytest
 
 from tests.corridor.conftest import QUICK, free_base_port
+from tests.support.calendar import limit_date, quota_year
 from transit_window import clock
 from transit_window.corridor.demo import APPLES_TO_BAKU, Api, obtain_papers
 from transit_window.corridor.local import LocalCorridor
@@ -146,10 +146,10 @@ def test_a_truck_followed_live_in_chromium_in_english_and_russian(
         **APPLES_TO_BAKU,
         "consignee": {"id": "305123456", "name": "Tashkent Fruit Wholesale LLC", "country": "UZ"},
         "itinerary": ITINERARY,
-        "limit_date": (clock.utcnow().date() + timedelta(days=7)).isoformat(),
+        "limit_date": limit_date(7),
     }
     papers = Api(kz_uz)  # the certificate and Uzbekistan's bilateral permit, through the API as the demo obtains them
-    year = clock.utcnow().year
+    year = quota_year()
     customs.permits(
         "UZ", "POST", "/v1/permits/quotas", json={"holder": "KZ", "year": year, "type": "bilateral", "quantity": 5}
     )

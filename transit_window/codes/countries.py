@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from types import MappingProxyType
 from typing import Final
+from zoneinfo import ZoneInfo
 
 import pycountry
 
@@ -23,6 +24,24 @@ NEIGHBOUR_COUNTRIES: Final[tuple[str, ...]] = ("CN", "GE", "TR", "RU", "AF")
 NATIONAL_CURRENCIES: Final = MappingProxyType(
     {"KZ": "KZT", "KG": "KGS", "UZ": "UZS", "TJ": "TJS", "TM": "TMT", "AZ": "AZN"}
 )
+
+TIME_ZONES: Final = MappingProxyType(
+    {
+        "KZ": "Asia/Almaty",  # all of Kazakhstan on UTC+5 since March 2024 (tzdata 2024a)
+        "KG": "Asia/Bishkek",
+        "UZ": "Asia/Tashkent",
+        "TJ": "Asia/Dushanbe",
+        "TM": "Asia/Ashgabat",
+        "AZ": "Asia/Baku",
+        "CN": "Asia/Shanghai",
+        "GE": "Asia/Tbilisi",
+        "TR": "Europe/Istanbul",
+        "RU": "Europe/Moscow",
+        "AF": "Asia/Kabul",
+    }
+)
+"""The civil time zone (IANA) of each country the corridor's calendars are kept in: a permit of Uzbekistan valid
+"until 31 December" ends at midnight in Tashkent, and a quota year begins there at midnight too."""
 
 # pycountry carries ISO 4217 codes and names but not the "minor unit" column, so the exponents live here, by
 # hand, for the corridor's currencies and those its guarantees and invoices are commonly written in. Values
@@ -111,3 +130,12 @@ def national_currency(country: str) -> str:
         raise InvalidCode(
             f"{country!r} is not a corridor country; expected one of {', '.join(CORRIDOR_COUNTRIES)}"
         ) from None
+
+
+def time_zone(country: str) -> ZoneInfo:
+    """The zone a country's dates are kept in ("UZ" → Asia/Tashkent); raises `InvalidCode` for a country the corridor
+    keeps no calendar for. The tz database comes from the system, or the `tzdata` package where the system has none."""
+    try:
+        return ZoneInfo(TIME_ZONES[country])
+    except KeyError:
+        raise InvalidCode(f"{country!r} has no time zone in the corridor's reference data") from None

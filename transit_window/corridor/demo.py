@@ -28,6 +28,7 @@ from rich.table import Table
 from transit_window import clock
 from transit_window.corridor.local import LocalCorridor
 from transit_window.corridor.topology import COUNTRY_NAMES, plan
+from transit_window.permits.years import local_today
 from transit_window.protocol.keys import load_private_key
 from transit_window.protocol.trust import TrustKey, TrustList, TrustListBody, TrustMember, next_version
 
@@ -260,9 +261,10 @@ QUOTAS += [("UZ", "KG", "transit", 400)]
 
 
 def grant_quotas(api: Api) -> None:
-    year = clock.utcnow().year
+    """For the quota year the holders' carriers apply in today (each country's own calendar: `permits/years.py`)."""
+    year = local_today("KZ").year
     for issuer, holder, kind, quantity in QUOTAS:
-        body = {"holder": holder, "year": year, "type": kind, "quantity": quantity}
+        body = {"holder": holder, "year": local_today(holder).year, "type": kind, "quantity": quantity}
         _permits(api, issuer, "POST", "/v1/permits/quotas", json=body)
     _wait("sharing quotas", lambda: _settled(api, api.nodes))
     table = Table("issuer", "for carriers of", "type", str(year), "remaining (as the holder sees it)")
@@ -299,7 +301,7 @@ def apply_for_permits(api: Api, body: dict[str, Any]) -> dict[str, str]:
     """One application at the carrier's node; returns issuer → permit id."""
     home = body["carrier"]["country"]
     route = list(dict.fromkeys(office[:2] for office in body["itinerary"]))
-    today = clock.utcnow().date()
+    today = local_today(home)  # in the carrier's calendar; no valid_until: as long as each issuer's year allows
     application = _permits(
         api,
         home,
@@ -311,7 +313,6 @@ def apply_for_permits(api: Api, body: dict[str, Any]) -> dict[str, str]:
             "trailer_plate": body["vehicle"].get("trailer_plate"),
             "route": route,
             "valid_from": today.isoformat(),
-            "valid_until": today.replace(month=12, day=31).isoformat(),
         },
     )
     path = f"/v1/permits/applications/{application['id']}"

@@ -33,6 +33,7 @@ from transit_window import clock
 from transit_window.codes import OfficeDirectory, required_certificates
 from transit_window.corridor.wire import Answer, NodeClient, WebhookReceiver, WireError
 from transit_window.permits.rules import permit_rules
+from transit_window.permits.years import local_today
 
 AMOUNT = "5000.00"
 SIDE_OK = (200, 503)  # a side operation is not repeated; a 503 is judged against the database fault windows
@@ -387,7 +388,8 @@ class Workload:
             quantity = self.settings.quota
             if scarce is not None and scarce[:3] == (issuer, holder, kind):
                 quantity = scarce[3]
-            body = {"holder": holder, "year": year, "type": kind, "quantity": quantity}
+            # the quota year the holder's carriers apply in: their own calendar's year
+            body = {"holder": holder, "year": local_today(holder).year, "type": kind, "quantity": quantity}
             await self.corridor.ok(issuer, "permits", "POST", "/v1/permits/quotas", json=body)
         reference = f"{float(AMOUNT) * self.settings.movements_per_guarantee:.2f}"
         for node in sorted({route.departure for route in ROUTES}):
@@ -581,8 +583,7 @@ class Workload:
         consignee = TRADERS[route.destination]
         tag = self.settings.run_tag
         plate = f"{home}{tag[:3]}{serial:05d}"
-        today = clock.utcnow().date()
-        year_end = date(today.year, 12, 31)
+        today = local_today(home)
         documents = []
         for kind in route.certificates:
             number = f"{home}-{kind[:3].upper()}-{tag}-{serial}"
@@ -610,7 +611,7 @@ class Workload:
             documents.append({"type": kind, "number": number, "country": home})
         permits: dict[str, str] = {}
         if route.permits_needed():
-            permits = await self._permits(route, trader, plate, today=today, until=year_end)
+            permits = await self._permits(route, trader, plate, today=today)
 
         grn = self.random.choice(self.guarantees[home])
         declaration = {
@@ -636,7 +637,7 @@ class Workload:
             "itinerary": list(route.itinerary),
             "guarantee": {"grn": grn, "amount": AMOUNT, "currency": CURRENCY},
             "documents": documents,
-            "limit_date": min(today + timedelta(days=14), year_end).isoformat(),
+            "limit_date": (today + timedelta(days=14)).isoformat(),
         }
         key = {"Idempotency-Key": f"{tag}-{serial}"}
         declared = await self.attempt(
@@ -663,14 +664,14 @@ class Workload:
             if movement.status not in ("released", "in_transit"):
                 self.on_road.pop(mrn, None)
 
-    async def _permits(self, route: Route, trader: Party, plate: str, *, today: date, until: date) -> dict[str, str]:
+    async def _permits(self, route: Route, trader: Party, plate: str, *, today: date) -> dict[str, str]:
+        """One application from today for as long as each issuer's quota year allows (no `valid_until`)."""
         home = route.departure
         application = {
             "carrier": {"id": trader.id, "name": trader.name},
             "plate": plate,
             "route": route.countries,
             "valid_from": today.isoformat(),
-            "valid_until": until.isoformat(),
         }
         created = await self.attempt(
             "permit-application", home, "permits", "POST", "/v1/permits/applications", ok=(201,), json=application

@@ -1,5 +1,9 @@
 """What release checks besides the guarantee: every certificate the goods need and every permit the carrier needs
-on this route, each present at this node, valid for the dates and the truck, and not withdrawn or revoked.
+on this route, each present at this node, valid for the truck, not withdrawn or revoked, and valid when it will be
+used: at release for the country the truck leaves from, and at the expected entry into each later country (the
+distance along the itinerary at `TW_EXPECTED_SPEED_KMH` plus `TW_CROSSING_GRACE_MINUTES`, the estimate the
+overdue-crossing alert makes). Not through the limit date: a truck released on 20 December for a trip ending in
+January needs permits valid when it crosses, which the year-end grace of `permits/years.py` may or may not give.
 
 The answer to a refusal is one 409 problem listing exactly what is missing (`missing`: kind, type, country, detail),
 so the declarant fixes everything in one go. Certificates come from the HS chapter rules (`codes/hs.json`) and the
@@ -8,8 +12,8 @@ destination rules of `permits/rules.json`; permits from the same rules file (`Pe
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -20,7 +24,9 @@ from transit_window.declarations.models import Movement
 from transit_window.documents.models import Document
 from transit_window.errors import Conflict
 from transit_window.permits.models import Permit
-from transit_window.permits.service import effective_status, rules_of
+from transit_window.permits.service import effective_status, rules_of, years_of
+from transit_window.permits.years import local_text, local_today
+from transit_window.tracking.geo import haversine_km
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,9 +40,10 @@ class Missing:
     type: str
     country: str
     detail: str
+    extra: dict[str, str] = field(default_factory=dict)  # for permits: needed_at, next_year, next_year_opens
 
     def as_dict(self) -> dict[str, str]:
-        return {"kind": self.kind, "type": self.type, "country": self.country, "detail": self.detail}
+        return {"kind": self.kind, "type": self.type, "country": self.country, "detail": self.detail, **self.extra}
 
 
 @dataclass(slots=True)
@@ -134,6 +141,29 @@ def _withdrawal(document: Document) -> str:
     return f": {document.withdraw_reason}" if document.withdraw_reason else ""
 
 
+def expected_entries(node: Node, movement: Movement, *, now: datetime) -> dict[str, datetime]:
+    """When the truck is expected in each country of its itinerary: now for the country it leaves from, then the
+    great-circle distance along the itinerary's offices to the country's first office at the expected speed, plus
+    the crossing grace."""
+    offices = offices_of(node)
+    speed = node.settings.expected_speed_kmh
+    grace = timedelta(minutes=node.settings.crossing_grace_minutes)
+    codes = list(movement.offices)
+    first = offices.get(codes[0]) if codes else None
+    entries: dict[str, datetime] = {first.country: now} if first else {}
+    distance = 0.0
+    previous = first
+    for code in codes[1:]:
+        office = offices.get(code)
+        if office is None:
+            continue
+        if previous is not None:
+            distance += haversine_km(previous.lat, previous.lon, office.lat, office.lon)
+        entries.setdefault(office.country, now + timedelta(hours=distance / speed) + grace)
+        previous = office
+    return entries
+
+
 async def _permits(session: AsyncSession, node: Node, movement: Movement, missing: list[Missing]) -> list[Permit]:
     record: dict[str, Any] = movement.record
     carrier = record["carrier"]
@@ -141,11 +171,19 @@ async def _permits(session: AsyncSession, node: Node, movement: Movement, missin
     plate = str(vehicle["plate"])
     carrier_country = str(carrier["country"])
     now = clock.utcnow()
-    until = datetime.combine(movement.limit_date, time(0), tzinfo=UTC)
+    entries = expected_entries(node, movement, now=now)
+    departure = next(iter(entries), None)
+    years = years_of(node)
     cleared: list[Permit] = []
     for need in rules_of(node).needs(carrier_country=carrier_country, route=list(movement.countries)):
         if not need.required:
             continue
+        at = entries.get(need.country, now)
+        when = (
+            "at release"
+            if need.country == departure
+            else f"at the expected entry into {need.country}, {local_text(need.country, at)}"
+        )
         candidates = (
             await session.scalars(
                 select(Permit)
@@ -164,14 +202,12 @@ async def _permits(session: AsyncSession, node: Node, movement: Movement, missin
             status = effective_status(permit, now)
             if permit.plate != plate:
                 problems.append(f"{permit.id} is for truck {permit.plate}, not {plate}")
-            elif status != "active":
+            elif status in ("revoked", "consumed"):
                 problems.append(f"{permit.id} is {status}")
-            elif permit.valid_from > now:
-                problems.append(f"{permit.id} is valid only from {clock.isoformat(permit.valid_from)}")
-            elif permit.expires_at <= until:
+            elif not permit.valid_from <= at < permit.expires_at:
                 problems.append(
-                    f"{permit.id} expires at {clock.isoformat(permit.expires_at)}, before the limit date "
-                    f"{movement.limit_date}"
+                    f"{permit.id} is valid from {clock.isoformat(permit.valid_from)} until "
+                    f"{clock.isoformat(permit.expires_at)}, not {when}"
                 )
             else:
                 chosen = permit
@@ -181,7 +217,17 @@ async def _permits(session: AsyncSession, node: Node, movement: Movement, missin
             continue
         wanted = (
             f"a {need.type} permit of {need.country} for carrier {carrier['id']} ({carrier_country}) and truck {plate}"
+            f", valid {when}"
         )
         detail = f"{wanted}: " + ("; ".join(problems) if problems else f"none is known at {node.id}")
-        missing.append(Missing("permit", need.type, need.country, detail))
+        extra = {"needed_at": clock.isoformat(at)}
+        year = local_today(need.country, at).year
+        if year > local_today(need.country, now).year:
+            terms = years.terms(issuer=need.country, type=need.type, year=year, quota=None)
+            closed = years.why_closed(issuer=need.country, type=need.type, year=year, quota=None, now=now)
+            detail += f"; the truck enters in {year}: " + (
+                closed if closed else f"{need.country}'s {year} quotas are open (since {terms.opens_on})"
+            )
+            extra |= {"next_year": str(year), "next_year_opens": terms.opens_on.isoformat()}
+        missing.append(Missing("permit", need.type, need.country, detail, extra))
     return cleared

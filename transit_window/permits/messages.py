@@ -63,7 +63,7 @@ class RefusedBody(BaseModel):
     application_id: str
     type: PermitType
     reason: str
-    code: Literal["quota-exhausted", "no-quota", "not-required", "invalid"]
+    code: Literal["quota-exhausted", "no-quota", "not-required", "invalid", "year-closed"]
 
 
 class UsedBody(BaseModel):

@@ -67,7 +67,6 @@ class ApplicationIn(BaseModel):
                     "trailer_plate": "45TRL02",
                     "route": ["KZ", "UZ", "TM", "AZ"],
                     "valid_from": "2026-12-01",
-                    "valid_until": "2026-12-31",
                     "trips": 1,
                 }
             ]
@@ -80,8 +79,14 @@ class ApplicationIn(BaseModel):
     route: Annotated[list[Country], Field(min_length=2, max_length=12)] = Field(
         description="Countries in the order the truck passes them, from loading to unloading."
     )
-    valid_from: date
-    valid_until: date
+    valid_from: date = Field(
+        description="First day, in the carrier's country's calendar; the permits belong to this day's quota year."
+    )
+    valid_until: date | None = Field(
+        default=None,
+        description="Last day. Omitted: as long as the quota year allows (31 December, or the grace into the next "
+        "year that each issuer's rules grant, e.g. 31 January for bilateral and transit permits).",
+    )
     trips: int = Field(default=1, ge=1, le=100, description="Round trips: each one ENTRY and one EXIT per country.")
 
 

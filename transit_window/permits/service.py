@@ -5,13 +5,13 @@ holds), so concurrent requests never overdraw a quota or use a permit twice, on 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select, update
 
 from transit_window import clock
-from transit_window.codes import InvalidCode, normalise_plate, validate_trader_id
+from transit_window.codes import InvalidCode, normalise_plate, time_zone, validate_trader_id
 from transit_window.codes.of_node import offices_of
 from transit_window.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
 from transit_window.ids import new_id
@@ -24,10 +24,11 @@ from transit_window.permits.models import (
     PermitQuota,
     PermitRequest,
 )
-from transit_window.permits.rules import TYPE_CODES, PermitRules, permit_rules
+from transit_window.permits.rules import TYPE_CODES, PermitRules, QuotaKind, permit_rules
 from transit_window.permits.schemas import ApplicationIn, QuotaIn, UseIn
 from transit_window.permits.signed import Carrier, PermitClaims, RevocationList, RevokedEntry, sign_permit
 from transit_window.permits.verify import Verdict, verify_permit
+from transit_window.permits.years import PermitYears, local_text, local_today, start_of
 from transit_window.protocol import outbox
 from transit_window.settings import NODE_IDS
 from transit_window.tracking.geo import haversine_km
@@ -44,6 +45,10 @@ FINAL = ("consumed", "revoked")
 def rules_of(node: Node) -> PermitRules:
     path = node.settings.permit_rules_file
     return permit_rules(str(path) if path else None)
+
+
+def years_of(node: Node) -> PermitYears:
+    return PermitYears(rules_of(node))
 
 
 def effective_status(permit: Permit, now: datetime) -> str:
@@ -80,13 +85,14 @@ async def grant_quota(session: AsyncSession, node: Node, *, request: QuotaIn) ->
             "grant its quota once it is admitted",
             errors=[FieldError("/body/holder", "not in the trust list", "15")],
         )
-    this_year = clock.utcnow().year
-    if not this_year <= request.year <= this_year + 1:
-        raise InvalidInput(
-            f"quotas are granted for {this_year} or {this_year + 1}, not {request.year}",
-            errors=[FieldError("/body/year", "outside the current or next year", "14")],
-        )
     now = clock.utcnow()
+    kind: QuotaKind = "multilateral" if request.holder == "*" else "partner"
+    closed = years_of(node).why_closed(issuer=node.id, type=request.type, year=request.year, quota=kind, now=now)
+    if closed:
+        raise InvalidInput(
+            f"no {request.year} quota can be granted today: {closed}",
+            errors=[FieldError("/body/year", closed, "14")],
+        )
     key = (
         PermitQuota.issuer == node.id,
         PermitQuota.holder == request.holder,
@@ -153,9 +159,10 @@ async def list_quotas(session: AsyncSession) -> Sequence[PermitQuota]:
 # -- single-window applications --------------------------------------------------------------------------------
 
 
-def _check_application(node: Node, application: ApplicationIn) -> tuple[str, str | None]:
+def _check_application(node: Node, application: ApplicationIn) -> tuple[str, str | None, date]:
+    """The plate, the trailer and the last day asked for (the longest the quota year allows when none is given)."""
     errors = []
-    today = clock.utcnow().date()
+    today = local_today(node.id)
     plate = trailer = None
     try:
         plate = normalise_plate(application.plate)
@@ -169,41 +176,72 @@ def _check_application(node: Node, application: ApplicationIn) -> tuple[str, str
     reason = validate_trader_id(node.id, application.carrier.id)
     if reason:
         errors.append(FieldError("/body/carrier/id", reason, "12"))
+    route_ok = True
     for index, country in enumerate(application.route):
         if country not in NODE_IDS:
             errors.append(FieldError(f"/body/route/{index}", f"{country} is not a corridor member", "12"))
+            route_ok = False
         elif index and application.route[index - 1] == country:
             errors.append(FieldError(f"/body/route/{index}", f"{country} twice in a row", "14"))
     if len(set(application.route)) == 1:
         errors.append(FieldError("/body/route", "a route needs at least two countries", "14"))
-    if application.valid_until < application.valid_from:
+        route_ok = False
+    year = application.valid_from.year
+    valid_until = application.valid_until or date(year, 12, 31)
+    if application.valid_from < today:
+        errors.append(
+            FieldError("/body/valid_from", f"is in the past (today is {today} in {time_zone(node.id).key})", "14")
+        )
+    elif route_ok:
+        # Each issuer on the route judges the year by its own calendar and rules; the application may ask for
+        # as long as the most generous of them allows (each permit then ends where its issuer's year ends).
+        years = years_of(node)
+        needs = [n for n in rules_of(node).needs(carrier_country=node.id, route=list(application.route)) if n.required]
+        last_day = date(year, 12, 31)
+        for need in needs:
+            closed = years.why_closed(issuer=need.country, type=need.type, year=year, quota=None)
+            if closed:
+                errors.append(FieldError("/body/valid_from", closed, "14"))
+                continue
+            terms = years.terms(issuer=need.country, type=need.type, year=year, quota=None)
+            last_day = max(last_day, terms.last_day)
+        if application.valid_until is None:
+            valid_until = last_day
+        elif application.valid_until > last_day:
+            grace = [
+                years.terms(issuer=need.country, type=need.type, year=year, quota=None).validity() for need in needs
+            ]
+            errors.append(
+                FieldError(
+                    "/body/valid_until",
+                    f"a permit of quota year {year} (the year it starts in) is valid at most until {last_day}"
+                    + (f" ({'; '.join(dict.fromkeys(grace))})" if grace else "")
+                    + f": end it by then, or apply for {year + 1} permits separately",
+                    "14",
+                )
+            )
+    if valid_until < application.valid_from:
         errors.append(
             FieldError(
                 "/body/valid_until",
-                f"ends ({application.valid_until}) before it starts ({application.valid_from})",
+                f"ends ({valid_until}) before it starts ({application.valid_from})",
                 "14",
             )
         )
-    elif application.valid_until.year != application.valid_from.year:
-        errors.append(FieldError("/body/valid_until", "a permit is for one quota year: end it in that year", "14"))
-    if application.valid_from < today:
-        errors.append(FieldError("/body/valid_from", f"is in the past (today is {today})", "14"))
-    elif application.valid_from > today + timedelta(days=366):
-        errors.append(FieldError("/body/valid_from", "more than a year ahead", "14"))
     if errors:
         count = len(errors)
         raise InvalidInput(
             f"the application has {count} error{'s' if count > 1 else ''}: {errors[0].detail}", errors=errors
         )
     assert plate is not None
-    return plate, trailer
+    return plate, trailer, valid_until
 
 
 async def apply(
     session: AsyncSession, node: Node, *, client: Principal, application: ApplicationIn
 ) -> PermitApplication:
     """Record the application and ask each country on the route that wants a permit of this node's carriers."""
-    plate, trailer = _check_application(node, application)
+    plate, trailer, valid_until = _check_application(node, application)
     now = clock.utcnow()
     row = PermitApplication(
         id=new_id(),
@@ -214,7 +252,7 @@ async def apply(
         trailer_plate=trailer,
         route=list(application.route),
         valid_from=application.valid_from,
-        valid_until=application.valid_until,
+        valid_until=valid_until,
         trips=application.trips,
         client_id=client.client_id,
         created_at=now,
@@ -277,10 +315,6 @@ async def get_application(session: AsyncSession, application_id: str) -> tuple[P
 # -- issuing (at the issuer, on `permit.requested`) ------------------------------------------------------------
 
 
-def _start_of(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=UTC)
-
-
 async def issue_requested(
     session: AsyncSession, node: Node, *, request: messages.RequestedBody
 ) -> Permit | messages.RefusedBody:
@@ -307,7 +341,28 @@ async def issue_requested(
     if wanted.type != request.type:
         return refuse("invalid", f"this trip needs a {wanted.type} permit of {node.id}, not {request.type}")
     year = request.valid_from.year
-    for holder in (request.carrier_country, "*"):
+    now = clock.utcnow()
+    years = years_of(node)
+    if year > local_today(node.id, now).year:
+        closed = years.why_closed(issuer=node.id, type=request.type, year=year, quota=None, now=now)
+        if closed:
+            return refuse("year-closed", closed)
+    # Which quotas may pay for it: the partner's, then the multilateral one, each only if a permit of that kind
+    # would not already be over (its year's end comes with the kind: no grace for multilateral permits).
+    ends: dict[str, date] = {}
+    kinds: tuple[tuple[str, QuotaKind], ...] = ((request.carrier_country, "partner"), ("*", "multilateral"))
+    for holder, kind in kinds:
+        terms = years.terms(issuer=node.id, type=request.type, year=year, quota=kind)
+        last_day = min(request.valid_until, terms.last_day)
+        if start_of(node.id, last_day + timedelta(days=1)) > now:
+            ends[holder] = last_day
+    if not ends:
+        terms = years.terms(issuer=node.id, type=request.type, year=year, quota=None)
+        return refuse(
+            "year-closed",
+            f"a permit from {request.valid_from} to {request.valid_until} would already be over: {terms.validity()}",
+        )
+    for holder in ends:
         key = (
             PermitQuota.issuer == node.id,
             PermitQuota.holder == holder,
@@ -317,7 +372,7 @@ async def issue_requested(
         result = await session.execute(
             update(PermitQuota)
             .where(*key, PermitQuota.issued < PermitQuota.quantity)
-            .values(issued=PermitQuota.issued + 1, updated_at=clock.utcnow())
+            .values(issued=PermitQuota.issued + 1, updated_at=now)
             .returning(PermitQuota.issued, PermitQuota.quantity)
             .execution_options(synchronize_session=False)
         )
@@ -329,7 +384,7 @@ async def issue_requested(
             await session.scalars(
                 select(PermitQuota).where(
                     PermitQuota.issuer == node.id,
-                    PermitQuota.holder.in_((request.carrier_country, "*")),
+                    PermitQuota.holder.in_(list(ends)),
                     PermitQuota.year == year,
                     PermitQuota.type == request.type,
                 )
@@ -346,7 +401,6 @@ async def issue_requested(
             "carriers are issued",
         )
     seq, quantity = int(taken[0]), int(taken[1])
-    now = clock.utcnow()
     multilateral = "M" if holder == "*" else ""
     permit_id = f"{node.id}-{request.carrier_country}-{year}-{TYPE_CODES[request.type]}-{multilateral}{seq}"
     claims = PermitClaims(
@@ -360,9 +414,11 @@ async def issue_requested(
         trailer=request.trailer_plate,
         trips=request.trips,
         route=request.route,
-        nbf=_start_of(request.valid_from),
+        # valid_from is the carrier's calendar day: the permit starts with that day there or here, whichever comes
+        # first, so a carrier in a zone ahead of the issuer's can use it from its own "today"
+        nbf=min(start_of(node.id, request.valid_from), start_of(request.carrier_country, request.valid_from)),
         iat=now,
-        exp=_start_of(request.valid_until + timedelta(days=1)),
+        exp=start_of(node.id, ends[holder] + timedelta(days=1)),
     )
     permit = _permit_row(claims, token=sign_permit(claims, key=node.key), application_id=request.application_id)
     session.add(permit)
@@ -528,7 +584,7 @@ async def use(
         )
     status = effective_status(permit, at)
     if status in ("revoked", "expired", "consumed"):
-        raise Conflict(_why_not_usable(permit, status, at), permit_status=status)
+        raise Conflict(_why_not_usable(permit, status, at, years=years_of(node)), permit_status=status)
     if at < permit.valid_from:
         raise Conflict(f"{permit.id} is valid only from {clock.isoformat(permit.valid_from)}", permit_status=status)
     if request.activity == "ENTRY":
@@ -565,13 +621,21 @@ async def use(
     return permit, activity, alerts
 
 
-def _why_not_usable(permit: Permit, status: str, at: datetime) -> str:
+def _why_not_usable(permit: Permit, status: str, at: datetime, *, years: PermitYears | None = None) -> str:
     if status == "revoked":
         assert permit.revoked_at is not None
         when = clock.isoformat(permit.revoked_at)
         return f"{permit.id} was revoked by {permit.issuer} at {when}: {permit.revoke_reason}"
     if status == "expired":
-        return f"{permit.id} expired at {clock.isoformat(permit.expires_at)} (checked for {clock.isoformat(at)})"
+        kind: QuotaKind = "multilateral" if permit.id.rsplit("-", 1)[-1].startswith("M") else "partner"
+        terms = (years or PermitYears(permit_rules())).terms(
+            issuer=permit.issuer, type=permit.type, year=permit.year, quota=kind
+        )
+        why = terms.validity() if permit.expires_at >= terms.ends_at else "the last day it was issued for"
+        return (
+            f"{permit.id} expired at {clock.isoformat(permit.expires_at)}, "
+            f"{local_text(permit.issuer, permit.expires_at)} ({why}); checked for {clock.isoformat(at)}"
+        )
     return f"{permit.id} is used up: {permit.entries} of {permit.trips} trips entered and exited"
 
 

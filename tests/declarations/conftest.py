@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import copy
-from datetime import timedelta
 from typing import Any
 
 import pytest
 
+from tests.support.calendar import limit_date
 from tests.support.inprocess import InProcessCorridor
 from tests.support.papers import provide_papers
-from transit_window import clock
 from transit_window.clients.service import add_client
 from transit_window.db.session import unit_of_work
 
@@ -42,7 +41,7 @@ def declaration(**changes: Any) -> dict[str, Any]:
         "itinerary": ["KZALA001", "KZZHZ001", "UZGIS001", "UZALT001", "TMFAR001", "TMASB001"],
         "guarantee": {"grn": GRN, "amount": "5000.00", "currency": "USD"},
         "documents": [{"type": "phytosanitary", "number": "KZ-PHY-2026-004417", "country": "KZ"}],
-        "limit_date": (clock.utcnow().date() + timedelta(days=10)).isoformat(),
+        "limit_date": limit_date(10),
     }
     body = copy.deepcopy(body)
     body.update(changes)

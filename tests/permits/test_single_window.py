@@ -65,6 +65,14 @@ async def test_one_application_yields_the_uz_transit_permit_and_tm_is_permit_fre
     at_home = (await corridor["KZ"].client.get(f"/v1/permits/{permit_id}", headers=authority["KZ"])).json()
     assert (at_home["entries"], at_home["exits"], at_home["status"]) == (1, 1, "consumed")
     assert [activity["activity"] for activity in at_home["activities"]] == ["ENTRY", "EXIT"]
+    for node in ("UZ", "KZ"):  # the issuer's record, and the holder's copy once the EXIT reached it
+        used = await corridor[node].client.post(
+            "/v1/permits/verify", json={"token": kept["token"]}, headers=border[node]
+        )
+        answer = used.json()
+        assert (answer["result"], answer["valid"]) == ("used-up", False), answer
+        assert (answer["trips"], answer["entries"], answer["exits"]) == (1, 1, 1)
+        assert answer["reasons"][0] == f"{permit_id} is used up: 1 of 1 trips entered and exited"
 
 
 async def test_revocation_reaches_the_holder_and_the_list(

@@ -226,6 +226,7 @@ async def verify(request: VerifyIn, client: BorderOrAuthority, node: NodeDep, se
         permit=verdict.claims.model_dump(mode="json", by_alias=True) if verdict.claims else None,
         kid=verdict.kid,
         revocation_list_version=verdict.revocation_list_version,
+        **(dict(zip(("trips", "entries", "exits"), verdict.usage, strict=True)) if verdict.usage else {}),
     )
 
 

@@ -205,6 +205,7 @@ class VerifyOut(BaseModel):
     result: Literal[
         "valid",
         "revoked",
+        "used-up",
         "expired",
         "not-yet-valid",
         "wrong-vehicle",
@@ -216,6 +217,9 @@ class VerifyOut(BaseModel):
     valid: bool
     reasons: list[str]
     warnings: list[str]
+    trips: int | None = Field(default=None, description="Online: the trips the permit allows (the node's record).")
+    entries: int | None = Field(default=None, description="Online: ENTRYs recorded so far.")
+    exits: int | None = Field(default=None, description="Online: EXITs recorded so far.")
     permit: dict[str, Any] | None
     kid: str | None
     revocation_list_version: int | None

@@ -841,11 +841,17 @@ async def verify_online(session: AsyncSession, node: Node, *, token: str, plate:
                 f"{node.id} has no copy of {verdict.claims.id}: revocation by {verdict.claims.iss} unknown here"
             )
         return verdict
+    verdict.usage = (known.trips, known.entries, known.exits)
     if known.status == "revoked":
         assert known.revoked_at is not None
         reason = f"{known.issuer} revoked {known.id} at {clock.isoformat(known.revoked_at)}: {known.revoke_reason}"
         verdict.reasons = [reason, *[text for text in verdict.reasons if not text.startswith("signed by")]]
         verdict.result = "revoked"
+    elif known.status == "consumed":
+        reason = f"{known.id} is used up: {known.exits} of {known.trips} trips entered and exited"
+        verdict.reasons = [reason, *[text for text in verdict.reasons if not text.startswith("signed by")]]
+        if verdict.result == "valid":
+            verdict.result = "used-up"
     return verdict
 
 

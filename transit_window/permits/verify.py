@@ -24,6 +24,7 @@ from transit_window.protocol.trust import TrustList
 Result = Literal[
     "valid",
     "revoked",
+    "used-up",
     "expired",
     "not-yet-valid",
     "wrong-vehicle",
@@ -42,6 +43,7 @@ class Verdict:
     kid: str | None = None
     warnings: list[str] = field(default_factory=list)
     revocation_list_version: int | None = None
+    usage: tuple[int, int, int] | None = None  # trips, entries, exits: known online only, from the node's record
 
     @property
     def valid(self) -> bool:

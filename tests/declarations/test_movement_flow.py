@@ -99,3 +99,41 @@ async def test_a_node_that_lost_a_step_gets_it_back_by_asking_the_route(
 
     assert ("entry", "UZGIS001", "UZ") in await journey_of(corridor, "TM", mrn, customs["TM"])
     assert await journey_of(corridor, "TM", mrn, customs["TM"]) == await journey_of(corridor, "KZ", mrn, customs["KZ"])
+
+
+async def test_a_step_dated_before_the_release_or_the_arrival_is_refused_with_both_times(
+    corridor: InProcessCorridor, customs: dict[str, dict[str, str]], guarantee: str
+) -> None:
+    """A UZ entry dated two days before the release was once accepted, and the journey then began with an entry."""
+    del guarantee
+    kz, uz, tm = corridor["KZ"], corridor["UZ"], corridor["TM"]
+    mrn = (await kz.client.post("/v1/declarations", json=declaration(), headers=customs["KZ"])).json()["mrn"]
+    released = await kz.client.post(f"/v1/declarations/{mrn}/release", headers=customs["KZ"])
+    assert released.status_code == 200, released.text
+    released_at = clock.parse(released.json()["journey"][0]["at"])
+    await corridor.deliver_all()
+
+    early = (released_at - timedelta(days=2)).astimezone(ASHGABAT).isoformat()
+    for node, path, body in (
+        (uz, "crossings", {"office": "UZGIS001", "direction": "entry", "at": early}),
+        (tm, "arrival", {"office": "TMASB001", "at": early}),
+    ):
+        refused = await node.client.post(f"/v1/movements/{mrn}/{path}", json=body, headers=customs[node.node.id])
+        assert refused.status_code == 422, refused.text
+        problem = refused.json()
+        assert problem["errors"][0]["pointer"] == "/body/at" and problem["errors"][0]["code"] == "14", problem
+        assert clock.isoformat(clock.parse(early)) in problem["detail"], problem["detail"]
+        assert f"the release of {mrn} at KZALA001, {clock.isoformat(released_at)}" in problem["detail"]
+    assert [kind for kind, _, _ in await journey_of(corridor, "UZ", mrn, customs["UZ"])] == ["released"]
+
+    now = clock.utcnow()
+    arrived = await tm.client.post(
+        f"/v1/movements/{mrn}/arrival", json={"office": "TMASB001", "at": clock.isoformat(now)}, headers=customs["TM"]
+    )
+    assert arrived.status_code == 201, arrived.text
+    before = clock.isoformat(now - timedelta(hours=1))
+    refused = await tm.client.post(
+        f"/v1/movements/{mrn}/control-results", json={"code": "A1", "at": before}, headers=customs["TM"]
+    )
+    assert refused.status_code == 422, refused.text
+    assert f"before the arrival of {mrn} at TMASB001" in refused.json()["detail"]

@@ -3,7 +3,7 @@ results. Every change and the messages it causes share the request's transaction
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -325,6 +325,29 @@ def _check_time(node: Node, at: datetime) -> None:
         )
 
 
+async def _check_order(
+    session: AsyncSession, node: Node, movement: Movement, at: datetime, *, what: str, after: tuple[str, ...]
+) -> None:
+    """A step cannot be dated before the steps it follows: any step before the release, control results before the
+    arrival. Clocks of different countries may differ by the corridor's skew, so that much is allowed."""
+    rows = (
+        await session.execute(
+            select(MovementStep.kind, MovementStep.office, MovementStep.at).where(
+                MovementStep.mrn == movement.mrn, MovementStep.kind.in_(after)
+            )
+        )
+    ).all()
+    slack = timedelta(seconds=node.settings.clock_skew_seconds)
+    for kind, office, earlier in sorted(rows, key=lambda row: row.at, reverse=True):
+        if at + slack < earlier:
+            step = {"released": "release", "arrived": "arrival"}.get(kind, kind)
+            raise InvalidInput(
+                f"the {what} at {clock.isoformat(at)} is before the {step} of {movement.mrn} at {office}, "
+                f"{clock.isoformat(earlier)}: a step cannot be dated before the {step} it follows",
+                errors=[FieldError("/body/at", f"before the {step} ({clock.isoformat(earlier)})", "14")],
+            )
+
+
 def _check_alive(movement: Movement) -> None:
     if movement.status == "cancelled":
         raise Conflict(f"{movement.mrn} was cancelled")
@@ -355,6 +378,7 @@ async def record_crossing(
 
 async def apply_crossing(session: AsyncSession, node: Node, movement: Movement, crossing: CrossingIn) -> None:
     _check_alive(movement)
+    await _check_order(session, node, movement, crossing.at, what=crossing.direction, after=("released",))
     directory = offices_of(node)
     if crossing.office not in movement.offices:
         raise InvalidInput(
@@ -412,6 +436,7 @@ async def record_arrival(session: AsyncSession, node: Node, *, mrn: str, arrival
     _check_alive(movement)
     if movement.status == "arrived":
         raise Conflict(f"the arrival of {mrn} is already recorded")
+    await _check_order(session, node, movement, arrival.at, what="arrival", after=("released",))
     if arrival.office != movement.destination_office:
         raise InvalidInput(
             f"{mrn} is bound for {movement.destination_office}, not {arrival.office}",
@@ -440,6 +465,7 @@ async def record_control_results(session: AsyncSession, node: Node, *, mrn: str,
         raise Conflict(f"{mrn} is {movement.status}; control results follow the arrival at destination")
     if offices_of(node).require(movement.destination_office).country != node.id:
         raise Forbidden(f"control results for {mrn} come from the office of destination {movement.destination_office}")
+    await _check_order(session, node, movement, results.at, what="control results", after=("released", "arrived"))
     body = ControlResultsBody(
         mrn=mrn,
         office=movement.destination_office,

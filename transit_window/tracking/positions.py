@@ -1,9 +1,14 @@
 """E-seal positions: `POST /v1/tracking/positions` takes batches of pings from devices, stores them once, and runs
 the alert rules on the new pings.
 
-A batch is all or nothing: every ping is validated first (coordinates in range, time not in the future, an MRN or a
-seal id this node knows) and if any ping is invalid the answer is a 422 problem naming each bad ping by its index
-(`/body/pings/12/seal_id`) and nothing is stored. A device resends the whole batch after fixing it; pings already
+A batch is all or nothing: every ping is checked first (coordinates in range, time not in the future, an MRN or a
+seal id this node knows) and so is who sent it — devices belong to what they seal (issue 13): the ping's device must
+be registered to the calling client (`devices.py`; else 403), its movement must be one this node departs that is
+released or in transit (not yet released, arrived, closed, or a route country's copy: 409; the departure node
+raises the alerts and shares them with the route), and the declaration's `seals` must list the device's seal (else
+422). If any ping is refused, the answer is a problem naming each refused ping by its index
+(`/body/pings/12/seal_id`) with a code, its status the strongest reason (403, then 409, then 422), and nothing is
+stored. A device resends the whole batch after fixing it; pings already
 stored are skipped, because a ping's identity is (device, MRN, time) and the insert ignores conflicts.
 
 Built for throughput (tens of thousands of pings a second): pydantic validates the batch, one Python pass checks
@@ -18,6 +23,7 @@ Rules (thresholds in settings, `TW_*`):
 - long-stop: pings within `stop_radius_km` of one point for more than `long_stop_minutes`, away from any office
   (`office_radius_km`);
 - seal-opened: a ping whose seal is open or tampered, away from any office.
+Every alert names the device of the ping that raised it and the client that sent the batch.
 The fourth rule, overdue crossing, needs no ping: it is the periodic check in `alerts.check_overdue`.
 Two batches for the same movement processed at the same moment may each write the state; the later write wins
 (the alerts themselves stay one per movement and rule: `alerts.raise_alert`).

@@ -191,7 +191,10 @@ def show(step: Step, *, title: str) -> None:
 
 
 async def run(args: argparse.Namespace, live: LiveCorridor) -> None:
-    access = {node: NodeAccess(live.spec(node).url, live.corridor.tokens[node]) for node in live.nodes}
+    access = {
+        node: NodeAccess(live.spec(node).url, live.corridor.tokens[node], live.corridor.client_ids[node])
+        for node in live.nodes
+    }
     corridor = Corridor(access, recorder=Recorder(), max_connections=256, timeout=60.0)
     receiver = WebhookReceiver()
     await receiver.start()

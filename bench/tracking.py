@@ -168,6 +168,19 @@ async def _bare_insert(database_url: str, work: list[list[dict[str, object]]]) -
         await connection.close()
 
 
+def register_devices(corridor: LocalCorridor, devices: dict[str, str]) -> None:
+    """Register each device (id → seal) to the node's device client, as the node's admin does."""
+    spec = corridor.spec("KZ")
+    headers = {"Authorization": f"Bearer {corridor.token('KZ', 'admin')}"}
+    client_id = corridor.client_id("KZ", "device")
+    with httpx.Client(timeout=30.0) as http:
+        for device, seal in devices.items():
+            response = http.put(
+                f"{spec.url}/v1/devices/{device}", json={"client_id": client_id, "seal_id": seal}, headers=headers
+            )
+            response.raise_for_status()
+
+
 def ingestion(pings: int, *, clients: int = 2) -> None:
     corridor, mrns = seeded_node("tw_bench_pings", movements=clients * 4, events=clients * 4)
     try:
@@ -182,6 +195,9 @@ def ingestion(pings: int, *, clients: int = 2) -> None:
         ]
         total = len(work) * size
         warm = ping_batches(mrns[0], "WARMUP", batches=2, size=size, start=start - timedelta(days=1))
+        # Each e-seal registered to the device client, with the seal its movement's declaration lists (seed.py).
+        devices = {f"ESEAL-{i}": f"SEAL-{mrn[-8:]}" for i, mrn in enumerate(mrns)} | {"WARMUP": f"SEAL-{mrns[0][-8:]}"}
+        register_devices(corridor, devices)
         asyncio.run(_post_all(spec.url, corridor.token("KZ", "device"), warm, 1))
         elapsed = asyncio.run(_post_all(spec.url, corridor.token("KZ", "device"), work, clients))
         floor = asyncio.run(_bare_insert(spec.database_url, work))

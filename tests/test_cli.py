@@ -234,3 +234,30 @@ def test_operator_migrates_an_empty_sqlite_node_and_manages_its_clients(tmp_path
     assert "no client no-such-client" in said and "Traceback" not in said
 
     assert all(column in ok(outbox) for column in ("peer", "seq", "state", "receipt"))
+
+
+def test_an_operator_creates_an_e_seal_gateway_with_its_devices(tmp_path: Path) -> None:
+    """`clients add --role device --device ID[=SEAL]` registers the gateway's e-seals with the client (issue 13: a
+    device is heard only from its client); a device flag on another role is refused before anything is made."""
+    database = tmp_path / "node.db"
+    env = {"TW_DATABASE_URL": f"sqlite+aiosqlite:///{database}"}
+    assert "database at head" in ok(cli("db", "upgrade", cwd=tmp_path, env=env))
+    created = cli(
+        "clients", "add", "--name", "KZ e-seal gateway", "--role", "device",
+        "--device", "ESEAL-KZ-0042=KZ-SEAL-000731", "--device", "KZ-SEAL-000732",
+        cwd=tmp_path, env=env,
+    )  # fmt: skip
+    said = ok(created)
+    client_id = re.search(r"client (\S+) \(device\) created", said)
+    assert client_id, said
+    assert created.stdout.strip().splitlines()[-1].startswith("tw_")
+    with closing(sqlite3.connect(database)) as connection:
+        rows = connection.execute("SELECT device_id, client_id, seal_id FROM devices ORDER BY device_id").fetchall()
+    assert rows == [
+        ("ESEAL-KZ-0042", client_id.group(1), "KZ-SEAL-000731"),
+        ("KZ-SEAL-000732", client_id.group(1), None),
+    ]
+    wrong = cli(
+        "clients", "add", "--name", "x", "--role", "customs", "--device", "ESEAL-1", cwd=tmp_path, env=env
+    )  # fmt: skip
+    assert "DEVICE_ID[=SEAL_NUMBER]" in refused(wrong, 2)

@@ -23,6 +23,7 @@ from transit_window.protocol import catalogue as catalogue
 from transit_window.protocol import endpoints as corridor_endpoints
 from transit_window.settings import Settings
 from transit_window.tracking import alerts as tracking_alerts
+from transit_window.tracking import devices as tracking_devices
 from transit_window.tracking import endpoints as tracking_endpoints
 from transit_window.tracking import positions as tracking_positions
 from transit_window.web import create_app as create_web_app
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None, *, background: bool | None = No
     app.include_router(webhook_endpoints.router)
     app.include_router(tracking_positions.router)
     app.include_router(tracking_alerts.router)
+    app.include_router(tracking_devices.router)
     app.include_router(corridor_endpoints.router)
     app.include_router(protocol_admin.router)
     app.mount("/track", create_web_app(lambda: app.state.node), name="track")  # HTML pages: not in the spec

@@ -79,7 +79,10 @@ ACCESS: dict[Key, tuple[str, ...]] = {
     ("POST", "/v1/consignments/{mrn}/grants"): ("forwarder",),
     ("POST", "/v1/consignments/{mrn}/tracking-code"): FOLLOWERS,
     ("GET", "/v1/track/{code}"): (PUBLIC,),  # the code is the credential; the view shows no value, party or plate
-    ("POST", "/v1/tracking/positions"): ("device",),
+    ("POST", "/v1/tracking/positions"): ("device",),  # and only for the client's own devices: DEVICE_BOUND
+    ("PUT", "/v1/devices/{device_id}"): ("admin",),  # the operator says which device client owns which e-seal
+    ("GET", "/v1/devices"): ("admin",),
+    ("DELETE", "/v1/devices/{device_id}"): ("admin",),
     ("GET", "/v1/alerts"): CUSTOMS,
     ("POST", "/v1/alerts/{alert_id}/acknowledge"): CUSTOMS,
     ("POST", "/v1/alerts/{alert_id}/close"): CUSTOMS,
@@ -122,6 +125,7 @@ PATH_VALUES = {
     "subscription_id": "0190a000-0000-7000-8000-0000000005b1",
     "delivery_id": "0190a000-0000-7000-8000-0000000000d1",
     "alert_id": "0190a000-0000-7000-8000-0000000000a7",
+    "device_id": "ESEAL-NOBODY-1",
     "path": "track.js",
 }
 

@@ -14,17 +14,22 @@ the other checks here run on SQLite only.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import httpx
 import pytest
+from sqlalchemy import select
 
 from tests.declarations.conftest import declaration
 from tests.security.proofs import missing
 from tests.security.routes import ACCESS, PEER, PUBLIC, ROLES, Key, app_routes, fill
 from tests.support.inprocess import InProcessCorridor, InProcessNode
-from tests.tracking.conftest import DECLARANT, client_for
+from tests.tracking.conftest import DECLARANT, DEVICE, SEAL, client_for, device_for, travel
+from transit_window import clock
 from transit_window.app import create_app
 from transit_window.protocol.peer_auth import SCHEME, PeerAuth
 from transit_window.settings import Settings
+from transit_window.tracking.models import TrackingPosition
 
 PROBLEM = "application/problem+json"
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "options", "head", "trace"}
@@ -33,6 +38,7 @@ SUBSCRIPTIONS = (
     "tests/webhooks/test_subscriptions.py::test_another_forwarders_subscription_is_not_found_and_roles_are_enforced"
 )
 FOLLOW = "tests/security/test_authorization.py::test_a_forwarder_cannot_subscribe_to_another_partys_consignment"
+SEALS = "tests/security/test_authorization.py::test_a_device_reports_only_its_own_seal_on_a_movement_on_the_road"
 
 # Where each route a forwarder may call is shown to keep another party's consignments (and webhooks) out of reach.
 PARTY_SCOPED: dict[Key, str] = {
@@ -51,6 +57,11 @@ PARTY_SCOPED: dict[Key, str] = {
     ("GET", "/v1/subscriptions/{subscription_id}/deliveries"): SUBSCRIPTIONS,
     ("POST", "/v1/subscriptions/{subscription_id}/deliveries/{delivery_id}/redeliver"): SUBSCRIPTIONS,
 }
+
+
+# Where each route a device may call is shown to hear a device only from its client, on the movement it seals, at
+# the departure node, while the movement is on the road (issue 13: devices belong to what they seal).
+DEVICE_BOUND: dict[Key, str] = {("POST", "/v1/tracking/positions"): SEALS}
 
 
 def default_app_routes() -> set[Key]:
@@ -87,6 +98,13 @@ def test_every_route_a_forwarder_may_call_has_a_party_scoping_proof() -> None:
     assert forwarder_routes == set(PARTY_SCOPED), sorted(forwarder_routes ^ set(PARTY_SCOPED))
     gone = missing(sorted(set(PARTY_SCOPED.values())))
     assert not gone, f"{gone} are gone: point PARTY_SCOPED at the tests that prove the scoping now"
+
+
+def test_every_route_a_device_may_call_has_a_device_seal_movement_proof() -> None:
+    device_routes = {key for key, who in ACCESS.items() if "device" in who}
+    assert device_routes == set(DEVICE_BOUND), sorted(device_routes ^ set(DEVICE_BOUND))
+    gone = missing(sorted(set(DEVICE_BOUND.values())))
+    assert not gone, f"{gone} are gone: point DEVICE_BOUND at the tests that prove the binding now"
 
 
 async def call(node: InProcessNode, method: str, path: str, headers: dict[str, str]) -> httpx.Response:
@@ -179,3 +197,43 @@ async def test_a_forwarder_cannot_subscribe_to_another_partys_consignment(
 
     own = await client_for(corridor, "KZ", role="forwarder", party_id=DECLARANT)
     assert (await kz.client.post("/v1/subscriptions", json=hook, headers=own)).status_code == 201
+
+
+async def test_a_device_reports_only_its_own_seal_on_a_movement_on_the_road(
+    corridor: InProcessCorridor, customs: dict[str, dict[str, str]], guarantee: str
+) -> None:
+    """The device ↔ seal ↔ movement rule as a matrix: who sends (the device's client or another), which device,
+    which movement (on the road here, closed, or held as a route copy), and the answer. Nothing refused is stored."""
+    del guarantee
+    on_road = (await travel(corridor, customs, until="entry-uz")).mrn
+    closed = (await travel(corridor, customs)).mrn
+    owner = await device_for(corridor, "KZ", devices={DEVICE: SEAL})
+    stranger = await device_for(corridor, "KZ", devices={"ESEAL-KZ-9999": "KZ-SEAL-999999"})
+    at_uz = await device_for(corridor, "UZ", devices={DEVICE: SEAL})
+    cases = [
+        # (node, sender, device, movement) -> status, the refused ping's code
+        ("KZ", owner, DEVICE, on_road, 200, None),
+        ("KZ", stranger, DEVICE, on_road, 403, "not-your-device"),  # another client's device
+        ("KZ", owner, "ESEAL-KZ-9999", on_road, 403, "not-your-device"),  # the client borrows a device
+        ("KZ", owner, "ATTACKER-1", on_road, 403, "not-your-device"),  # a device nobody registered
+        ("KZ", stranger, "ESEAL-KZ-9999", on_road, 422, "not-this-movement"),  # its own device, not this seal
+        ("KZ", owner, DEVICE, closed, 409, "not-on-the-road"),
+        ("UZ", at_uz, DEVICE, on_road, 409, "not-departure"),  # a route country's copy
+    ]
+    wrong = []
+    for minute, (node, sender, device, mrn, status, code) in enumerate(cases):
+        at = (clock.utcnow() - timedelta(minutes=60 - minute)).isoformat()
+        ping = {"device_id": device, "mrn": mrn, "time": at, "lat": 43.0, "lon": 76.0, "seal_state": "tampered"}
+        response = await corridor[node].client.post("/v1/tracking/positions", json={"pings": [ping]}, headers=sender)
+        got = response.json()["errors"][0]["code"] if response.status_code != 200 else None
+        if (response.status_code, got) != (status, code):
+            wrong.append(f"{node} {device} on {mrn}: {response.status_code} {got}, expected {status} {code}")
+        elif status != 200 and response.headers["content-type"] != PROBLEM:
+            wrong.append(f"{node} {device} on {mrn}: {status} is not problem+json")
+    assert not wrong, "\n".join(wrong)
+    async with corridor["UZ"].node.sessionmaker() as session:
+        assert not (await session.scalars(select(TrackingPosition))).all()
+    async with corridor["KZ"].node.sessionmaker() as session:
+        assert [(row.device_id, row.mrn) for row in await session.scalars(select(TrackingPosition))] == [
+            (DEVICE, on_road)
+        ]

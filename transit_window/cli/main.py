@@ -182,17 +182,44 @@ def clients_add(
     party_id: Annotated[
         str | None, typer.Option(help="The party (e.g. a forwarder's BIN) the client acts for.")
     ] = None,
+    device: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="For a device client: an e-seal it reports for, DEVICE_ID or DEVICE_ID=SEAL_NUMBER (the seal a "
+            "declaration lists; default the device id). Repeat for a gateway. Later: PUT /v1/devices/{id}."
+        ),
+    ] = None,
 ) -> None:
     """Create a client and print its token once; only its hash is stored."""
+    import re
+
     from transit_window.clients.service import ROLES, add_client
+    from transit_window.tracking.devices import DEVICE_PATTERN, register
 
     if role not in ROLES:
         raise typer.BadParameter(f"role must be one of {', '.join(ROLES)}")
+    devices: dict[str, str | None] = {}
+    for item in device or []:
+        device_id, _, seal = item.partition("=")
+        if role != "device" or not re.match(DEVICE_PATTERN, device_id) or len(device_id) > 64 or len(seal) > 64:
+            raise typer.BadParameter(f"--device {item!r}: a device client's DEVICE_ID[=SEAL_NUMBER]")
+        devices[device_id] = seal or None
 
     async def work(session: Any) -> tuple[Any, str]:
-        return await add_client(session, name=name, role=role, party_id=party_id)
+        client, token = await add_client(session, name=name, role=role, party_id=party_id)
+        for device_id, seal in devices.items():
+            await register(session, device_id=device_id, client_id=client.id, seal_id=seal, registered_by="cli")
+        return client, token
 
-    client, token = _run(lambda: _with_session(work))
+    from transit_window.errors import DomainError
+
+    try:
+        client, token = _run(lambda: _with_session(work))
+    except DomainError as exc:
+        console.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(1) from exc
+    for device_id in devices:
+        console.print(f"e-seal {device_id} registered to client {client.id}")
     console.print(f"client {client.id} ({role}) created. Token, shown once:")
     print(token)
 

@@ -191,7 +191,10 @@ class ChaosRun:
         options = self.options
         recorder = Recorder()
         access = {
-            node: NodeAccess(self.live.spec(node).url, self.live.corridor.tokens[node]) for node in self.live.nodes
+            node: NodeAccess(
+                self.live.spec(node).url, self.live.corridor.tokens[node], self.live.corridor.client_ids[node]
+            )
+            for node in self.live.nodes
         }
         corridor = Corridor(access, recorder=recorder, timeout=30.0)
         receiver = WebhookReceiver(fail_rate=0.02, seed=options.seed)

@@ -355,9 +355,18 @@ def _settled(api: Api, nodes: list[str]) -> bool:
     )
 
 
+def register_eseal(api: Api, *, device: str, seal: str) -> None:
+    """Kazakhstan's admin registers the e-seal to the node's device client (the gateway), with the seal number it
+    carries: from then on the node hears that device from that client only, on a movement that lists that seal."""
+    body = {"client_id": api.corridor.client_id("KZ", "device"), "seal_id": seal}
+    api.ok("KZ", "PUT", f"/v1/devices/{device}", json=body)
+    console.print(f"    e-seal {device} (seal {seal}) registered to Kazakhstan's e-seal gateway")
+
+
 def eseal_track(api: Api, mrn: str, *, seal: str) -> None:
     """The e-seal gateway of Kazakhstan reports the truck from Almaty towards Zhibek Zholy, with a detour of about
     70 km to the south that the route-deviation rule catches."""
+    register_eseal(api, device="ESEAL-KZ-0042", seal=seal)
     start, end = (43.24, 76.89), (41.38, 69.12)
     now = clock.utcnow()
     pings = []

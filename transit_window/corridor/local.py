@@ -26,6 +26,7 @@ class LocalCorridor:
     threshold: int | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     tokens: dict[str, dict[str, str]] = field(default_factory=dict)
+    client_ids: dict[str, dict[str, str]] = field(default_factory=dict)  # node → role → the demo client's id
     processes: dict[str, NodeProcess] = field(default_factory=dict)
 
     @property
@@ -54,9 +55,9 @@ class LocalCorridor:
         for spec in self.specs:
             migrate.upgrade(spec.database_url)
             if spec.id in known:
-                self.tokens[spec.id] = known[spec.id]
+                self.tokens[spec.id], self.client_ids[spec.id] = known[spec.id]
             else:
-                self.tokens[spec.id] = asyncio.run(_demo_clients(spec))
+                self.tokens[spec.id], self.client_ids[spec.id] = asyncio.run(_demo_clients(spec))
         self._write_manifest()
 
     @property
@@ -85,11 +86,20 @@ class LocalCorridor:
     def token(self, node: str, role: str = "admin") -> str:
         return self.tokens[node][role]
 
-    def _read_manifest(self) -> dict[str, dict[str, str]]:
+    def client_id(self, node: str, role: str) -> str:
+        """The id of the node's demo client of `role`: what an admin names when registering an e-seal to it."""
+        return self.client_ids[node][role]
+
+    def _read_manifest(self) -> dict[str, tuple[dict[str, str], dict[str, str]]]:
+        """node → (tokens, client ids) by role. A manifest from before client ids were kept gets new clients."""
         if not self.manifest.exists():
             return {}
         data = json.loads(self.manifest.read_text())
-        return {node["id"]: node["tokens"] for node in data.get("nodes", []) if node.get("tokens")}
+        return {
+            node["id"]: (node["tokens"], node["client_ids"])
+            for node in data.get("nodes", [])
+            if node.get("tokens") and node.get("client_ids")
+        }
 
     def _write_manifest(self) -> None:
         data = {
@@ -102,6 +112,7 @@ class LocalCorridor:
                     "database_url": spec.database_url,
                     "log": str(spec.log_file),
                     "tokens": self.tokens.get(spec.id, {}),
+                    "client_ids": self.client_ids.get(spec.id, {}),
                 }
                 for spec in self.specs
             ],
@@ -110,16 +121,19 @@ class LocalCorridor:
         self.manifest.chmod(0o600)
 
 
-async def _demo_clients(spec: NodeSpec) -> dict[str, str]:
+async def _demo_clients(spec: NodeSpec) -> tuple[dict[str, str], dict[str, str]]:
+    """One client per role: their tokens and their ids, by role."""
     engine = create_engine(spec.database_url, pool_size=1)
     try:
         async with create_sessionmaker(engine)() as session:
             tokens: dict[str, str] = {}
+            ids: dict[str, str] = {}
             for role in ROLES:
                 party = f"{spec.id}-DEMO-{role.upper()}" if role == "forwarder" else None
-                _, token = await add_client(session, name=f"demo {role} ({spec.id})", role=role, party_id=party)
+                client, token = await add_client(session, name=f"demo {role} ({spec.id})", role=role, party_id=party)
                 tokens[role] = token
+                ids[role] = client.id
             await session.commit()
-            return tokens
+            return tokens, ids
     finally:
         await engine.dispose()

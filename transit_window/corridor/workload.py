@@ -182,6 +182,7 @@ class Recorder:
 class NodeAccess:
     url: str
     tokens: dict[str, str]  # role → bearer token
+    client_ids: dict[str, str] = field(default_factory=dict)  # role → client id (the device client owns the e-seals)
 
 
 class Pacer:
@@ -334,8 +335,10 @@ class Tracked:
     route: Route
     plate: str
     grn: str
+    seal: str = ""  # the e-seal's number, as the declaration lists it; also its device id
     permits: dict[str, str] = field(default_factory=dict)  # issuer → permit id
     status: str = "accepted"
+    seal_registered: bool = False  # the departure node's admin registered the e-seal to its device client
 
 
 @dataclass
@@ -614,6 +617,7 @@ class Workload:
             permits = await self._permits(route, trader, plate, today=today)
 
         grn = self.random.choice(self.guarantees[home])
+        seal = f"{home}-SEAL-{tag}-{serial}"  # an e-seal: the declaration's seal number is also its device id
         declaration = {
             "declarant": trader.as_dict(),
             "consignor": trader.as_dict(),
@@ -621,7 +625,7 @@ class Workload:
             "carrier": trader.as_dict(),
             "vehicle": {"plate": plate, "country": home},
             "containers": [],
-            "seals": [f"{home}-SEAL-{tag}-{serial}"],
+            "seals": [seal],
             "goods": [
                 {
                     "hs_code": route.hs_code,
@@ -645,7 +649,7 @@ class Workload:
         )
         assert declared is not None
         mrn = str(declared.json()["mrn"])
-        movement = Tracked(mrn=mrn, route=route, plate=plate, grn=grn, permits=permits)
+        movement = Tracked(mrn=mrn, route=route, plate=plate, grn=grn, seal=seal, permits=permits)
         self.movements[mrn] = movement
         self.known.append(movement)
         if permits:
@@ -807,6 +811,25 @@ class Workload:
             pass
 
     async def _pings(self, movement: Tracked) -> None:
+        """Five pings from the truck's e-seal, registered first (once) by the departure node's admin to its device
+        client: a node hears a device only from the client it belongs to, on the movement it seals."""
+        if not movement.seal_registered:
+            node = movement.route.departure
+            client_id = self.corridor.access[node].client_ids.get("device")
+            if client_id is None:
+                return  # no device client known: the pings would be refused
+            registered = await self.corridor.call(
+                "register-eseal",
+                node,
+                "admin",
+                "PUT",
+                f"/v1/devices/{movement.seal}",
+                json={"client_id": client_id},
+                expect=SIDE_OK,
+            )
+            if registered.status != 200:
+                return
+            movement.seal_registered = True
         itinerary = movement.route.itinerary
         index = self.random.randrange(len(itinerary) - 1)
         start = self.offices.require(itinerary[index])
@@ -817,7 +840,7 @@ class Workload:
             fraction = self.random.random()
             pings.append(
                 {
-                    "device_id": f"ESEAL-{movement.plate}",
+                    "device_id": movement.seal,  # an e-seal whose id is its seal number
                     "mrn": movement.mrn,
                     "time": clock.isoformat(now - timedelta(seconds=2, milliseconds=100 * (5 - number))),
                     "lat": round(start.lat + (end.lat - start.lat) * fraction, 5),

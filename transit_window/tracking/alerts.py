@@ -75,6 +75,12 @@ class AlertBody(BaseModel):
     lat: float | None = Field(default=None, ge=-90, le=90)
     lon: float | None = Field(default=None, ge=-180, le=180)
     details: dict[str, Any] = {}
+    device_id: str | None = Field(
+        default=None, max_length=64, description="The e-seal device whose ping raised the alert (e-seal rules)"
+    )
+    client_id: str | None = Field(
+        default=None, max_length=36, description="The sending node's API client that reported that ping"
+    )
 
 
 @message_type(
@@ -134,6 +140,8 @@ async def apply_alert(
             event_id=body.id,
             envelope_id=envelope_id,
             open_key=None,  # the one-open-alert guard is for alerts this node raises
+            device_id=body.device_id,
+            client_id=body.client_id,
         )
     )
     if not result.rowcount:  # type: ignore[attr-defined]
@@ -182,8 +190,11 @@ async def raise_alert(
     lat: float | None = None,
     lon: float | None = None,
     office: str | None = None,
+    device_id: str | None = None,
+    client_id: str | None = None,
 ) -> TrackingAlert | None:
-    """Store the alert, record its event and send it to the route; None if one is already open (a race lost)."""
+    """Store the alert, record its event and send it to the route; None if one is already open (a race lost).
+    `device_id` and `client_id` say which device and which of this node's clients reported the ping behind it."""
     alert_id = new_id()
     dialect = session.get_bind().dialect.name
     result = await session.execute(
@@ -201,11 +212,24 @@ async def raise_alert(
             details=details,
             event_id=alert_id,
             open_key=f"{movement.mrn}|{rule}",
+            device_id=device_id,
+            client_id=client_id,
         )
     )
     if not result.rowcount:  # type: ignore[attr-defined]
         return None
-    body = AlertBody(id=alert_id, mrn=movement.mrn, rule=rule, at=at, office=office, lat=lat, lon=lon, details=details)
+    body = AlertBody(
+        id=alert_id,
+        mrn=movement.mrn,
+        rule=rule,
+        at=at,
+        office=office,
+        lat=lat,
+        lon=lon,
+        details=details,
+        device_id=device_id,
+        client_id=client_id,
+    )
     envelope_id = journey.broadcast(session, node, movement, message_type="tracking.alert", body=body)
     await events.record_event(
         session,
@@ -366,6 +390,10 @@ class AlertOut(BaseModel):
     lat: float | None
     lon: float | None
     details: dict[str, Any]
+    device_id: str | None = Field(description="The e-seal device whose ping raised the alert (null for overdue)")
+    client_id: str | None = Field(
+        description="The API client (of the raising node) that reported that ping; null for overdue crossings"
+    )
     event_id: str | None = Field(description="The tracking event of this alert on the consignment's timeline")
     acknowledged_at: datetime | None
     acknowledged_note: str | None

@@ -133,3 +133,25 @@ class TrackingAlert(Base):
     closed_at: Mapped[datetime | None]
     closed_by: Mapped[str | None] = mapped_column(String(36))
     closed_note: Mapped[str | None] = mapped_column(String(2000))
+    device_id: Mapped[str | None] = mapped_column(String(64))  # the device whose ping raised it (e-seal rules)
+    client_id: Mapped[str | None] = mapped_column(String(36))  # the API client that sent that ping (here)
+
+
+class Device(Base):
+    """An e-seal or tracker, registered by an admin to the device client allowed to report for it (an e-seal's own
+    client, or a gateway's client for every device behind it). `seal_id` is the seal number the device carries, as
+    a declaration lists it under `seals`; NULL when the device id *is* the seal number. A ping is accepted only from
+    the device's client and only for a movement whose declaration lists that seal (`tracking/positions.py`)."""
+
+    __tablename__ = "devices"
+
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # No foreign key, like every table here: a client is revoked, never deleted, and registering checks it.
+    client_id: Mapped[str] = mapped_column(String(36), index=True)
+    seal_id: Mapped[str | None] = mapped_column(String(64))
+    registered_at: Mapped[datetime]
+    registered_by: Mapped[str] = mapped_column(String(36))  # the admin client
+
+    @property
+    def seal(self) -> str:
+        return self.seal_id or self.device_id

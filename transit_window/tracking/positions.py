@@ -1,9 +1,14 @@
 """E-seal positions: `POST /v1/tracking/positions` takes batches of pings from devices, stores them once, and runs
 the alert rules on the new pings.
 
-A batch is all or nothing: every ping is validated first (coordinates in range, time not in the future, an MRN or a
-seal id this node knows) and if any ping is invalid the answer is a 422 problem naming each bad ping by its index
-(`/body/pings/12/seal_id`) and nothing is stored. A device resends the whole batch after fixing it; pings already
+A batch is all or nothing: every ping is checked first (coordinates in range, time not in the future, an MRN or a
+seal id this node knows) and so is who sent it — devices belong to what they seal (issue 13): the ping's device must
+be registered to the calling client (`devices.py`; else 403), its movement must be one this node departs that is
+released or in transit (not yet released, arrived, closed, or a route country's copy: 409; the departure node
+raises the alerts and shares them with the route), and the declaration's `seals` must list the device's seal (else
+422). If any ping is refused, the answer is a problem naming each refused ping by its index
+(`/body/pings/12/seal_id`) with a code, its status the strongest reason (403, then 409, then 422), and nothing is
+stored. A device resends the whole batch after fixing it; pings already
 stored are skipped, because a ping's identity is (device, MRN, time) and the insert ignores conflicts.
 
 Built for throughput (tens of thousands of pings a second): pydantic validates the batch, one Python pass checks
@@ -18,6 +23,7 @@ Rules (thresholds in settings, `TW_*`):
 - long-stop: pings within `stop_radius_km` of one point for more than `long_stop_minutes`, away from any office
   (`office_radius_km`);
 - seal-opened: a ping whose seal is open or tampered, away from any office.
+Every alert names the device of the ping that raised it and the client that sent the batch.
 The fourth rule, overdue crossing, needs no ping: it is the periodic check in `alerts.check_overdue`.
 Two batches for the same movement processed at the same moment may each write the state; the later write wins
 (the alerts themselves stay one per movement and rule: `alerts.raise_alert`).
@@ -44,10 +50,10 @@ from transit_window.db.base import UTCDateTime, table_of
 from transit_window.db.upsert import insert_ignore
 from transit_window.declarations.models import Movement
 from transit_window.declarations.schemas import Printable
-from transit_window.errors import FieldError, InvalidInput
-from transit_window.tracking import alerts, geo
+from transit_window.errors import Conflict, DomainError, FieldError, Forbidden, InvalidInput
+from transit_window.tracking import alerts, devices, geo
 from transit_window.tracking.alerts import AlertOut
-from transit_window.tracking.models import TrackingAlert, TrackingPosition, TrackingPositionState
+from transit_window.tracking.models import Device, TrackingAlert, TrackingPosition, TrackingPositionState
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -63,6 +69,8 @@ SealState = Literal["closed", "open", "tampered"]
 OPENED = frozenset({"open", "tampered"})
 Vector = tuple[float, float, float]
 SEALED_STATUSES = ("accepted", "released", "in_transit", "arrived")  # a seal id names a movement not yet over
+STRONGEST_FIRST = (403, 409, 422)  # the status of a refused batch: its strongest reason
+TAKING_PINGS = alerts.WATCHED  # released or in transit: on the road, not arrived, not closed
 
 
 class PingIn(BaseModel):
@@ -164,67 +172,178 @@ async def _movements(session: AsyncSession, mrns: set[str]) -> dict[str, Movemen
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """One refused ping: the status it would get alone (403 not this client's device, 409 movement not taking
+    pings, 422 invalid) and the field error naming it."""
+
+    status: int
+    error: FieldError
+
+
+def _refuse(refusals: list[Refusal]) -> DomainError:
+    """The whole batch refused: the strongest reason sets the status (a device that is not the client's outranks a
+    movement that is closed, which outranks a bad field), and every refused ping is listed by its index."""
+    count = len(refusals)
+    status = min((refusal.status for refusal in refusals), key=STRONGEST_FIRST.index)
+    errors = [refusal.error for refusal in refusals]
+    first = next(refusal.error for refusal in refusals if refusal.status == status)
+    detail = f"{count} ping{'s' if count > 1 else ''} refused, nothing stored; first: {first.pointer}: {first.detail}"
+    shown = errors[:MAX_ERRORS_SHOWN]
+    if status == 403:
+        return Forbidden(detail, errors=[error.as_dict() for error in shown], error_count=count)
+    if status == 409:
+        return Conflict(detail, errors=[error.as_dict() for error in shown], error_count=count)
+    return InvalidInput(detail, errors=shown, error_count=count)
+
+
+def _refusal_for_movement(index: int, movement: Movement, device: Device, seal_id: str | None) -> Refusal | None:
+    """Why this device may not report on this movement, if it may not (the node, the status, the seal)."""
+    mrn = movement.mrn
+    if movement.role != "departure":
+        return Refusal(
+            409,
+            FieldError(
+                f"/body/pings/{index}/mrn",
+                f"{mrn} is held here as a route country; its e-seal pings go to the departure node "
+                f"({movement.departure_country})",
+                "not-departure",
+            ),
+        )
+    if movement.status not in TAKING_PINGS:
+        return Refusal(
+            409,
+            FieldError(
+                f"/body/pings/{index}/mrn",
+                f"{mrn} is {movement.status}; pings are taken only while it is released or in transit",
+                "not-on-the-road",
+            ),
+        )
+    seals = {str(seal) for seal in movement.record.get("seals") or []}
+    if device.seal not in seals:
+        return Refusal(
+            422,
+            FieldError(
+                f"/body/pings/{index}/device_id",
+                f"device {device.device_id} carries seal {device.seal}, which the declaration of {mrn} does not "
+                "list; register the device with the seal it carries (PUT /v1/devices/{device_id})",
+                "not-this-movement",
+            ),
+        )
+    if seal_id is not None and seal_id != device.seal:
+        return Refusal(
+            422,
+            FieldError(
+                f"/body/pings/{index}/seal_id",
+                f"device {device.device_id} carries seal {device.seal}, not {seal_id}",
+                "not-this-device",
+            ),
+        )
+    return None
+
+
 async def validate(
-    session: AsyncSession, settings: Settings, batch: PositionBatch
+    session: AsyncSession, settings: Settings, batch: PositionBatch, *, client_id: str
 ) -> tuple[list[Ping], dict[str, Movement]]:
-    """Every ping checked; `InvalidInput` listing the bad ones (by index) if any is bad."""
+    """Every ping checked; the batch refused (`_refuse`), listing each refused ping by index, if any is refused.
+
+    Besides the fields: the device must be registered to `client_id`, the movement must be one this node departs
+    and that is on the road, and its declaration must list the device's seal (`devices.py`)."""
     latest = clock.utcnow() + timedelta(seconds=settings.ping_clock_skew_seconds)
-    errors: list[FieldError] = []
+    refusals: list[Refusal] = []
     named = {ping.mrn for ping in batch.pings if ping.mrn}
     owners = await _seal_owners(session, {ping.seal_id for ping in batch.pings if ping.seal_id and not ping.mrn})
     movements = await _movements(session, named | {mrns[0] for mrns in owners.values() if len(mrns) == 1})
+    registered = await devices.owned(session, {ping.device_id for ping in batch.pings})
     seals: dict[str, set[str]] = {}
     pings: list[Ping] = []
     for index, item in enumerate(batch.pings):
         moment = item.time.astimezone(UTC)
         if moment > latest:
-            errors.append(
-                FieldError(f"/body/pings/{index}/time", "the time is in the future; check the device's clock", "future")
+            refusals.append(
+                Refusal(
+                    422,
+                    FieldError(
+                        f"/body/pings/{index}/time", "the time is in the future; check the device's clock", "future"
+                    ),
+                )
             )
+        device = registered.get(item.device_id)
+        if device is None or device.client_id != client_id:
+            # The same answer whether the device is unknown or another client's: nothing learned about others.
+            refusals.append(
+                Refusal(
+                    403,
+                    FieldError(
+                        f"/body/pings/{index}/device_id",
+                        f"device {item.device_id} is not registered to this client; an admin registers it "
+                        f"(PUT /v1/devices/{item.device_id})",
+                        "not-your-device",
+                    ),
+                )
+            )
+            continue
         mrn = item.mrn
+        refused_before = len(refusals)
         if mrn is not None:
             movement = movements.get(mrn)
             if movement is None:
-                errors.append(FieldError(f"/body/pings/{index}/mrn", f"no movement {mrn} at this node", "90"))
+                refusals.append(
+                    Refusal(422, FieldError(f"/body/pings/{index}/mrn", f"no movement {mrn} at this node", "90"))
+                )
             elif item.seal_id is not None:
                 if mrn not in seals:
                     seals[mrn] = {str(seal) for seal in movement.record.get("seals") or []}
                 if item.seal_id not in seals[mrn]:
-                    errors.append(
-                        FieldError(f"/body/pings/{index}/seal_id", f"seal {item.seal_id} is not a seal of {mrn}", "14")
+                    refusals.append(
+                        Refusal(
+                            422,
+                            FieldError(
+                                f"/body/pings/{index}/seal_id", f"seal {item.seal_id} is not a seal of {mrn}", "14"
+                            ),
+                        )
                     )
         elif item.seal_id is not None:
             carriers = owners.get(item.seal_id, ())
             if len(carriers) == 1:
                 mrn = carriers[0]
             elif not carriers:
-                errors.append(
-                    FieldError(
-                        f"/body/pings/{index}/seal_id", f"no movement at this node carries seal {item.seal_id}", "90"
+                refusals.append(
+                    Refusal(
+                        422,
+                        FieldError(
+                            f"/body/pings/{index}/seal_id",
+                            f"no movement at this node carries seal {item.seal_id}",
+                            "90",
+                        ),
                     )
                 )
             else:
-                errors.append(
-                    FieldError(
-                        f"/body/pings/{index}/seal_id",
-                        f"seal {item.seal_id} is on several movements; send the MRN",
-                        "14",
+                refusals.append(
+                    Refusal(
+                        422,
+                        FieldError(
+                            f"/body/pings/{index}/seal_id",
+                            f"seal {item.seal_id} is on several movements; send the MRN",
+                            "14",
+                        ),
                     )
                 )
         else:
-            errors.append(FieldError(f"/body/pings/{index}/mrn", "name the movement: its MRN or its seal id", "13"))
-        if mrn is not None and not errors:
+            refusals.append(
+                Refusal(422, FieldError(f"/body/pings/{index}/mrn", "name the movement: its MRN or its seal id", "13"))
+            )
+        named_wrong = len(refusals) > refused_before  # the movement or seal named is wrong: said once is enough
+        if mrn is not None and mrn in movements and not named_wrong:
+            refusal = _refusal_for_movement(index, movements[mrn], device, item.seal_id)
+            if refusal is not None:
+                refusals.append(refusal)
+        if mrn is not None and not refusals:
             pings.append(
                 Ping(item.device_id, mrn, moment, item.seal_id, item.lat, item.lon, item.speed, item.seal_state)
             )
-    if errors:
-        count = len(errors)
-        raise InvalidInput(
-            f"{count} invalid ping{'s' if count > 1 else ''}, nothing stored; first: {errors[0].pointer}: "
-            f"{errors[0].detail}",
-            errors=errors[:MAX_ERRORS_SHOWN],
-            error_count=count,
-        )
+    if refusals:
+        raise _refuse(refusals)
     return pings, movements
 
 
@@ -440,9 +559,11 @@ def evaluate(
 
 
 async def apply_rules(
-    session: AsyncSession, node: Node, movements: dict[str, Movement], pings: list[Ping]
+    session: AsyncSession, node: Node, movements: dict[str, Movement], pings: list[Ping], *, client_id: str
 ) -> list[TrackingAlert]:
-    """Run the rules on the new pings, movement by movement; raise what they find; keep each movement's state."""
+    """Run the rules on the new pings, movement by movement; raise what they find (each alert naming the device of
+    the ping that raised it and `client_id`, who sent it: customs can tell a real detour from a bad device); keep
+    each movement's state."""
     if not pings:
         return []
     by_mrn: dict[str, list[Ping]] = {}
@@ -477,6 +598,8 @@ async def apply_rules(
                 lon=finding.lon,
                 office=finding.office,
                 details=finding.details,
+                device_id=finding.ping.device_id,
+                client_id=client_id,
             )
             if alert is not None:
                 raised.append(alert)
@@ -487,13 +610,13 @@ async def apply_rules(
 # -- the API -----------------------------------------------------------------------------------------------------
 
 router = APIRouter(tags=["tracking"])
-Device = Annotated[Principal, Depends(require("device"))]
+DeviceClient = Annotated[Principal, Depends(require("device"))]
 
 
-async def ingest(session: AsyncSession, node: Node, batch: PositionBatch) -> PositionsResult:
-    pings, movements = await validate(session, node.settings, batch)
+async def ingest(session: AsyncSession, node: Node, batch: PositionBatch, *, client_id: str) -> PositionsResult:
+    pings, movements = await validate(session, node.settings, batch, client_id=client_id)
     stored = await store(session, pings)
-    raised = await apply_rules(session, node, movements, stored)
+    raised = await apply_rules(session, node, movements, stored, client_id=client_id)
     return PositionsResult(
         received=len(batch.pings),
         stored=len(stored),
@@ -505,11 +628,14 @@ async def ingest(session: AsyncSession, node: Node, batch: PositionBatch) -> Pos
 @router.post(
     "/v1/tracking/positions",
     operation_id="positions_ingest",
-    summary="E-seal pings, up to 10,000 a batch: all stored (once) or, if any is invalid, none",
+    summary="E-seal pings, up to 10,000 a batch: all stored (once) or, if any is refused, none",
+    description="Each ping's device must be registered to the calling client (else 403), its movement must be "
+    "one this node departs that is released or in transit (else 409), and the movement's declaration must list the "
+    "device's seal (else 422). A refused batch stores nothing; its problem lists every refused ping by index.",
     response_model=PositionsResult,
-    responses=responses(401, 403, 413, 422),
+    responses=responses(401, 403, 409, 413, 422),
 )
 async def post_positions(
-    batch: PositionBatch, principal: Device, node: NodeDep, session: SessionDep
+    batch: PositionBatch, principal: DeviceClient, node: NodeDep, session: SessionDep
 ) -> PositionsResult:
-    return await ingest(session, node, batch)
+    return await ingest(session, node, batch, client_id=principal.client_id)

@@ -97,11 +97,15 @@ class PublicStep(BaseModel):
 
 
 class PublicTrack(BaseModel):
-    """What anyone holding the tracking code may see: no goods value, no party ids, no personal data."""
+    """What anyone holding the tracking code may see: no goods value, no party ids, no personal data, and no
+    position from an e-seal ping (a truck's raw track is for customs; issue 13)."""
 
     mrn: str
     status: str
     countries: list[str]
     route: list[Place]
-    current_place: Place | None
+    current_place: Place | None = Field(
+        description="The last office the truck passed and its country (the office's own coordinates), never a "
+        "position reported by an e-seal"
+    )
     timeline: list[PublicStep]

@@ -206,12 +206,13 @@ class Pages:
 
 
 async def _alert_spots(session: AsyncSession, track: PublicTrack, offices: OfficeDirectory) -> list[routemap.AlertAt]:
-    """Where the alerts of the timeline were raised (the public view lists them without coordinates)."""
+    """Where the alerts of the timeline were raised, drawn only when that was at an office: an alert on the road
+    carries the ping's raw position, which the public page never shows (issue 13)."""
     kinds = {step.step for step in track.timeline if step.alert}
     if not kinds:
         return []
     rows = await session.execute(
-        select(TrackingEvent.office, TrackingEvent.lat, TrackingEvent.lon)
+        select(TrackingEvent.office)
         .where(TrackingEvent.mrn == track.mrn, TrackingEvent.kind.in_(kinds))
         .order_by(TrackingEvent.event_time, TrackingEvent.id)
     )
@@ -219,11 +220,9 @@ async def _alert_spots(session: AsyncSession, track: PublicTrack, offices: Offic
     spots = []
     for index, row in enumerate(rows):
         office = offices.get(row.office) if row.office else None
-        lat = row.lat if row.lat is not None else (office.lat if office else None)
-        lon = row.lon if row.lon is not None else (office.lon if office else None)
-        if lat is not None and lon is not None:
+        if office is not None:
             title = labels[index] if index < len(labels) else "alert"
-            spots.append((lat, lon, title, row.office))
+            spots.append((office.lat, office.lon, title, row.office))
     return spots
 
 

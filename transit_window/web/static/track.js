@@ -164,13 +164,14 @@
   }
 
   function addAlert(track) {
-    // A new alert as the last event: mark where it was raised (the JSON gives its place as current_place).
+    // A new alert as the last event: mark it when it was raised at an office. An alert on the road is listed but
+    // not drawn: the public page never shows an e-seal's raw position (the server's _alert_spots does the same).
     var steps = track.timeline;
     var last = steps[steps.length - 1];
-    if (!last || !last.alert || !track.current_place) {
+    if (!last || !last.alert || !last.office) {
       return;
     }
-    var xy = point(track.current_place);
+    var xy = point({ office: last.office });
     if (!xy) {
       return;
     }

@@ -36,6 +36,10 @@ SUBSCRIPTIONS = (
     "tests/webhooks/test_subscriptions.py::test_another_forwarders_subscription_is_not_found_and_roles_are_enforced"
 )
 FOLLOW = "tests/security/test_authorization.py::test_a_forwarder_cannot_subscribe_to_another_partys_consignment"
+HOLDING = (
+    "tests/declarations/test_guarantee_ownership.py::"
+    "test_only_the_holder_or_the_registering_customs_client_manages_who_may_use_a_guarantee"
+)
 
 # Where each route a forwarder may call is shown to keep another party's consignments (and webhooks) out of reach.
 PARTY_SCOPED: dict[Key, str] = {
@@ -45,6 +49,9 @@ PARTY_SCOPED: dict[Key, str] = {
     ("GET", "/v1/events"): TRACKING,
     ("POST", "/v1/consignments/{mrn}/grants"): TRACKING,
     ("POST", "/v1/consignments/{mrn}/tracking-code"): TRACKING,
+    ("POST", "/v1/guarantees/{grn}/authorisations"): HOLDING,
+    ("GET", "/v1/guarantees/{grn}/authorisations"): HOLDING,
+    ("DELETE", "/v1/guarantees/{grn}/authorisations/{authorisation_id}"): HOLDING,
     ("POST", "/v1/subscriptions"): FOLLOW,
     ("GET", "/v1/subscriptions"): SUBSCRIPTIONS,
     ("GET", "/v1/subscriptions/{subscription_id}"): SUBSCRIPTIONS,

@@ -151,3 +151,34 @@ def test_holding_data_every_revision_goes_down_to_base_and_back_up(empty_databas
     migrate.upgrade(empty_database)
     assert asyncio.run(_counts(empty_database)) == {"api_clients": 0, "outbox": 0, "log_entries": 0, "log_head": 1}
     migrate.check(empty_database)
+
+
+async def _rows(url: str, query: str) -> list[tuple[object, ...]]:
+    engine = create_engine(url, pool_size=1)
+    try:
+        async with engine.connect() as connection:
+            return [tuple(row) for row in await connection.execute(text(query))]
+    finally:
+        await engine.dispose()
+
+
+def test_guarantees_registered_before_0007_take_their_holders_country_from_the_grn(empty_database: str) -> None:
+    """0007 makes `holder_country` required: a guarantee already registered gets the guarantee office's country
+    (characters 3-4 of its GRN), no registering client (so only its holder manages its authorisations), and the
+    downgrade drops the columns again without losing the guarantee."""
+    migrate.upgrade(empty_database, "0006")
+    asyncio.run(
+        _execute(
+            empty_database,
+            "INSERT INTO guarantees (grn, holder_id, reference_amount, reserved, currency, created_at) VALUES "
+            "('26KZ0000000001234', '230340000126', 25000, 0, 'USD', CURRENT_TIMESTAMP)",
+        )
+    )
+    migrate.upgrade(empty_database, "0007")
+    query = "SELECT grn, holder_country, client_id FROM guarantees"
+    assert asyncio.run(_rows(empty_database, query)) == [("26KZ0000000001234", "KZ", None)]
+    migrate.downgrade(empty_database, "0006")
+    assert asyncio.run(_rows(empty_database, "SELECT grn, holder_id FROM guarantees")) == [
+        ("26KZ0000000001234", "230340000126")
+    ]
+    assert "guarantee_authorisations" not in asyncio.run(_tables(empty_database))

@@ -1,7 +1,7 @@
 """devices, and the device and client behind an alert
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-04 12:00:00.000000
 
 E-seal devices are registered to the device client that may report for them (issue 13, finding 2); an alert
@@ -19,7 +19,7 @@ from alembic import op
 import transit_window.db.base
 
 revision: str = '0008'
-down_revision: str | None = '0006'
+down_revision: str | None = '0007'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

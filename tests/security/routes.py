@@ -26,6 +26,8 @@ CUSTOMS = ("customs",)
 PERMITS = ("permits",)
 BORDER_OR_AUTHORITY = ("customs", "permits")
 FOLLOWERS = ("customs", "forwarder")  # tracking and webhooks: a forwarder sees only its party's consignments
+SUBSCRIBERS = ("customs", "forwarder", "admin")  # existing subscriptions: the operator may read and act on them too
+HOLDERS = ("customs", "forwarder")  # a guarantee's authorisations: its holder's forwarder, or its registering customs
 
 ACCESS: dict[Key, tuple[str, ...]] = {
     # FastAPI's own documents and the operations endpoints (the metrics port is for the operator's network)
@@ -50,6 +52,9 @@ ACCESS: dict[Key, tuple[str, ...]] = {
     ("POST", "/v1/movements/{mrn}/status-requests"): CUSTOMS,
     ("POST", "/v1/guarantees"): CUSTOMS,
     ("GET", "/v1/guarantees/{grn}"): CUSTOMS,
+    ("POST", "/v1/guarantees/{grn}/authorisations"): HOLDERS,
+    ("GET", "/v1/guarantees/{grn}/authorisations"): HOLDERS,
+    ("DELETE", "/v1/guarantees/{grn}/authorisations/{authorisation_id}"): HOLDERS,
     # documents: issued by the competent authority (role permits), read by it and by customs
     ("POST", "/v1/documents"): PERMITS,
     ("GET", "/v1/documents"): BORDER_OR_AUTHORITY,
@@ -88,13 +93,13 @@ ACCESS: dict[Key, tuple[str, ...]] = {
     ("POST", "/v1/alerts/{alert_id}/close"): CUSTOMS,
     # webhooks
     ("POST", "/v1/subscriptions"): FOLLOWERS,
-    ("GET", "/v1/subscriptions"): FOLLOWERS,
-    ("GET", "/v1/subscriptions/{subscription_id}"): FOLLOWERS,
-    ("DELETE", "/v1/subscriptions/{subscription_id}"): FOLLOWERS,
-    ("POST", "/v1/subscriptions/{subscription_id}/secret"): FOLLOWERS,
-    ("POST", "/v1/subscriptions/{subscription_id}/enable"): FOLLOWERS,
-    ("GET", "/v1/subscriptions/{subscription_id}/deliveries"): FOLLOWERS,
-    ("POST", "/v1/subscriptions/{subscription_id}/deliveries/{delivery_id}/redeliver"): FOLLOWERS,
+    ("GET", "/v1/subscriptions"): SUBSCRIBERS,
+    ("GET", "/v1/subscriptions/{subscription_id}"): SUBSCRIBERS,
+    ("DELETE", "/v1/subscriptions/{subscription_id}"): SUBSCRIBERS,
+    ("POST", "/v1/subscriptions/{subscription_id}/secret"): SUBSCRIBERS,
+    ("POST", "/v1/subscriptions/{subscription_id}/enable"): SUBSCRIBERS,
+    ("GET", "/v1/subscriptions/{subscription_id}/deliveries"): SUBSCRIBERS,
+    ("POST", "/v1/subscriptions/{subscription_id}/deliveries/{delivery_id}/redeliver"): SUBSCRIBERS,
     # the corridor protocol: nodes only
     ("POST", "/v1/corridor/messages"): (PEER,),  # each envelope in the body is signed and checked on its own
     ("GET", "/v1/corridor/messages"): (PEER,),
@@ -114,10 +119,29 @@ ACCESS: dict[Key, tuple[str, ...]] = {
     ("GET", "/track/static/{path}"): (PUBLIC,),
 }
 
+# Ownership on top of the role: of the clients whose role a route admits, which may act on a given guarantee or
+# subscription. Another client of an allowed role is refused with 403 (a forwarder of another party: 404, the thing
+# does not exist for it). Proven for every route listed by test_owned_routes_answer_only_their_owners.
+HOLDER = "the guarantee's holder (a forwarder of its party) or the customs client that registered it"
+SUBSCRIBER = "the client that made the subscription, or an admin"
+READER = "any client that may read the subscription (the node's customs clients, the party's forwarders, admin)"
+OWNERSHIP: dict[Key, str] = {
+    ("POST", "/v1/guarantees/{grn}/authorisations"): HOLDER,
+    ("GET", "/v1/guarantees/{grn}/authorisations"): HOLDER,
+    ("DELETE", "/v1/guarantees/{grn}/authorisations/{authorisation_id}"): HOLDER,
+    ("GET", "/v1/subscriptions/{subscription_id}"): READER,
+    ("DELETE", "/v1/subscriptions/{subscription_id}"): SUBSCRIBER,
+    ("POST", "/v1/subscriptions/{subscription_id}/secret"): SUBSCRIBER,
+    ("POST", "/v1/subscriptions/{subscription_id}/enable"): SUBSCRIBER,
+    ("GET", "/v1/subscriptions/{subscription_id}/deliveries"): SUBSCRIBER,
+    ("POST", "/v1/subscriptions/{subscription_id}/deliveries/{delivery_id}/redeliver"): SUBSCRIBER,
+}
+
 # Plausible values nobody has created: an allowed caller gets 404 (or 409/422), never 401/403.
 PATH_VALUES = {
     "mrn": generate_mrn(year=26, country="KZ", serial=987654),
     "grn": "26KZ0000000009876",
+    "authorisation_id": "0190a000-0000-7000-8000-0000000000e1",
     "document_id": "0190a000-0000-7000-8000-00000000d0c1",
     "application_id": "0190a000-0000-7000-8000-0000000000a1",
     "permit_id": "UZ-KZ-2026-2-987654",

@@ -7,6 +7,9 @@ A role the table does not allow gets 403 problem+json, no token gets 401; an all
 only consignments it is a party to, and another party's things do not exist for it (404, not 403) — is proven
 route by route in the tests named in `PARTY_SCOPED`; this module checks that every route a forwarder may call has
 such a proof, and adds the one case nobody covered (following another party's consignment by subscribing to it).
+Ownership — of the clients of an allowed role, only a guarantee's holder (or the customs client that registered it)
+manages its authorisations, and only a subscription's maker (or an admin) acts on it — is the `OWNERSHIP` table,
+proven here for each of its routes on both dialects.
 
 The matrix runs on both dialects (the token lookup differs: SQLite authenticates in a short session of its own);
 the other checks here run on SQLite only.
@@ -22,7 +25,7 @@ from sqlalchemy import select
 
 from tests.declarations.conftest import declaration
 from tests.security.proofs import missing
-from tests.security.routes import ACCESS, PEER, PUBLIC, ROLES, Key, app_routes, fill
+from tests.security.routes import ACCESS, OWNERSHIP, PEER, PUBLIC, ROLES, SUBSCRIBER, Key, app_routes, fill
 from tests.support.inprocess import InProcessCorridor, InProcessNode
 from tests.tracking.conftest import DECLARANT, DEVICE, SEAL, client_for, device_for, travel
 from transit_window import clock
@@ -40,6 +43,11 @@ SUBSCRIPTIONS = (
 FOLLOW = "tests/security/test_authorization.py::test_a_forwarder_cannot_subscribe_to_another_partys_consignment"
 SEALS = "tests/security/test_authorization.py::test_a_device_reports_only_its_own_seal_on_a_movement_on_the_road"
 
+HOLDING = (
+    "tests/declarations/test_guarantee_ownership.py::"
+    "test_only_the_holder_or_the_registering_customs_client_manages_who_may_use_a_guarantee"
+)
+
 # Where each route a forwarder may call is shown to keep another party's consignments (and webhooks) out of reach.
 PARTY_SCOPED: dict[Key, str] = {
     ("GET", "/v1/consignments"): TRACKING,
@@ -48,6 +56,9 @@ PARTY_SCOPED: dict[Key, str] = {
     ("GET", "/v1/events"): TRACKING,
     ("POST", "/v1/consignments/{mrn}/grants"): TRACKING,
     ("POST", "/v1/consignments/{mrn}/tracking-code"): TRACKING,
+    ("POST", "/v1/guarantees/{grn}/authorisations"): HOLDING,
+    ("GET", "/v1/guarantees/{grn}/authorisations"): HOLDING,
+    ("DELETE", "/v1/guarantees/{grn}/authorisations/{authorisation_id}"): HOLDING,
     ("POST", "/v1/subscriptions"): FOLLOW,
     ("GET", "/v1/subscriptions"): SUBSCRIPTIONS,
     ("GET", "/v1/subscriptions/{subscription_id}"): SUBSCRIPTIONS,
@@ -237,3 +248,78 @@ async def test_a_device_reports_only_its_own_seal_on_a_movement_on_the_road(
         assert [(row.device_id, row.mrn) for row in await session.scalars(select(TrackingPosition))] == [
             (DEVICE, on_road)
         ]
+
+
+def test_every_route_on_a_guarantees_authorisations_or_one_subscription_has_an_ownership_rule() -> None:
+    owned = {
+        key
+        for key in ACCESS
+        if "/authorisations" in key[1]
+        or (key[1].startswith("/v1/subscriptions/") and key[0] != "GET")
+        or key[1].endswith("/deliveries")
+    }
+    assert owned <= set(OWNERSHIP), sorted(owned - set(OWNERSHIP))
+    assert set(OWNERSHIP) <= set(ACCESS), sorted(set(OWNERSHIP) - set(ACCESS))
+
+
+async def test_owned_routes_answer_only_their_owners(
+    corridor: InProcessCorridor, customs: dict[str, dict[str, str]]
+) -> None:
+    """Customs client A registers a guarantee held by party 990140000384 and subscribes to the node's events. For
+    every route of `OWNERSHIP`: customs client B (same role, same node) is refused with a 403 problem that says
+    why, except where the rule shares reading; a forwarder of another party does not see the guarantee (404); the
+    owners (A, the holder's forwarder, an admin for subscriptions) get past the rule (no 401/403)."""
+    kz = corridor["KZ"]
+    kz.node.settings.webhook_allow_private_targets = True  # the URL is never called: the loops are off in tests
+    holder_party = "990140000384"
+    grn = "26KZ0000000004321"
+    first = customs["KZ"]
+    second = await client_for(corridor, "KZ", role="customs", party_id=None)
+    holder = await client_for(corridor, "KZ", role="forwarder", party_id=holder_party)
+    stranger = await client_for(corridor, "KZ", role="forwarder", party_id=DECLARANT)
+    admin = kz.admin
+    body = {"grn": grn, "holder_id": holder_party, "reference_amount": "1000.00", "currency": "USD"}
+    assert (await kz.client.post("/v1/guarantees", json=body, headers=first)).status_code == 201
+
+    async def subscription() -> str:
+        made = await kz.client.post("/v1/subscriptions", json={"url": "http://127.0.0.1:9/hook"}, headers=first)
+        assert made.status_code == 201, made.text
+        return str(made.json()["id"])
+
+    def request_for(key: Key, values: dict[str, str]) -> tuple[str, str, dict[str, object] | None]:
+        method, path = key
+        body: dict[str, object] | None = None
+        if method == "POST" and path.endswith("/authorisations"):
+            body = {"declarant_id": DECLARANT}
+        return method, fill(path).replace(fill("{grn}"), grn).replace(fill("{subscription_id}"), values["sub"]), body
+
+    values = {"sub": await subscription()}
+    wrong = []
+    # DELETE last, so the thing is still there for the other routes
+    for key in sorted(OWNERSHIP, key=lambda key: (key[0] == "DELETE", key)):
+        method, path, sent = request_for(key, values)
+        is_guarantee = "/v1/guarantees/" in key[1]
+        intruder = await kz.client.request(method, path, json=sent, headers=second)
+        if OWNERSHIP[key] == SUBSCRIBER or is_guarantee:
+            if intruder.status_code != 403 or intruder.headers["content-type"] != PROBLEM:
+                wrong.append(f"{method} {key[1]} as another customs client: {intruder.status_code}")
+            elif "only" not in intruder.json()["detail"]:
+                wrong.append(f"{method} {key[1]}: the 403 does not say who may: {intruder.text}")
+        elif intruder.status_code != 200:
+            wrong.append(f"{method} {key[1]}: reading is shared, got {intruder.status_code}")
+        if is_guarantee:
+            hidden = await kz.client.request(method, path, json=sent, headers=stranger)
+            if hidden.status_code != 404:
+                wrong.append(f"{method} {key[1]} as another party's forwarder: {hidden.status_code}")
+            owners = [first, holder]
+        else:
+            owners = [admin, first]
+        for owner in owners:
+            if key[0] == "DELETE" and owner is admin:
+                method, path, sent = request_for(key, {"sub": await subscription()})
+            elif key[0] == "DELETE":
+                method, path, sent = request_for(key, values)
+            answer = await kz.client.request(method, path, json=sent, headers=owner)
+            if answer.status_code in (401, 403) or answer.status_code >= 500:
+                wrong.append(f"{method} {key[1]} as an owner: {answer.status_code} {answer.text[:200]}")
+    assert not wrong, "\n".join(wrong)

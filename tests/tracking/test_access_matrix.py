@@ -63,8 +63,9 @@ async def test_tracking_access_matrix(
 async def test_subscription_position_and_alert_access_matrix(
     corridor: InProcessCorridor, travelled: Travelled, customs: dict[str, dict[str, str]]
 ) -> None:
-    """Webhook subscriptions belong to their party (others get 404), positions come from devices only, alerts are
-    worked by customs only; no token is always 401, and a refusal is always problem+json."""
+    """Webhook subscriptions belong to their party (others get 404; the operator, an admin, reads and acts on every
+    one), positions come from devices only, alerts are worked by customs only; no token is always 401, and a
+    refusal is always problem+json."""
     kz = corridor["KZ"]
     kz.node.settings.webhook_allow_private_targets = True  # the URL is never called: the loops are off in tests
     headers = {
@@ -86,37 +87,37 @@ async def test_subscription_position_and_alert_access_matrix(
         ]
     }
     nobody = "00000000-0000-7000-8000-000000000000"
-    forbidden = {"device": 403, "permits": 403, "admin": 403, "anonymous": 401}
+    forbidden = {"device": 403, "permits": 403, "anonymous": 401}
     rows: list[tuple[str, str, object, dict[str, set[int]]]] = [
         (
             "POST",
             "/v1/subscriptions",
             hook,
-            {"customs": {201}, "own": {201}, "other": {201}, **{k: {v} for k, v in forbidden.items()}},
+            {"customs": {201}, "own": {201}, "other": {201}, "admin": {403}, **{k: {v} for k, v in forbidden.items()}},
         ),
         (
             "GET",
             "/v1/subscriptions",
             None,
-            {"customs": {200}, "own": {200}, "other": {200}, **{k: {v} for k, v in forbidden.items()}},
+            {"customs": {200}, "own": {200}, "other": {200}, "admin": {200}, **{k: {v} for k, v in forbidden.items()}},
         ),
         (
             "GET",
             f"/v1/subscriptions/{sub}",
             None,
-            {"customs": {404}, "own": {200}, "other": {404}, **{k: {v} for k, v in forbidden.items()}},
+            {"customs": {404}, "own": {200}, "other": {404}, "admin": {200}, **{k: {v} for k, v in forbidden.items()}},
         ),
         (
             "GET",
             f"/v1/subscriptions/{sub}/deliveries",
             None,
-            {"customs": {404}, "own": {200}, "other": {404}, **{k: {v} for k, v in forbidden.items()}},
+            {"customs": {404}, "own": {200}, "other": {404}, "admin": {200}, **{k: {v} for k, v in forbidden.items()}},
         ),
         (
             "POST",
             f"/v1/subscriptions/{sub}/deliveries/{nobody}/redeliver",
             None,
-            {"customs": {404}, "own": {404}, "other": {404}, **{k: {v} for k, v in forbidden.items()}},
+            {"customs": {404}, "own": {404}, "other": {404}, "admin": {404}, **{k: {v} for k, v in forbidden.items()}},
         ),
         (
             "POST",
@@ -160,11 +161,11 @@ async def test_subscription_position_and_alert_access_matrix(
                 "anonymous": {401},
             },
         ),
-        (
+        (  # callers go in CALLERS order: the owner deletes it, so the admin after it finds nothing
             "DELETE",
             f"/v1/subscriptions/{sub}",
             None,
-            {"customs": {404}, "own": {204}, "other": {404}, **{k: {v} for k, v in forbidden.items()}},
+            {"customs": {404}, "own": {204}, "other": {404}, "admin": {404}, **{k: {v} for k, v in forbidden.items()}},
         ),
     ]
     mismatches = []

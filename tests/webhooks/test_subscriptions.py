@@ -1,5 +1,7 @@
 """Managing subscriptions: the secret is shown once and can be rotated without dropping a delivery, another
-forwarder's subscription does not exist for you (404), and only forwarders and customs may subscribe."""
+forwarder's subscription does not exist for you (404), only forwarders and customs may subscribe, and a
+subscription belongs to the client that made it: the node's other customs clients (or the party's other forwarder
+clients) read it, only its maker or an admin rotates its secret, deletes, re-enables it or reads its deliveries."""
 
 from __future__ import annotations
 
@@ -89,3 +91,64 @@ async def test_another_forwarders_subscription_is_not_found_and_roles_are_enforc
     deleted = await kz.delete(path, headers=owner)
     assert deleted.status_code == 204
     assert (await kz.get(path, headers=owner)).status_code == 404
+
+
+async def test_another_customs_client_reads_a_subscription_but_cannot_take_it_over(
+    corridor: InProcessCorridor, customs: dict[str, dict[str, str]], guarantee: str, receiver: Receiver
+) -> None:
+    """Issue 13, finding 4: a second customs client of KZ listed the first one's subscription, rotated its secret
+    (and could then sign deliveries to the first one's receiver), read its deliveries and deleted it. Now it still
+    reads it, and every action is a 403 problem saying who may; deliveries stay signed with the maker's secret
+    alone. An admin may act on it (the operator stopping a subscription whose maker cannot)."""
+    del guarantee
+    kz = corridor["KZ"].client
+    mine = await subscribe(corridor, customs["KZ"], receiver, "/customs")
+    second = await client_for(corridor, "KZ", role="customs", party_id=None)
+    await release(corridor, customs)
+    assert await deliver(corridor) == 1
+    path = f"/v1/subscriptions/{mine['id']}"
+    [delivery] = (await kz.get(f"{path}/deliveries", headers=customs["KZ"])).json()["items"]
+
+    assert [item["id"] for item in (await kz.get("/v1/subscriptions", headers=second)).json()["items"]] == [mine["id"]]
+    assert (await kz.get(path, headers=second)).status_code == 200
+    for method, url in (
+        ("POST", f"{path}/secret"),
+        ("GET", f"{path}/deliveries"),
+        ("POST", f"{path}/deliveries/{delivery['id']}/redeliver"),
+        ("POST", f"{path}/enable"),
+        ("DELETE", path),
+    ):
+        refused = await kz.request(method, url, headers=second)
+        assert refused.status_code == 403, (method, url, refused.text)
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert "only that client or an admin" in refused.json()["detail"]
+        assert "whsec_" not in refused.text and "event_id" not in refused.text
+    state = (await kz.get(path, headers=customs["KZ"])).json()
+    assert state["previous_secret_valid_until"] is None, "the secret was not rotated"
+    redelivered = await kz.post(f"{path}/deliveries/{delivery['id']}/redeliver", headers=customs["KZ"])
+    assert redelivered.status_code == 202, redelivered.text
+    assert await deliver(corridor) == 1
+    assert receiver.rejected == [] and len(receiver.received) == 2
+    assert " " not in receiver.received[-1].headers["webhook-signature"], "signed with the maker's secret only"
+
+    rotated = await kz.post(f"{path}/secret", headers=corridor["KZ"].admin)
+    assert rotated.status_code == 200 and rotated.json()["secret"].startswith("whsec_")
+    assert (await kz.delete(path, headers=second)).status_code == 403
+    assert (await kz.delete(path, headers=corridor["KZ"].admin)).status_code == 204
+    assert (await kz.get(path, headers=customs["KZ"])).status_code == 404
+
+
+async def test_a_forwarders_colleague_reads_its_partys_subscription_but_only_its_maker_acts_on_it(
+    corridor: InProcessCorridor, receiver: Receiver
+) -> None:
+    kz = corridor["KZ"].client
+    maker = await client_for(corridor, "KZ", role="forwarder", party_id=DECLARANT)
+    colleague = await client_for(corridor, "KZ", role="forwarder", party_id=DECLARANT)
+    made = await subscribe(corridor, maker, receiver, "/ours")
+    path = f"/v1/subscriptions/{made['id']}"
+    assert (await kz.get(path, headers=colleague)).status_code == 200
+    for method, url in (("POST", f"{path}/secret"), ("GET", f"{path}/deliveries"), ("DELETE", path)):
+        refused = await kz.request(method, url, headers=colleague)
+        assert refused.status_code == 403, (method, url, refused.text)
+    assert (await kz.get(f"{path}/deliveries", headers=maker)).status_code == 200
+    assert (await kz.delete(path, headers=maker)).status_code == 204

@@ -413,7 +413,13 @@ def run_movement(
         departure,
         "POST",
         "/v1/guarantees",
-        json={"grn": grn, "holder_id": body["declarant"]["id"], "reference_amount": "50000.00", "currency": "USD"},
+        json={  # the declarant holds the guarantee it names (a guarantee belongs to its holder)
+            "grn": grn,
+            "holder_id": body["declarant"]["id"],
+            "holder_country": body["declarant"]["country"],
+            "reference_amount": "50000.00",
+            "currency": "USD",
+        },
     )
     declaration = {**body, "limit_date": (clock.utcnow().date() + timedelta(days=14)).isoformat()}
     accepted = _customs(api, departure, "POST", "/v1/declarations", json=declaration)

@@ -396,10 +396,16 @@ class Workload:
             await self.corridor.ok(issuer, "permits", "POST", "/v1/permits/quotas", json=body)
         reference = f"{float(AMOUNT) * self.settings.movements_per_guarantee:.2f}"
         for node in sorted({route.departure for route in ROUTES}):
-            holder = TRADERS[node].id
+            trader = TRADERS[node]  # the declarant of every movement from this node: it holds the guarantees
             for index in range(self.settings.guarantees_per_node):
                 grn = f"{year % 100:02d}{node}{self.settings.run_tag}{index:06d}1"
-                body = {"grn": grn, "holder_id": holder, "reference_amount": reference, "currency": CURRENCY}
+                body = {
+                    "grn": grn,
+                    "holder_id": trader.id,
+                    "holder_country": trader.country,
+                    "reference_amount": reference,
+                    "currency": CURRENCY,
+                }
                 await self.corridor.ok(node, "customs", "POST", "/v1/guarantees", json=body)
                 self.guarantees.setdefault(node, []).append(grn)
         if self.receiver is not None:

@@ -1,20 +1,25 @@
-"""The declaration and movement API for customs systems (role `customs`)."""
+"""The declaration and movement API for customs systems (role `customs`), and the guarantee holder's
+authorisations (its forwarder client or the customs client that registered the guarantee)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
 from transit_window.api.deps import NodeDep, Principal, SessionDep, require
 from transit_window.api.pagination import decode_cursor, encode_cursor
 from transit_window.api.problems import responses
-from transit_window.declarations import idempotency, journey, service
-from transit_window.declarations.models import Guarantee, Movement
+from transit_window.declarations import guarantees, idempotency, journey, service
+from transit_window.declarations.models import Guarantee, GuaranteeAuthorisation, Movement
 from transit_window.declarations.schemas import (
     ArrivalIn,
+    AuthorisationCreated,
+    AuthorisationIn,
+    AuthorisationOut,
+    AuthorisationPage,
     CancelIn,
     ControlResultsIn,
     CrossingIn,
@@ -309,9 +314,10 @@ async def request_status(mrn: str, client: CustomsClient, node: NodeDep, session
     response_model=GuaranteeOut,
     responses=responses(401, 403, 409, 422),
 )
-async def register_guarantee(request: GuaranteeIn, client: CustomsClient, session: SessionDep) -> GuaranteeOut:
-    del client
-    guarantee = await service.register_guarantee(session, request)
+async def register_guarantee(
+    request: GuaranteeIn, client: CustomsClient, node: NodeDep, session: SessionDep
+) -> GuaranteeOut:
+    guarantee = await service.register_guarantee(session, node, client=client, request=request)
     return _guarantee_out(guarantee)
 
 
@@ -334,8 +340,94 @@ def _guarantee_out(guarantee: Guarantee) -> GuaranteeOut:
     return GuaranteeOut(
         grn=guarantee.grn,
         holder_id=guarantee.holder_id,
+        holder_country=guarantee.holder_country,
         reference_amount=guarantee.reference_amount,
         reserved=guarantee.reserved,
         available=guarantee.reference_amount - guarantee.reserved,
         currency=guarantee.currency,
     )
+
+
+# -- the holder's authorisations (NCTS guarantee access codes) ---------------------------------------------------
+
+GuaranteeManager = Annotated[Principal, Depends(require("customs", "forwarder"))]
+AuthorisationId = Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$")]
+
+
+def _authorisation_out(authorisation: GuaranteeAuthorisation) -> AuthorisationOut:
+    return AuthorisationOut(
+        id=authorisation.id,
+        grn=authorisation.grn,
+        declarant_id=authorisation.declarant_id,
+        declarant_country=authorisation.declarant_country,
+        created_at=authorisation.created_at,
+        revoked_at=authorisation.revoked_at,
+    )
+
+
+@router.post(
+    "/v1/guarantees/{grn}/authorisations",
+    operation_id="guarantees_authorise",
+    summary="The holder authorises a declarant to use the guarantee; the access code is returned only here",
+    status_code=201,
+    response_model=AuthorisationCreated,
+    responses=responses(401, 403, 404, 422),
+)
+async def authorise_declarant(
+    grn: Annotated[str, Printable],
+    request: AuthorisationIn,
+    principal: GuaranteeManager,
+    session: SessionDep,
+    response: Response,
+) -> AuthorisationCreated:
+    guarantee = await guarantees.managed(session, principal, grn)
+    authorisation, code = await guarantees.authorise(
+        session,
+        principal,
+        guarantee,
+        declarant_id=request.declarant_id,
+        declarant_country=request.declarant_country or guarantee.holder_country,
+    )
+    response.headers["Cache-Control"] = "no-store"  # the access code is in the body
+    return AuthorisationCreated(**_authorisation_out(authorisation).model_dump(), access_code=code)
+
+
+@router.get(
+    "/v1/guarantees/{grn}/authorisations",
+    operation_id="guarantees_authorisations",
+    summary="The declarants the holder has authorised to use the guarantee (never their access codes)",
+    response_model=AuthorisationPage,
+    responses=responses(401, 403, 404),
+)
+async def list_authorisations(
+    grn: Annotated[str, Printable],
+    principal: GuaranteeManager,
+    session: SessionDep,
+    cursor: Annotated[str | None, Query(pattern=r"^[0-9a-f-]{36}$")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> AuthorisationPage:
+    await guarantees.managed(session, principal, grn)
+    rows = await guarantees.in_force(session, grn, after=cursor, limit=limit + 1)
+    page = rows[:limit]
+    return AuthorisationPage(
+        items=[_authorisation_out(item) for item in page], next_cursor=page[-1].id if len(rows) > limit else None
+    )
+
+
+@router.delete(
+    "/v1/guarantees/{grn}/authorisations/{authorisation_id}",
+    operation_id="guarantees_revoke_authorisation",
+    summary="Revoke an authorisation: the declarant's declarations naming the guarantee are no longer released",
+    status_code=204,
+    response_class=Response,
+    responses=responses(401, 403, 404, 422),
+)
+async def revoke_authorisation(
+    grn: Annotated[str, Printable],
+    authorisation_id: AuthorisationId,
+    principal: GuaranteeManager,
+    session: SessionDep,
+) -> Response:
+    guarantee = await guarantees.managed(session, principal, grn)
+    await guarantees.revoke(session, principal, guarantee, authorisation_id)
+    return Response(status_code=204)

@@ -74,16 +74,44 @@ class PendingStep(Base):
 
 
 class Guarantee(Base):
-    """A guarantee's reference amount and what open movements have reserved of it (NCTS GMS)."""
+    """A guarantee's reference amount and what open movements have reserved of it (NCTS GMS).
+
+    It belongs to its holder: a declaration may name it only when the declarant is the holder or holds one of the
+    holder's authorisations (`GuaranteeAuthorisation`). `client_id` is the customs client that registered it (the
+    guarantee office's system), which may manage those authorisations for the holder; None for guarantees
+    registered before it was recorded."""
 
     __tablename__ = "guarantees"
 
     grn: Mapped[str] = mapped_column(String(24), primary_key=True)
     holder_id: Mapped[str] = mapped_column(String(35))
+    holder_country: Mapped[str] = mapped_column(String(2))
     reference_amount: Mapped[Decimal] = mapped_column(Numeric(18, 2))
     reserved: Mapped[Decimal] = mapped_column(Numeric(18, 2))
     currency: Mapped[str] = mapped_column(String(3))
+    client_id: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime]
+
+
+class GuaranteeAuthorisation(Base):
+    """The holder lets another declarant use its guarantee, as with NCTS's guarantee access code.
+
+    Only the SHA-256 of the access code is kept: the code is shown once, when the authorisation is made, and the
+    declarant must quote it in each declaration that names the guarantee. A revoked authorisation is kept (who was
+    allowed when) and no longer lets a declaration be lodged or released."""
+
+    __tablename__ = "guarantee_authorisations"
+    __table_args__ = (Index("ix_guarantee_authorisations_grn_declarant", "grn", "declarant_id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    grn: Mapped[str] = mapped_column(String(24))
+    declarant_id: Mapped[str] = mapped_column(String(35))
+    declarant_country: Mapped[str] = mapped_column(String(2))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_by: Mapped[str] = mapped_column(String(36))  # the API client that made it
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    revoked_by: Mapped[str | None] = mapped_column(String(36))
 
 
 class IdempotencyRecord(Base):

@@ -60,12 +60,20 @@ class GoodsItem(BaseModel):
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 
 
+AccessCode = Annotated[str, StringConstraints(min_length=1, max_length=64), Printable]
+
+
 class GuaranteeRef(BaseModel):
     model_config = _STRICT
 
     grn: Annotated[str, StringConstraints(max_length=24), Printable]
     amount: Money
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+    access_code: AccessCode | None = Field(
+        default=None,
+        description="The access code the guarantee's holder gave this declarant (`POST /v1/guarantees/{grn}/"
+        "authorisations`); needed when the declarant is not the holder. Never stored or shared along the route.",
+    )
 
 
 class DocumentRef(BaseModel):
@@ -249,7 +257,10 @@ class GuaranteeIn(BaseModel):
     )
 
     grn: Annotated[str, StringConstraints(max_length=24), Printable]
-    holder_id: Text35
+    holder_id: Text35 = Field(description="The holder's trader id, checked as declarations check party ids.")
+    holder_country: Country | None = Field(
+        default=None, description="Where the holder is registered (default: this node's country)."
+    )
     reference_amount: Money
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 
@@ -257,6 +268,7 @@ class GuaranteeIn(BaseModel):
 class GuaranteeOut(BaseModel):
     grn: str
     holder_id: str
+    holder_country: str
     reference_amount: Decimal
     reserved: Decimal
     available: Decimal
@@ -266,3 +278,37 @@ class GuaranteeOut(BaseModel):
 class StatusRequested(BaseModel):
     mrn: str
     asked: list[str] = Field(description="Countries asked; their answers are merged into the journey as they arrive.")
+
+
+class AuthorisationIn(BaseModel):
+    """The holder lets a declarant use its guarantee (NCTS: the guarantee access code)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={"examples": [{"declarant_id": "990140000385", "declarant_country": "KZ"}]},
+    )
+
+    declarant_id: Text35
+    declarant_country: Country | None = Field(default=None, description="Default: the holder's country.")
+
+
+class AuthorisationOut(BaseModel):
+    id: str
+    grn: str
+    declarant_id: str
+    declarant_country: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class AuthorisationCreated(AuthorisationOut):
+    access_code: str = Field(
+        description="Shown only now (stored as a hash): the declarant quotes it as `guarantee.access_code` in each "
+        "declaration naming this guarantee."
+    )
+
+
+class AuthorisationPage(BaseModel):
+    items: list[AuthorisationOut] = Field(description="Authorisations in force, oldest first.")
+    next_cursor: str | None

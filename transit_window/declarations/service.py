@@ -13,8 +13,7 @@ from transit_window import clock
 from transit_window.codes import OfficeDirectory, generate_mrn
 from transit_window.codes.of_node import hs_of, offices_of
 from transit_window.db import locks
-from transit_window.db.base import table_of
-from transit_window.declarations import journey, release_gate
+from transit_window.declarations import guarantees, journey, release_gate
 from transit_window.declarations.messages import (
     AnticipatedBody,
     ArrivedBody,
@@ -94,13 +93,16 @@ async def declare(session: AsyncSession, node: Node, *, client: Principal, decla
             errors=checked.errors,
         )
     assert departure is not None
-    guarantees = table_of(Guarantee)  # one column through Core: no ORM entity loading on the hot path
-    held_in = await session.scalar(select(guarantees.c.currency).where(guarantees.c.grn == declaration.guarantee.grn))
-    if held_in is None:
+    guarantee = await session.get(Guarantee, declaration.guarantee.grn)
+    if guarantee is None:
         raise InvalidInput(
             f"guarantee {declaration.guarantee.grn} is not registered at this node",
             errors=[FieldError("/body/guarantee/grn", "unknown guarantee reference number", "12")],
         )
+    await guarantees.check_declared_use(
+        session, guarantee, declarant=declaration.declarant, reference=declaration.guarantee
+    )
+    held_in = guarantee.currency
     if held_in != declaration.guarantee.currency:
         raise InvalidInput(
             f"guarantee {declaration.guarantee.grn} is in {held_in}, not {declaration.guarantee.currency}",
@@ -108,7 +110,7 @@ async def declare(session: AsyncSession, node: Node, *, client: Principal, decla
         )
     now = clock.utcnow()
     mrn = await allocate_mrn(session, year=now.year, country=node.id, office=departure.code)
-    record = declaration.model_dump(mode="json")
+    record = declaration.model_dump(mode="json", exclude={"guarantee": {"access_code"}})  # a secret: kept out
     record["vehicle"]["plate"] = checked.plate
     if checked.trailer_plate is not None:
         record["vehicle"]["trailer_plate"] = checked.trailer_plate
@@ -140,13 +142,22 @@ async def declare(session: AsyncSession, node: Node, *, client: Principal, decla
 # -- guarantees ------------------------------------------------------------------------------------------------
 
 
-async def register_guarantee(session: AsyncSession, request: GuaranteeIn) -> Guarantee:
-    from transit_window.codes import is_currency, validate_grn
+async def register_guarantee(
+    session: AsyncSession, node: Node, *, client: Principal, request: GuaranteeIn
+) -> Guarantee:
+    """The holder's id is checked as every party id of a declaration is, since declarations compare it with their
+    declarant's; the registering client is kept, as it may manage the holder's authorisations."""
+    from transit_window.codes import is_currency, validate_grn, validate_trader_id
 
     errors = []
     reason = validate_grn(request.grn)
     if reason:
         errors.append(FieldError("/body/grn", reason, "12"))
+    holder_country = request.holder_country or node.id
+    reason = validate_trader_id(holder_country, request.holder_id)
+    if reason:
+        pointer = "/body/holder_country" if reason.startswith(repr(holder_country)) else "/body/holder_id"
+        errors.append(FieldError(pointer, f"holder id: {reason}", "12"))
     if not is_currency(request.currency):
         errors.append(FieldError("/body/currency", f"{request.currency!r} is not an ISO 4217 currency", "12"))
     if errors:
@@ -156,9 +167,11 @@ async def register_guarantee(session: AsyncSession, request: GuaranteeIn) -> Gua
     guarantee = Guarantee(
         grn=request.grn,
         holder_id=request.holder_id,
+        holder_country=holder_country,
         reference_amount=request.reference_amount,
         reserved=Decimal(0),
         currency=request.currency,
+        client_id=client.client_id,
         created_at=clock.utcnow(),
     )
     session.add(guarantee)
@@ -222,6 +235,7 @@ async def release(session: AsyncSession, node: Node, *, mrn: str) -> Movement:
         raise Conflict(f"{mrn} was declared in {movement.departure_country}; only that country releases it")
     if movement.status != "accepted":
         raise Conflict(f"{mrn} is {movement.status}; only an accepted declaration can be released")
+    await guarantees.check_release_use(session, movement)
     cleared = await release_gate.check_release(session, node, movement)
     await _reserve(session, movement)
     for document in cleared.documents:  # the route sees the certificates the goods travel under

@@ -1,5 +1,6 @@
 """The webhook API: subscriptions of forwarders (their consignments) and customs (every event of this node), the
-delivery log, redelivery, secret rotation and re-enabling. Another owner's subscription is not found (404)."""
+delivery log, redelivery, secret rotation and re-enabling. Another owner's subscription is not found (404); one
+that is readable but made by another client is only read (403 for acting on it, `service.managed`)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ from transit_window.webhooks.models import WebhookDelivery, WebhookSubscription
 
 router = APIRouter(tags=["webhooks"])
 Owner = Annotated[Principal, Depends(require("forwarder", "customs"))]
+# Reading and acting on existing subscriptions: the operator too (a subscription may need stopping when its owner
+# cannot); which of them may act on a given subscription is `service.managed`'s rule.
+Reader = Annotated[Principal, Depends(require("forwarder", "customs", "admin"))]
 MRN_PATTERN = r"^[0-9]{2}[A-Z]{2}[A-Z0-9]{12}[JKL][0-9]$"
 ID_PATTERN = r"^[0-9a-f-]{36}$"
 SubscriptionId = Annotated[str, Path(pattern=ID_PATTERN)]
@@ -182,12 +186,12 @@ async def create_subscription(
 @router.get(
     "/v1/subscriptions",
     operation_id="subscriptions_list",
-    summary="This client's subscriptions (a forwarder: its party's; customs: the node's)",
+    summary="Subscriptions this client may read (a forwarder: its party's; customs: the node's; admin: all)",
     response_model=SubscriptionPage,
     responses=responses(401, 403, 422),
 )
 async def list_subscriptions(
-    principal: Owner,
+    principal: Reader,
     session: SessionDep,
     cursor: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -211,7 +215,7 @@ async def list_subscriptions(
     response_model=SubscriptionOut,
     responses=responses(401, 403, 404, 422),
 )
-async def get_subscription(subscription_id: SubscriptionId, principal: Owner, session: SessionDep) -> SubscriptionOut:
+async def get_subscription(subscription_id: SubscriptionId, principal: Reader, session: SessionDep) -> SubscriptionOut:
     return SubscriptionOut.of(await service.owned(session, principal, subscription_id))
 
 
@@ -223,8 +227,8 @@ async def get_subscription(subscription_id: SubscriptionId, principal: Owner, se
     response_class=Response,
     responses=responses(401, 403, 404, 422),
 )
-async def delete_subscription(subscription_id: SubscriptionId, principal: Owner, session: SessionDep) -> Response:
-    await service.remove(session, await service.owned(session, principal, subscription_id))
+async def delete_subscription(subscription_id: SubscriptionId, principal: Reader, session: SessionDep) -> Response:
+    await service.remove(session, await service.managed(session, principal, subscription_id))
     return Response(status_code=204)
 
 
@@ -236,9 +240,9 @@ async def delete_subscription(subscription_id: SubscriptionId, principal: Owner,
     responses=responses(401, 403, 404, 422),
 )
 async def rotate_secret(
-    subscription_id: SubscriptionId, principal: Owner, node: NodeDep, session: SessionDep
+    subscription_id: SubscriptionId, principal: Reader, node: NodeDep, session: SessionDep
 ) -> SecretOut:
-    subscription = await service.owned(session, principal, subscription_id)
+    subscription = await service.managed(session, principal, subscription_id)
     secret = await service.rotate_secret(session, subscription, node.settings)
     assert subscription.previous_secret_until is not None
     return SecretOut(id=subscription.id, secret=secret, previous_secret_valid_until=subscription.previous_secret_until)
@@ -252,9 +256,9 @@ async def rotate_secret(
     responses=responses(401, 403, 404, 422),
 )
 async def enable_subscription(
-    subscription_id: SubscriptionId, principal: Owner, session: SessionDep
+    subscription_id: SubscriptionId, principal: Reader, session: SessionDep
 ) -> SubscriptionOut:
-    subscription = await service.owned(session, principal, subscription_id)
+    subscription = await service.managed(session, principal, subscription_id)
     await service.enable(session, subscription)
     return SubscriptionOut.of(subscription)
 
@@ -268,13 +272,13 @@ async def enable_subscription(
 )
 async def list_deliveries(
     subscription_id: SubscriptionId,
-    principal: Owner,
+    principal: Reader,
     session: SessionDep,
     state: Annotated[str | None, Query(pattern=r"^(pending|delivered|failed)$")] = None,
     cursor: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> DeliveryPage:
-    subscription = await service.owned(session, principal, subscription_id)
+    subscription = await service.managed(session, principal, subscription_id)
     statement = (
         select(WebhookDelivery)
         .where(WebhookDelivery.subscription_id == subscription.id)
@@ -303,8 +307,8 @@ async def list_deliveries(
 async def redeliver(
     subscription_id: SubscriptionId,
     delivery_id: Annotated[str, Path(pattern=ID_PATTERN)],
-    principal: Owner,
+    principal: Reader,
     session: SessionDep,
 ) -> DeliveryOut:
-    subscription = await service.owned(session, principal, subscription_id)
+    subscription = await service.managed(session, principal, subscription_id)
     return DeliveryOut.of(await service.redeliver(session, subscription, delivery_id))

@@ -22,7 +22,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import httpx
-from sqlalchemy import and_, delete, false, insert, or_, select, update
+from sqlalchemy import and_, delete, false, insert, or_, select, true, update
 
 from transit_window import clock
 from transit_window.db.base import table_of
@@ -129,6 +129,10 @@ async def resolve_target(url: str, *, allow_private: bool) -> Target:
 
 
 def owned_by(principal: Principal) -> ColumnElement[bool]:
+    """The subscriptions this principal may read: customs read the node's customs subscriptions, a forwarder its
+    party's, the operator (admin) every one."""
+    if principal.role == "admin":
+        return true()
     if principal.role == "customs":
         return WebhookSubscription.role == "customs"
     if not principal.party_id:
@@ -192,6 +196,23 @@ async def owned(session: AsyncSession, principal: Principal, subscription_id: st
     )
     if subscription is None:
         raise NotFound(f"no subscription {subscription_id} for this client")
+    return subscription
+
+
+async def managed(session: AsyncSession, principal: Principal, subscription_id: str) -> WebhookSubscription:
+    """The subscription, when this principal may act on it: the client that made it, or an admin.
+
+    Reading (list, get) is shared with the node's other customs clients, or the forwarder party's other clients;
+    acting is not: rotating the secret would let another client sign deliveries to the owner's receiver, deleting or
+    re-enabling it changes what the owner receives, and the delivery log is the owner's receiver's record (its
+    answers and errors), redelivered to the owner's URL. Refused with 403: the subscription is readable, so
+    pretending it does not exist would contradict the list."""
+    subscription = await owned(session, principal, subscription_id)
+    if principal.role != "admin" and subscription.client_id != principal.client_id:
+        raise Forbidden(
+            f"subscription {subscription_id} belongs to the client that made it: only that client or an admin "
+            "rotates its secret, deletes or re-enables it, and reads or redelivers its deliveries"
+        )
     return subscription
 
 

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from transit_window import __version__, logs, tasks
 from transit_window.api import floor, ops, problems
@@ -87,5 +88,9 @@ def create_app(settings: Settings | None = None, *, background: bool | None = No
             document_endpoints.PDF_PATH: settings.max_document_bytes,
         },
     )
-    app.add_middleware(RequestID)  # outermost: every answer, a 413 too, carries X-Request-ID
+    app.add_middleware(RequestID)  # every answer, a 413 too, carries X-Request-ID
+    if settings.trusted_proxy_list:
+        # The one place a forwarded-client header is believed, whatever server runs the app (`serve` turns uvicorn's
+        # own handling off, which would trust 127.0.0.1): outermost, so the throttle and the logs see the same client.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxy_list)
     return app

@@ -25,6 +25,16 @@ CHECKLIST: dict[str, list[str]] = {
         "tests/api/test_bad_tokens.py::test_repeated_bad_tokens_from_one_address_are_throttled",
         "tests/api/test_bad_tokens.py::test_missing_tokens_are_not_counted_as_guesses",
     ],
+    "unknown tokens are limited per address and for the whole node; a valid token never is (issue 13.3)": [
+        "tests/api/test_bad_tokens.py::test_a_valid_token_is_answered_after_bad_tokens_from_its_address",
+        "tests/api/test_bad_tokens.py::test_rotating_addresses_reaches_the_global_limit",
+    ],
+    "X-Forwarded-For is believed only from TW_TRUSTED_PROXIES, by uvicorn and the throttle alike (issue 13.3)": [
+        "tests/api/test_bad_tokens.py::test_forwarded_for_is_ignored_without_a_trusted_proxy",
+        "tests/api/test_bad_tokens.py::test_serve_does_not_let_uvicorn_trust_forwarded_headers",
+        "tests/api/test_bad_tokens.py::test_a_trusted_proxy_names_the_client",
+        "tests/api/test_bad_tokens.py::test_trusted_proxies_must_be_addresses_or_networks",
+    ],
     "tokens are compared in constant time (a lookup by SHA-256)": [
         f"{CREDENTIALS}::test_a_token_is_stored_and_looked_up_only_as_its_sha256",
     ],

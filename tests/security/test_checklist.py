@@ -57,6 +57,7 @@ CHECKLIST: dict[str, list[str]] = {
         f"{SSRF}::test_a_forwarder_cannot_point_a_subscription_at_the_nodes_own_network",
         f"{SSRF}::test_public_addresses_pass_the_guard_and_the_request_goes_to_the_checked_address",
         f"{SSRF}::test_the_target_is_checked_again_before_every_attempt",
+        f"{SSRF}::test_ipv4_inside_ipv6_is_judged_as_the_ipv4_address",
     ],
     "every list endpoint is paginated with a maximum page size": [
         f"{LIMITS}::test_every_list_endpoint_pages_with_a_bounded_limit_and_a_cursor",

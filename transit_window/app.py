@@ -13,7 +13,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from transit_window import __version__, logs, tasks
 from transit_window.api import floor, ops, problems
-from transit_window.api.middleware import BodyLimit, HTTPMetrics, RequestID
+from transit_window.api.middleware import BodyLimit, HTTPMetrics, NoStore, RequestID
 from transit_window.declarations import endpoints as declaration_endpoints
 from transit_window.documents import endpoints as document_endpoints
 from transit_window.metrics import Metrics
@@ -79,6 +79,7 @@ def create_app(settings: Settings | None = None, *, background: bool | None = No
     app.mount("/track", create_web_app(lambda: app.state.node), name="track")  # HTML pages: not in the spec
     if settings.bench_floor_endpoint:
         app.include_router(floor.router)
+    app.add_middleware(NoStore)
     app.add_middleware(HTTPMetrics, metrics=metrics)
     app.add_middleware(
         BodyLimit,

@@ -59,6 +59,10 @@ CHECKLIST: dict[str, list[str]] = {
         f"{SSRF}::test_the_target_is_checked_again_before_every_attempt",
         f"{SSRF}::test_ipv4_inside_ipv6_is_judged_as_the_ipv4_address",
     ],
+    "answers carrying a secret or a token are sent with Cache-Control: no-store (issue 13.8)": [
+        "tests/security/test_no_store.py::test_every_answer_with_a_secret_or_a_token_is_marked_no_store",
+        "tests/webhooks/test_secrets_not_cached.py::test_secrets_and_tracking_codes_are_answered_with_no_store",
+    ],
     "every list endpoint is paginated with a maximum page size": [
         f"{LIMITS}::test_every_list_endpoint_pages_with_a_bounded_limit_and_a_cursor",
     ],

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from transit_window.api.middleware import NO_STORE_MARK
 from transit_window.clients.service import Role, authenticate
 from transit_window.db.session import unit_of_work
 from transit_window.errors import Forbidden, NotAuthenticated
@@ -89,3 +90,11 @@ async def verified_peer(request: Request, node: NodeDep) -> str:
 
 
 VerifiedPeer = Annotated[str, Depends(verified_peer)]
+
+
+async def carries_secret(request: Request) -> None:
+    """Mark the request: its answer holds a secret or a token and must not be cached (`NoStore` middleware)."""
+    setattr(request.state, NO_STORE_MARK, True)
+
+
+SECRET_BEARING = [Depends(carries_secret)]  # `dependencies=SECRET_BEARING` on such a route

@@ -131,6 +131,12 @@ class Settings(BaseSettings):
         default=24 * 3600, description="After a secret rotation the old secret also signs deliveries for this long."
     )
 
+    metrics_token: str = Field(
+        default="",
+        description="When set, GET /metrics requires `Authorization: Bearer <this token>` (for Prometheus: "
+        "`authorization.credentials_file`); empty: /metrics is public, for a port only the operator's network reaches.",
+    )
+
     log_level: str = Field(default="INFO", description="Log level.")
     log_json: bool = Field(default=True, description="JSON logs (one object per line) on stderr.")
 

@@ -35,7 +35,7 @@ ACCESS: dict[Key, tuple[str, ...]] = {
     ("GET", "/redoc"): (PUBLIC,),
     ("GET", "/healthz"): (PUBLIC,),
     ("GET", "/readyz"): (PUBLIC,),
-    ("GET", "/metrics"): (PUBLIC,),
+    ("GET", "/metrics"): (PUBLIC,),  # with TW_METRICS_TOKEN unset; set: tests/security/test_metrics_token.py
     # transit: customs offices only
     ("POST", "/v1/declarations"): CUSTOMS,
     ("GET", "/v1/declarations"): CUSTOMS,

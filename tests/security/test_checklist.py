@@ -63,6 +63,10 @@ CHECKLIST: dict[str, list[str]] = {
         "tests/security/test_no_store.py::test_every_answer_with_a_secret_or_a_token_is_marked_no_store",
         "tests/webhooks/test_secrets_not_cached.py::test_secrets_and_tracking_codes_are_answered_with_no_store",
     ],
+    "/metrics behind TW_METRICS_TOKEN when the operator sets one (issue 13.8)": [
+        "tests/security/test_metrics_token.py::test_metrics_need_the_metrics_token_when_one_is_set",
+        "tests/security/test_metrics_token.py::test_wrong_metrics_tokens_are_throttled_like_unknown_client_tokens",
+    ],
     "every list endpoint is paginated with a maximum page size": [
         f"{LIMITS}::test_every_list_endpoint_pages_with_a_bounded_limit_and_a_cursor",
     ],

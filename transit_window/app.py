@@ -12,7 +12,7 @@ from fastapi.routing import APIRoute
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from transit_window import __version__, logs, tasks
-from transit_window.api import floor, ops, problems
+from transit_window.api import docs, floor, ops, problems
 from transit_window.api.middleware import BodyLimit, HTTPMetrics, NoStore, RequestID
 from transit_window.declarations import endpoints as declaration_endpoints
 from transit_window.documents import endpoints as document_endpoints
@@ -64,8 +64,11 @@ def create_app(settings: Settings | None = None, *, background: bool | None = No
         ),
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
+        docs_url=None,  # /docs and /redoc come from the node's own copy of the assets: api/docs.py
+        redoc_url=None,
     )
     problems.install(app)
+    docs.install(app, title="transit_window")
     app.include_router(ops.router)
     app.include_router(declaration_endpoints.router)
     app.include_router(document_endpoints.router)

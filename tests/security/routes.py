@@ -33,6 +33,7 @@ ACCESS: dict[Key, tuple[str, ...]] = {
     ("GET", "/docs"): (PUBLIC,),
     ("GET", "/docs/oauth2-redirect"): (PUBLIC,),
     ("GET", "/redoc"): (PUBLIC,),
+    ("GET", "/docs/static/{path}"): (PUBLIC,),  # Swagger UI and ReDoc assets: the node's own copy
     ("GET", "/healthz"): (PUBLIC,),
     ("GET", "/readyz"): (PUBLIC,),
     ("GET", "/metrics"): (PUBLIC,),  # with TW_METRICS_TOKEN unset; set: tests/security/test_metrics_token.py

@@ -10,7 +10,7 @@ import ipaddress
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 NODE_IDS = ("KZ", "KG", "UZ", "TJ", "TM", "AZ")
@@ -131,8 +131,8 @@ class Settings(BaseSettings):
         default=24 * 3600, description="After a secret rotation the old secret also signs deliveries for this long."
     )
 
-    metrics_token: str = Field(
-        default="",
+    metrics_token: SecretStr | None = Field(
+        default=None,
         description="When set, GET /metrics requires `Authorization: Bearer <this token>` (for Prometheus: "
         "`authorization.credentials_file`); empty: /metrics is public, for a port only the operator's network reaches.",
     )

@@ -4,6 +4,8 @@ authorization matrix, tests/security/routes.py, runs with it unset)."""
 
 from __future__ import annotations
 
+from pydantic import SecretStr
+
 from tests.support.inprocess import InProcessCorridor
 from transit_window.settings import Settings
 
@@ -12,9 +14,9 @@ METRICS_TOKEN = "tw_metrics_6Gx2vQk9Lr4TzWb8"
 
 async def test_metrics_need_the_metrics_token_when_one_is_set(corridor: InProcessCorridor) -> None:
     kz = corridor["KZ"]
-    assert Settings().metrics_token == ""
+    assert Settings().metrics_token is None
     assert (await kz.client.get("/metrics")).status_code == 200  # the default: public
-    kz.node.settings.metrics_token = METRICS_TOKEN
+    kz.node.settings.metrics_token = SecretStr(METRICS_TOKEN)
     for headers in ({}, {"Authorization": "Bearer tw_metrics_wrong"}, kz.admin, {"Authorization": METRICS_TOKEN}):
         refused = await kz.client.get("/metrics", headers=headers)
         assert refused.status_code == 401, headers
@@ -30,7 +32,7 @@ async def test_metrics_need_the_metrics_token_when_one_is_set(corridor: InProces
 
 async def test_wrong_metrics_tokens_are_throttled_like_unknown_client_tokens(corridor: InProcessCorridor) -> None:
     kz = corridor["KZ"]
-    kz.node.settings.metrics_token = METRICS_TOKEN
+    kz.node.settings.metrics_token = SecretStr(METRICS_TOKEN)
     for attempt in range(kz.node.settings.bad_token_limit):
         wrong = {"Authorization": f"Bearer tw_metrics_guess{attempt}"}
         assert (await kz.client.get("/metrics", headers=wrong)).status_code == 401

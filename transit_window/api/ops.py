@@ -56,8 +56,8 @@ async def metrics_reader(request: Request, node: NodeDep) -> None:
     """With TW_METRICS_TOKEN set, only its bearer reads the metrics: they show movement counts by status, per-peer
     outbox depth and fraud alerts, which are not for anyone who can reach the port. Wrong tokens count as guesses
     (the bad-token throttle); client tokens do not open /metrics, so a scraper's credential opens nothing else."""
-    expected = node.settings.metrics_token
-    if not expected:
+    expected = node.settings.metrics_token.get_secret_value() if node.settings.metrics_token else ""
+    if not expected:  # unset (or set empty): public, as before
         return
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():

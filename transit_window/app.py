@@ -9,10 +9,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from transit_window import __version__, logs, tasks
-from transit_window.api import floor, ops, problems
-from transit_window.api.middleware import BodyLimit, HTTPMetrics, RequestID
+from transit_window.api import docs, floor, ops, problems
+from transit_window.api.middleware import BodyLimit, HTTPMetrics, NoStore, RequestID
 from transit_window.declarations import endpoints as declaration_endpoints
 from transit_window.documents import endpoints as document_endpoints
 from transit_window.metrics import Metrics
@@ -64,8 +65,11 @@ def create_app(settings: Settings | None = None, *, background: bool | None = No
         ),
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
+        docs_url=None,  # /docs and /redoc come from the node's own copy of the assets: api/docs.py
+        redoc_url=None,
     )
     problems.install(app)
+    docs.install(app, title="transit_window")
     app.include_router(ops.router)
     app.include_router(declaration_endpoints.router)
     app.include_router(document_endpoints.router)
@@ -80,6 +84,7 @@ def create_app(settings: Settings | None = None, *, background: bool | None = No
     app.mount("/track", create_web_app(lambda: app.state.node), name="track")  # HTML pages: not in the spec
     if settings.bench_floor_endpoint:
         app.include_router(floor.router)
+    app.add_middleware(NoStore)
     app.add_middleware(HTTPMetrics, metrics=metrics)
     app.add_middleware(
         BodyLimit,
@@ -89,5 +94,9 @@ def create_app(settings: Settings | None = None, *, background: bool | None = No
             document_endpoints.PDF_PATH: settings.max_document_bytes,
         },
     )
-    app.add_middleware(RequestID)  # outermost: every answer, a 413 too, carries X-Request-ID
+    app.add_middleware(RequestID)  # every answer, a 413 too, carries X-Request-ID
+    if settings.trusted_proxy_list:
+        # The one place a forwarded-client header is believed, whatever server runs the app (`serve` turns uvicorn's
+        # own handling off, which would trust 127.0.0.1): outermost, so the throttle and the logs see the same client.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxy_list)
     return app

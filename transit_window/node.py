@@ -38,7 +38,9 @@ class Node:
     trust: TrustList
     metrics: Metrics = field(default_factory=Metrics)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
-    bad_tokens: BadTokenThrottle = field(default_factory=lambda: BadTokenThrottle(limit=20, window_seconds=60))
+    bad_tokens: BadTokenThrottle = field(
+        default_factory=lambda: BadTokenThrottle(limit=20, window_seconds=60, global_limit=200)
+    )
     _http: httpx.AsyncClient | None = None
 
     @property
@@ -65,7 +67,9 @@ class Node:
             trust=trust,
             metrics=metrics or Metrics(),
             bad_tokens=BadTokenThrottle(
-                limit=settings.bad_token_limit, window_seconds=settings.bad_token_window_seconds
+                limit=settings.bad_token_limit,
+                window_seconds=settings.bad_token_window_seconds,
+                global_limit=settings.bad_token_global_limit,
             ),
         )
         node.set_trust(trust)

@@ -6,10 +6,11 @@ point a node at an impostor by editing an environment variable.
 
 from __future__ import annotations
 
+import ipaddress
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 NODE_IDS = ("KZ", "KG", "UZ", "TJ", "TM", "AZ")
@@ -32,8 +33,20 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=20, ge=1, description="Database connections per process (and as many overflow).")
     port: int = Field(default=8101, description="Listen port of `serve`.")
 
-    bad_token_limit: int = Field(default=20, ge=1, description="Unknown tokens from one address before 429s…")
+    bad_token_limit: int = Field(
+        default=20, ge=1, description="Unknown or revoked tokens from one address before that address gets 429s…"
+    )
+    bad_token_global_limit: int = Field(
+        default=200,
+        ge=1,
+        description="…and from all addresses together before every unknown token gets 429s (valid tokens never do)…",
+    )
     bad_token_window_seconds: float = Field(default=60.0, gt=0, description="…within this many seconds.")
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated addresses or networks (CIDR) of reverse proxies whose `X-Forwarded-For` and "
+        "`X-Forwarded-Proto` are believed. Empty: the headers are ignored and the client is the connection's peer.",
+    )
     clock_skew_seconds: int = Field(default=120, description="Allowed future skew of a peer's `iat`.")
     max_message_bytes: int = Field(default=1024 * 1024, description="Largest accepted request body on the inbox.")
 
@@ -118,6 +131,12 @@ class Settings(BaseSettings):
         default=24 * 3600, description="After a secret rotation the old secret also signs deliveries for this long."
     )
 
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="When set, GET /metrics requires `Authorization: Bearer <this token>` (for Prometheus: "
+        "`authorization.credentials_file`); empty: /metrics is public, for a port only the operator's network reaches.",
+    )
+
     log_level: str = Field(default="INFO", description="Log level.")
     log_json: bool = Field(default=True, description="JSON logs (one object per line) on stderr.")
 
@@ -128,6 +147,24 @@ class Settings(BaseSettings):
         if len(value) != 2 or not value.isalpha():
             raise ValueError("TW_NODE_ID must be a two-letter country code such as KZ")
         return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_networks(cls, value: str) -> str:
+        """Refuse a typo or a wildcard at start: a wrong entry would let any caller choose its address."""
+        items = [item.strip() for item in value.split(",") if item.strip()]
+        for item in items:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"TW_TRUSTED_PROXIES: {item!r} is not an IP address or network (CIDR); wildcards are not allowed"
+                ) from None
+        return ",".join(items)
+
+    @cached_property
+    def trusted_proxy_list(self) -> list[str]:
+        return [item for item in self.trusted_proxies.split(",") if item]
 
     @cached_property
     def is_sqlite(self) -> bool:

@@ -35,9 +35,10 @@ ACCESS: dict[Key, tuple[str, ...]] = {
     ("GET", "/docs"): (PUBLIC,),
     ("GET", "/docs/oauth2-redirect"): (PUBLIC,),
     ("GET", "/redoc"): (PUBLIC,),
+    ("GET", "/docs/static/{path}"): (PUBLIC,),  # Swagger UI and ReDoc assets: the node's own copy
     ("GET", "/healthz"): (PUBLIC,),
     ("GET", "/readyz"): (PUBLIC,),
-    ("GET", "/metrics"): (PUBLIC,),
+    ("GET", "/metrics"): (PUBLIC,),  # with TW_METRICS_TOKEN unset; set: tests/security/test_metrics_token.py
     # transit: customs offices only
     ("POST", "/v1/declarations"): CUSTOMS,
     ("GET", "/v1/declarations"): CUSTOMS,

@@ -25,6 +25,16 @@ CHECKLIST: dict[str, list[str]] = {
         "tests/api/test_bad_tokens.py::test_repeated_bad_tokens_from_one_address_are_throttled",
         "tests/api/test_bad_tokens.py::test_missing_tokens_are_not_counted_as_guesses",
     ],
+    "unknown tokens are limited per address and for the whole node; a valid token never is (issue 13.3)": [
+        "tests/api/test_bad_tokens.py::test_a_valid_token_is_answered_after_bad_tokens_from_its_address",
+        "tests/api/test_bad_tokens.py::test_rotating_addresses_reaches_the_global_limit",
+    ],
+    "X-Forwarded-For is believed only from TW_TRUSTED_PROXIES, by uvicorn and the throttle alike (issue 13.3)": [
+        "tests/api/test_bad_tokens.py::test_forwarded_for_is_ignored_without_a_trusted_proxy",
+        "tests/api/test_bad_tokens.py::test_serve_does_not_let_uvicorn_trust_forwarded_headers",
+        "tests/api/test_bad_tokens.py::test_a_trusted_proxy_names_the_client",
+        "tests/api/test_bad_tokens.py::test_trusted_proxies_must_be_addresses_or_networks",
+    ],
     "tokens are compared in constant time (a lookup by SHA-256)": [
         f"{CREDENTIALS}::test_a_token_is_stored_and_looked_up_only_as_its_sha256",
     ],
@@ -47,6 +57,15 @@ CHECKLIST: dict[str, list[str]] = {
         f"{SSRF}::test_a_forwarder_cannot_point_a_subscription_at_the_nodes_own_network",
         f"{SSRF}::test_public_addresses_pass_the_guard_and_the_request_goes_to_the_checked_address",
         f"{SSRF}::test_the_target_is_checked_again_before_every_attempt",
+        f"{SSRF}::test_ipv4_inside_ipv6_is_judged_as_the_ipv4_address",
+    ],
+    "answers carrying a secret or a token are sent with Cache-Control: no-store (issue 13.8)": [
+        "tests/security/test_no_store.py::test_every_answer_with_a_secret_or_a_token_is_marked_no_store",
+        "tests/webhooks/test_secrets_not_cached.py::test_secrets_and_tracking_codes_are_answered_with_no_store",
+    ],
+    "/metrics behind TW_METRICS_TOKEN when the operator sets one (issue 13.8)": [
+        "tests/security/test_metrics_token.py::test_metrics_need_the_metrics_token_when_one_is_set",
+        "tests/security/test_metrics_token.py::test_wrong_metrics_tokens_are_throttled_like_unknown_client_tokens",
     ],
     "every list endpoint is paginated with a maximum page size": [
         f"{LIMITS}::test_every_list_endpoint_pages_with_a_bounded_limit_and_a_cursor",

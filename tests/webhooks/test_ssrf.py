@@ -20,6 +20,10 @@ REFUSED = [
     ("http://localhost:8080/hook", "loopback"),  # a name that resolves to loopback
     ("http://[::1]/hook", "loopback"),
     ("http://[::ffff:127.0.0.1]/hook", "loopback"),
+    ("http://[2002:7f00:1::]/hook", "loopback (6to4 of 127.0.0.1)"),  # Python 3.11 calls this global (issue 13.6)
+    ("http://[2002:a9fe:a9fe::1]/latest/", "link-local (6to4 of 169.254.169.254)"),
+    ("http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/hook", "loopback (Teredo via 127.0.0.1)"),
+    ("http://[64:ff9b::a00:1]/hook", "private (NAT64 of 10.0.0.1)"),
     ("http://169.254.169.254/latest/meta-data/", "link-local"),  # the cloud metadata service
     ("http://10.0.0.1/hook", "private"),
     ("https://192.168.1.20/hook", "private"),
@@ -55,6 +59,18 @@ async def test_public_addresses_pass_the_guard_and_the_request_goes_to_the_check
     assert local.server_name == "localhost"
     with pytest.raises(TargetRefused, match="link-local"):
         await resolve_target("http://[fe80::1]/x", allow_private=False)
+
+
+def test_ipv4_inside_ipv6_is_judged_as_the_ipv4_address() -> None:
+    """6to4, Teredo and NAT64 addresses lead to the IPv4 address they carry: refused for what that address is, and
+    let through when it is public (a DNS64 answer for a public host)."""
+    assert refused_kind("2002:7f00:1::") == "loopback (6to4 of 127.0.0.1)"
+    assert refused_kind("2002:c0a8:101::5") == "private (6to4 of 192.168.1.1)"
+    assert refused_kind("2001:0:4136:e378:8000:63bf:80ff:fffe") == "loopback (Teredo via 127.0.0.1)"
+    assert refused_kind("2001:0:4136:e378:8000:63bf:3fff:fdd2") == "private (Teredo via 192.0.2.45)"
+    assert refused_kind("64:ff9b::7f00:1") == "loopback (NAT64 of 127.0.0.1)"
+    assert refused_kind("64:ff9b:1::808:808") == "non-global (local-use NAT64)"
+    assert refused_kind("2002:808:808::1") is None and refused_kind("64:ff9b::808:808") is None
 
 
 async def test_the_target_is_checked_again_before_every_attempt(

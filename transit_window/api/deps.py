@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from transit_window.api.middleware import NO_STORE_MARK
 from transit_window.clients.service import Role, authenticate
 from transit_window.db.session import unit_of_work
 from transit_window.errors import Forbidden, NotAuthenticated
@@ -49,8 +50,6 @@ def require(*roles: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise NotAuthenticated("send the client's token as: Authorization: Bearer <token>")
-        address = request.client.host if request.client else "unknown"
-        node.bad_tokens.check(address)
         if node.settings.is_sqlite:
             # SQLite's BEGIN IMMEDIATE would hold the write lock for the whole request, and routes that open their
             # own units of work (audit, checkpoints) would wait on it: authenticate in a short session of its own.
@@ -59,7 +58,8 @@ def require(*roles: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
         else:
             client = await authenticate(session, token.strip())  # PostgreSQL: the request's session, one checkout
         if client is None:
-            node.bad_tokens.failed(address)
+            # counted only now: a valid token is never throttled, whatever its address sent before (finding 13.3)
+            node.bad_tokens.refuse_unknown(request.client.host if request.client else "unknown")
             raise NotAuthenticated("the token is unknown or revoked")
         if client.role not in roles:
             raise Forbidden(f"this needs the role {' or '.join(roles)}; the client has the role {client.role}")
@@ -90,3 +90,11 @@ async def verified_peer(request: Request, node: NodeDep) -> str:
 
 
 VerifiedPeer = Annotated[str, Depends(verified_peer)]
+
+
+async def carries_secret(request: Request) -> None:
+    """Mark the request: its answer holds a secret or a token and must not be cached (`NoStore` middleware)."""
+    setattr(request.state, NO_STORE_MARK, True)
+
+
+SECRET_BEARING = [Depends(carries_secret)]  # `dependencies=SECRET_BEARING` on such a route

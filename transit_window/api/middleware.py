@@ -193,3 +193,32 @@ class RequestID:
                 (time.perf_counter() - started) * 1000,
             )
             _request_id.reset(token)
+
+
+NO_STORE_MARK = "no_store"  # set in the request's state by `transit_window.api.deps.carries_secret`
+
+
+class NoStore:
+    """`Cache-Control: no-store` on every answer of a route that hands out a secret or a token (a webhook secret, a
+    tracking code, a permit), so no browser, proxy or client cache keeps a copy. Routes declare it with the
+    `carries_secret` dependency; the header is added here, on the way out, because several of those routes return a
+    `Response` of their own (idempotent replays, 201s with a Location) that a dependency cannot touch."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state: dict[str, Any] = scope.setdefault("state", {})
+
+        async def send_no_store(message: Message) -> None:
+            if message["type"] == "http.response.start" and state.get(NO_STORE_MARK):
+                headers = [
+                    (name, value) for name, value in message.get("headers", []) if name.lower() != b"cache-control"
+                ]
+                message = {**message, "headers": [*headers, (b"cache-control", b"no-store")]}
+            await send(message)
+
+        await self.app(scope, receive, send_no_store)

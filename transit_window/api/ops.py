@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 from datetime import timedelta
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import func, select, text
 
 from transit_window import clock
 from transit_window.api.deps import NodeDep
+from transit_window.api.problems import responses
 from transit_window.declarations.models import Movement
+from transit_window.errors import NotAuthenticated
 from transit_window.protocol.models import LogHead, OutboxMessage, WorkerHeartbeat
 
 logger = logging.getLogger(__name__)
@@ -49,7 +52,29 @@ async def readyz(node: NodeDep) -> JSONResponse:
     return JSONResponse({"ready": ready, "node": node.id, "checks": checks}, status_code=200 if ready else 503)
 
 
-@router.get("/metrics", operation_id="ops_metrics", summary="Prometheus metrics", response_class=Response)
+async def metrics_reader(request: Request, node: NodeDep) -> None:
+    """With TW_METRICS_TOKEN set, only its bearer reads the metrics: they show movement counts by status, per-peer
+    outbox depth and fraud alerts, which are not for anyone who can reach the port. Wrong tokens count as guesses
+    (the bad-token throttle); client tokens do not open /metrics, so a scraper's credential opens nothing else."""
+    expected = node.settings.metrics_token.get_secret_value() if node.settings.metrics_token else ""
+    if not expected:  # unset (or set empty): public, as before
+        return
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise NotAuthenticated("/metrics needs the operator's metrics token: Authorization: Bearer <TW_METRICS_TOKEN>")
+    if not hmac.compare_digest(token.strip().encode(), expected.encode()):
+        node.bad_tokens.refuse_unknown(request.client.host if request.client else "unknown")
+        raise NotAuthenticated("the metrics token is wrong")
+
+
+@router.get(
+    "/metrics",
+    operation_id="ops_metrics",
+    summary="Prometheus metrics (behind a bearer token when TW_METRICS_TOKEN is set)",
+    response_class=Response,
+    dependencies=[Depends(metrics_reader)],
+    responses=responses(401, 429),
+)
 async def metrics(node: NodeDep) -> Response:
     try:
         async with node.sessionmaker() as session:

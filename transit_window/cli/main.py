@@ -85,6 +85,7 @@ def serve() -> None:
             log_config=None,
             access_log=False,
             timeout_graceful_shutdown=10,
+            proxy_headers=False,  # the app believes X-Forwarded-For only from TW_TRUSTED_PROXIES (app.py)
         )
         return
     uvicorn.run(
@@ -94,6 +95,7 @@ def serve() -> None:
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=10,
+        proxy_headers=False,
     )
 
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
-from transit_window.api.deps import NodeDep, Principal, SessionDep, require
+from transit_window.api.deps import SECRET_BEARING, NodeDep, Principal, SessionDep, require
 from transit_window.api.pagination import decode_cursor, encode_cursor
 from transit_window.api.problems import responses
 from transit_window.declarations import guarantees, idempotency, journey, service
@@ -116,6 +116,7 @@ async def create_declaration(
 
 @router.get(
     "/v1/declarations/{mrn}",
+    dependencies=SECRET_BEARING,
     operation_id="declarations_get",
     summary="A declaration lodged here (or a movement on this node's route), with its journey",
     response_model=MovementOut,
@@ -128,6 +129,7 @@ async def get_declaration(mrn: str, client: CustomsClient, session: SessionDep) 
 
 @router.get(
     "/v1/declarations",
+    dependencies=SECRET_BEARING,
     operation_id="declarations_list",
     summary="Declarations lodged at this node, newest first",
     response_model=MovementPage,
@@ -159,6 +161,7 @@ async def list_declarations(
 
 @router.post(
     "/v1/declarations/{mrn}/release",
+    dependencies=SECRET_BEARING,
     operation_id="declarations_release",
     summary="Release for transit: reserve the guarantee, send the anticipated record along the route",
     response_model=MovementOut,
@@ -172,6 +175,7 @@ async def release_declaration(mrn: str, client: CustomsClient, node: NodeDep, se
 
 @router.post(
     "/v1/declarations/{mrn}/cancel",
+    dependencies=SECRET_BEARING,
     operation_id="declarations_cancel",
     summary="Cancel before the goods leave",
     response_model=MovementOut,
@@ -187,6 +191,7 @@ async def cancel_declaration(
 
 @router.get(
     "/v1/movements/expected",
+    dependencies=SECRET_BEARING,
     operation_id="movements_expected",
     summary="Movements announced to this country's offices that have not passed them yet",
     response_model=MovementPage,
@@ -227,6 +232,7 @@ async def expected_movements(
 
 @router.get(
     "/v1/movements/{mrn}",
+    dependencies=SECRET_BEARING,
     operation_id="movements_get",
     summary="A movement this node knows, with its journey",
     response_model=MovementOut,

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
 from transit_window import clock
-from transit_window.api.deps import NodeDep, Principal, SessionDep, require
+from transit_window.api.deps import SECRET_BEARING, NodeDep, Principal, SessionDep, require
 from transit_window.api.pagination import decode_cursor, encode_cursor
 from transit_window.api.problems import responses
 from transit_window.declarations.schemas import Printable
@@ -232,6 +232,7 @@ async def verify(request: VerifyIn, client: BorderOrAuthority, node: NodeDep, se
 
 @router.get(
     "/v1/permits",
+    dependencies=SECRET_BEARING,
     operation_id="permits_list",
     summary="Permits this node issued or keeps, newest first",
     response_model=PermitPage,
@@ -280,6 +281,7 @@ async def list_permits(
 
 @router.get(
     "/v1/permits/{permit_id}",
+    dependencies=SECRET_BEARING,
     operation_id="permits_get",
     summary="A permit with its JWS, its ENTRY/EXIT/SIGHTING record and any fraud alerts",
     response_model=PermitOut,
@@ -330,6 +332,7 @@ async def permit_qr(
 
 @router.post(
     "/v1/permits/{permit_id}/use",
+    dependencies=SECRET_BEARING,
     operation_id="permits_use",
     summary="Record ENTRY or EXIT at the issuer's border, or a SIGHTING at another country's post",
     response_model=UseOut,
@@ -349,6 +352,7 @@ async def use_permit(
 
 @router.post(
     "/v1/permits/{permit_id}/revoke",
+    dependencies=SECRET_BEARING,
     operation_id="permits_revoke",
     summary="Revoke a permit this country issued; every node that keeps it is told",
     response_model=PermitOut,

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from sqlalchemy import Select, false, select
 
 from transit_window import clock
-from transit_window.api.deps import NodeDep, Principal, SessionDep, require
+from transit_window.api.deps import SECRET_BEARING, NodeDep, Principal, SessionDep, require
 from transit_window.api.pagination import decode_cursor, encode_cursor
 from transit_window.api.problems import responses
 from transit_window.codes import OfficeDirectory
@@ -68,6 +68,7 @@ def _followed_by(forwarder: Principal) -> Select[str]:
 
 @router.get(
     "/v1/consignments",
+    dependencies=SECRET_BEARING,
     operation_id="consignments_list",
     summary="The consignments this client may follow (a forwarder: where its party id is a party or delegate)",
     response_model=ConsignmentPage,
@@ -98,6 +99,7 @@ async def list_consignments(
 
 @router.get(
     "/v1/consignments/{mrn}",
+    dependencies=SECRET_BEARING,
     operation_id="consignments_get",
     summary="One consignment: status, route, last event, tracking code",
     response_model=Consignment,
@@ -197,6 +199,7 @@ async def grant(mrn: MrnPath, request: GrantIn, principal: Forwarder, session: S
 
 @router.post(
     "/v1/consignments/{mrn}/tracking-code",
+    dependencies=SECRET_BEARING,
     operation_id="consignments_rotate_tracking_code",
     summary="Issue a new public tracking code (the old one stops working)",
     response_model=TrackingCodeOut,

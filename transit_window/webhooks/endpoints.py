@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 
-from transit_window.api.deps import NodeDep, Principal, SessionDep, require
+from transit_window.api.deps import SECRET_BEARING, NodeDep, Principal, SessionDep, require
 from transit_window.api.problems import responses
 from transit_window.tracking import access
 from transit_window.webhooks import service
@@ -160,6 +160,7 @@ class DeliveryPage(BaseModel):
 
 @router.post(
     "/v1/subscriptions",
+    dependencies=SECRET_BEARING,
     operation_id="subscriptions_create",
     summary="Subscribe a URL to tracking events (Standard Webhooks); the signing secret is returned only here",
     status_code=201,
@@ -234,6 +235,7 @@ async def delete_subscription(subscription_id: SubscriptionId, principal: Reader
 
 @router.post(
     "/v1/subscriptions/{subscription_id}/secret",
+    dependencies=SECRET_BEARING,
     operation_id="subscriptions_rotate_secret",
     summary="Rotate the signing secret: the new one is returned only here; the old one also signs for a grace period",
     response_model=SecretOut,

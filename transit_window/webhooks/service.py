@@ -79,11 +79,25 @@ def parse_url(url: str) -> httpx.URL:
     return parsed
 
 
-def refused_kind(address: str) -> str | None:
-    """Why an address may not be called ("loopback", "private", ...), or None for a global unicast address."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052 well-known prefix: the last 32 bits are the IPv4 address
+NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")  # RFC 8215 local-use: the operator's own translators
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[tuple[str, ipaddress.IPv4Address]]:
+    """The IPv4 addresses an IPv6 address leads to, each with how: 6to4 (2002::/16), Teredo (server and client) and
+    NAT64. Python's `is_global` judges the IPv6 wrapper only (3.11 counts 2002:7f00:1:: as global), so each embedded
+    address is judged in its own right (issue 13.6). Mapped ::ffff: addresses are the IPv4 address itself."""
+    found: list[tuple[str, ipaddress.IPv4Address]] = []
+    if ip.sixtofour is not None:
+        found.append(("6to4 of", ip.sixtofour))
+    if ip.teredo is not None:
+        found.extend(("Teredo via", inner) for inner in ip.teredo)
+    if ip in NAT64:
+        found.append(("NAT64 of", ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)))
+    return found
+
+
+def _kind(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
     checks = (
         ("loopback", ip.is_loopback),
         ("link-local", ip.is_link_local),
@@ -94,6 +108,26 @@ def refused_kind(address: str) -> str | None:
         ("non-global", not ip.is_global),
     )
     return next((kind for kind, hit in checks if hit), None)
+
+
+def refused_kind(address: str) -> str | None:
+    """Why an address may not be called ("loopback", "private", ...), or None for a global unicast address.
+
+    An IPv6 address that carries an IPv4 address is refused for what the IPv4 address is (2002:7f00:1:: is
+    "loopback (6to4 of 127.0.0.1)"): a relay or translator on the way would deliver to it."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return _kind(ip.ipv4_mapped)
+        if ip in NAT64_LOCAL:
+            return "non-global (local-use NAT64)"
+        for how, inner in embedded_ipv4(ip):
+            kind = _kind(inner)
+            if kind:
+                return f"{kind} ({how} {inner})"
+        if ip in NAT64:  # a DNS64 answer for a public IPv4 host; Python calls all of ::/8 reserved
+            return None
+    return _kind(ip)
 
 
 async def resolve_target(url: str, *, allow_private: bool) -> Target:

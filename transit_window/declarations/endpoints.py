@@ -378,13 +378,13 @@ def _authorisation_out(authorisation: GuaranteeAuthorisation) -> AuthorisationOu
     status_code=201,
     response_model=AuthorisationCreated,
     responses=responses(401, 403, 404, 422),
+    dependencies=SECRET_BEARING,  # the access code is in the body: Cache-Control: no-store
 )
 async def authorise_declarant(
     grn: Annotated[str, Printable],
     request: AuthorisationIn,
     principal: GuaranteeManager,
     session: SessionDep,
-    response: Response,
 ) -> AuthorisationCreated:
     guarantee = await guarantees.managed(session, principal, grn)
     authorisation, code = await guarantees.authorise(
@@ -394,7 +394,6 @@ async def authorise_declarant(
         declarant_id=request.declarant_id,
         declarant_country=request.declarant_country or guarantee.holder_country,
     )
-    response.headers["Cache-Control"] = "no-store"  # the access code is in the body
     return AuthorisationCreated(**_authorisation_out(authorisation).model_dump(), access_code=code)
 
 

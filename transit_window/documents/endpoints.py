@@ -12,7 +12,6 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from transit_window.api.deps import NodeDep, Principal, SessionDep, require
 from transit_window.api.pagination import decode_cursor, encode_cursor
 from transit_window.api.problems import responses
-from transit_window.declarations.schemas import Printable
 from transit_window.documents import service
 from transit_window.documents.models import Document
 from transit_window.documents.schemas import (
@@ -25,6 +24,7 @@ from transit_window.documents.schemas import (
     WithdrawIn,
 )
 from transit_window.errors import DomainError, PayloadTooLarge
+from transit_window.text import Printable
 
 router = APIRouter(tags=["documents"])
 PermitsClient = Annotated[Principal, Depends(require("permits"))]
@@ -121,7 +121,7 @@ async def list_documents(
     type: DocumentType | None = None,
     country: Annotated[str | None, Query(pattern=r"^[A-Z]{2}$", description="The issuing country")] = None,
     status: DocumentStatus | None = None,
-    cursor: Annotated[str | None, Query(max_length=64)] = None,
+    cursor: Annotated[str | None, Query(max_length=64), Printable] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> DocumentPage:
     del client

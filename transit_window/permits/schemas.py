@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from transit_window.declarations.schemas import Printable, Text35, Text70
+from transit_window.dates import CorridorDate, CorridorDatetime
+from transit_window.declarations.schemas import Text35, Text70
 from transit_window.permits.rules import PermitType
+from transit_window.text import Printable
 
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
 Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
@@ -24,7 +26,7 @@ class QuotaIn(BaseModel):
     )
 
     holder: Annotated[str, StringConstraints(pattern=r"^([A-Z]{2}|\*)$")]
-    year: int = Field(ge=2000, le=2999)
+    year: int = Field(ge=2000, le=2099)
     type: PermitType
     quantity: int = Field(ge=0, le=10_000_000)
 
@@ -80,8 +82,8 @@ class ApplicationIn(BaseModel):
     route: Annotated[list[Country], Field(min_length=2, max_length=12)] = Field(
         description="Countries in the order the truck passes them, from loading to unloading."
     )
-    valid_from: date
-    valid_until: date
+    valid_from: CorridorDate
+    valid_until: CorridorDate
     trips: int = Field(default=1, ge=1, le=100, description="Round trips: each one ENTRY and one EXIT per country.")
 
 
@@ -169,8 +171,8 @@ class UseIn(BaseModel):
     activity: Literal["ENTRY", "EXIT", "SIGHTING"]
     office: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}[A-Z0-9]{6}$")]
     plate: PlateText
-    at: AwareDatetime | None = Field(default=None, description="When it happened; now when left out.")
-    token: Annotated[str, StringConstraints(max_length=8192)] | None = Field(
+    at: CorridorDatetime | None = Field(default=None, description="When it happened; now when left out.")
+    token: Annotated[str, StringConstraints(max_length=8192), Printable] | None = Field(
         default=None, description="The scanned QR payload: checked against the permit when given."
     )
 
@@ -190,7 +192,7 @@ class RevokeIn(BaseModel):
 class VerifyIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    token: Annotated[str, StringConstraints(min_length=1, max_length=8192)] = Field(
+    token: Annotated[str, StringConstraints(min_length=1, max_length=8192), Printable] = Field(
         description="The permit JWS, or the text a QR scanner read from it."
     )
     plate: PlateText | None = Field(default=None, description="The truck in front of the officer, when checked.")

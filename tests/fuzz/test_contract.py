@@ -421,3 +421,56 @@ async def test_dates_at_and_past_the_ends_of_the_range_are_answered_as_the_spec_
     assert not failures, "\n".join(failures)
     missed = sorted(set(_request_date_fields()) - reached)
     assert not missed, f"dates no example reaches (add them to the schema's example): {missed}"
+
+
+# --- characters that hide what text says (issue 13, finding 8) ---------------------------------------------------
+
+HIDDEN = "\u202e"  # RIGHT-TO-LEFT OVERRIDE; its siblings (bidi, zero-width) go through the same validator
+
+
+def _hidden_cases(operation_id: str, seeded: Seeded) -> Iterator[tuple[str, Case]]:
+    """The operation with U+202E added to one query parameter or one string of the example body at a time."""
+    operation = OPERATIONS[operation_id]
+    real = {parameter.name: (seeded.known.get(parameter.name) or ["x"])[0] for parameter in operation.path_parameters}
+    for parameter in operation.query:
+        yield f"/query/{parameter.name}", operation.Case(path_parameters=real, query={parameter.name: "a" + HIDDEN})
+    body = _example_body(operation_id)
+    for pointer in _string_leaves(body) if body is not NOT_SET else ():
+        changed = _replaced(body, pointer, f"{_at(body, pointer)}{HIDDEN}")
+        yield (
+            "/body/" + "/".join(map(str, pointer)),
+            operation.Case(path_parameters=real, body=changed, media_type="application/json"),
+        )
+
+
+def _at(body: Any, pointer: tuple[str | int, ...]) -> Any:
+    for part in pointer:
+        body = body[part]
+    return body
+
+
+async def test_a_bidi_override_in_any_field_is_a_422_naming_it(
+    fuzz_corridor: InProcessCorridor, seeded: Seeded
+) -> None:
+    """No free-text field of any request takes a U+202E: every query parameter and every string of the spec's
+    example bodies, as the role the operation admits, answers 422 pointing at the field (an alert's note, a
+    webhook's description and URL, permit tokens and cursors took it before)."""
+    kz = fuzz_corridor["KZ"]
+    failures = []
+    for operation_id in OPERATIONS:
+        headers = seeded.headers[(ROUTE_ROLES[operation_id] or (ANONYMOUS,))[0]]
+        for where, case in _hidden_cases(operation_id, seeded):
+            response = await kz.client.send(
+                kz.client.build_request(**_request(case, base_url=kz.member.endpoint, headers=headers))
+            )
+            if not ROUTE_ROLES[operation_id] and response.status_code == 401:
+                continue  # a peer-signed route: an unsigned request is refused before its parameters are read
+            try:
+                case.validate_response(response, checks=CHECKS, headers=headers)
+                assert response.status_code == 422, response.text
+                pointers = [error["pointer"] for error in response.json().get("errors", [])]
+                # the field, or the list it is in (event types are checked as a whole)
+                assert any(p.startswith(where) or where.startswith(f"{p}/") for p in pointers), pointers
+            except Exception as failure:
+                failures.append(f"{case.operation.label} U+202E at {where}: {response.status_code} {failure}")
+    assert not failures, "\n".join(failures)

@@ -26,4 +26,7 @@ def parse(value: str) -> datetime:
     moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     if moment.tzinfo is None:
         raise ValueError(f"time {value!r} has no offset; the corridor only accepts RFC 3339 with an offset")
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError as exc:  # 0001-01-01T00:00:00+14:00 is in year 0: callers handle ValueError, not this
+        raise ValueError(f"time {value!r} cannot be expressed in UTC") from exc

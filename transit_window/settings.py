@@ -91,6 +91,10 @@ class Settings(BaseSettings):
     max_document_bytes: int = Field(
         default=10 * 1024 * 1024, description="Largest accepted PDF on PUT /v1/documents/{id}/pdf."
     )
+    pdf_allow_active: bool = Field(
+        default=False,
+        description="Accept certificate PDFs with active content (JavaScript, OpenAction, Launch, embedded files).",
+    )
     ping_clock_skew_seconds: int = Field(default=120, description="How far in the future a ping's time may be.")
     route_corridor_km: float = Field(
         default=40.0, description="A ping farther than this from the line through the itinerary's offices deviates."

@@ -11,12 +11,13 @@ import httpx
 import pytest
 
 from tests.support.inprocess import InProcessCorridor
+from tests.support.pdf import minimal_pdf
 from transit_window import clock
 from transit_window.clients.service import Role, add_client
 from transit_window.db.session import unit_of_work
 
 PROBLEM_JSON = "application/problem+json"
-PDF_BYTES = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+PDF_BYTES = minimal_pdf()
 Body = dict[str, Any]
 
 

@@ -27,6 +27,7 @@ from tests.support import databases
 from tests.support.inprocess import InProcessCorridor
 from tests.support.keys import TestMember as Member
 from tests.support.keys import signed, trust_body
+from tests.support.pdf import minimal_pdf
 from transit_window import clock
 from transit_window.documents.models import Document, DocumentFile, DocumentShare
 from transit_window.protocol.models import OutboxMessage
@@ -161,6 +162,39 @@ BODY_CASES: list[tuple[str, Body, int, str, str]] = [
         "14",
     ),
     ("issued-tomorrow", certificate(issued_at=in_hours(24)), 422, "/body/issued_at", "14"),
+    # Issue 13, finding 5: the first two were 500s (an OverflowError converting to UTC), the third a 201.
+    (
+        "issued-at-the-start-of-time",
+        certificate(issued_at="0001-01-01T00:00:00+14:00"),
+        422,
+        "/body/issued_at",
+        "value_error",
+    ),
+    (
+        "issued-at-the-end-of-time",
+        certificate(issued_at="9999-12-31T23:59:59-14:00"),
+        422,
+        "/body/issued_at",
+        "value_error",
+    ),
+    ("issued-in-year-1", certificate(issued_at="0001-01-01T00:00:00Z"), 422, "/body/issued_at", "value_error"),
+    ("issued-in-1999", certificate(issued_at="1999-12-31T23:59:59Z"), 422, "/body/issued_at", "value_error"),
+    ("issued-400-days-ago", certificate(issued_at=in_hours(-24 * 400)), 422, "/body/issued_at", "14"),
+    # Issue 13, finding 8: free text hides nothing from the officer reading it.
+    (
+        "consignor-name-with-a-right-to-left-override",
+        certificate(consignor={"id": "230340000126", "name": "Almaty Fruit \u202eTLL", "country": "KZ"}),
+        422,
+        "/body/consignor/name",
+        "value_error",
+    ),
+    (
+        "description-with-a-zero-width-space",
+        certificate(goods=[{**certificate()["goods"][0], "description": "Fresh\u200bapples"}]),
+        422,
+        "/body/goods/0/description",
+        "value_error",
+    ),
     (
         "issued-at-without-offset",
         certificate(issued_at="2026-01-01T10:00:00"),
@@ -289,7 +323,7 @@ async def test_a_bad_cursor_is_refused(desk: Desk) -> None:
 
 async def test_a_pdf_whose_hash_does_not_match_the_declared_one_is_refused(desk: Desk) -> None:
     kz = desk.corridor["KZ"].client
-    other = PDF_BYTES + b"% edited\n"
+    other = minimal_pdf(title="Phytosanitary certificate, edited")
     url = f"/v1/documents/{desk.declared['id']}/pdf"
     problem = await refused(
         desk, lambda: kz.put(url, content=other, headers={**desk.permits, **PDF_TYPE}), 422, "/body", "14"
@@ -305,6 +339,32 @@ async def test_an_upload_that_is_not_a_pdf_is_refused(desk: Desk) -> None:
     await refused(desk, lambda: kz.put(url, content=png, headers={**desk.permits, **PDF_TYPE}), 422, "/body", "14")
 
 
+# Issue 13, finding 7: each of these was stored (only the %PDF- prefix was checked) and served back inline.
+PDF_CASES: list[tuple[str, bytes, str]] = [
+    ("html-polyglot", minimal_pdf(before_xref=b"%<html><body><script>alert(1)</script></body></html>\n"), "14"),
+    ("html-after-the-header", b"%PDF-1.7\n<html><script>fetch('/v1/declarations')</script></html>\n%%EOF\n", "14"),
+    ("svg-script-polyglot", minimal_pdf(before_xref=b"%<svg onload=alert(1)>\n"), "14"),
+    ("a-header-and-nothing-else", b"%PDF-1.7\n%%EOF\n", "14"),
+    ("something-appended-after-eof", minimal_pdf() + b"%" + b"x" * 4096 + b"\n", "14"),
+    ("startxref-pointing-nowhere", minimal_pdf().replace(b"startxref\n", b"startxref\n9"), "14"),
+    ("open-action-javascript", minimal_pdf(catalog="/OpenAction << /S /JavaScript /JS (app.alert\\(1\\)) >> "), "15"),
+    ("launch-action", minimal_pdf(catalog="/OpenAction << /S /Launch /F (cmd.exe) >> "), "15"),
+    ("additional-actions", minimal_pdf(catalog="/AA << /WC << /S /JavaScript /JS (x) >> >> "), "15"),
+    ("embedded-file", minimal_pdf(catalog="/Names << /EmbeddedFiles << /Names [] >> >> "), "15"),
+    ("hex-escaped-javascript-name", minimal_pdf(catalog="/Names << /J#61vaScript << /Names [] >> >> "), "15"),
+]
+
+
+@pytest.mark.parametrize(("content", "code"), [case[1:] for case in PDF_CASES], ids=[case[0] for case in PDF_CASES])
+async def test_a_polyglot_or_active_pdf_is_refused_saying_why(desk: Desk, content: bytes, code: str) -> None:
+    kz = desk.corridor["KZ"].client
+    url = f"/v1/documents/{desk.bare['id']}/pdf"
+    problem = await refused(
+        desk, lambda: kz.put(url, content=content, headers={**desk.permits, **PDF_TYPE}), 422, "/body", code
+    )
+    assert problem["detail"].startswith("the upload is refused: "), problem
+
+
 async def test_an_upload_without_the_pdf_media_type_is_refused_with_415(desk: Desk) -> None:
     kz = desk.corridor["KZ"].client
     url = f"/v1/documents/{desk.bare['id']}/pdf"
@@ -316,7 +376,7 @@ async def test_an_upload_without_the_pdf_media_type_is_refused_with_415(desk: De
 async def test_a_second_different_pdf_is_a_conflict(desk: Desk) -> None:
     kz = desk.corridor["KZ"].client
     url = f"/v1/documents/{desk.with_pdf['id']}/pdf"
-    other = PDF_BYTES + b"% another\n"
+    other = minimal_pdf(title="Another certificate")
     await refused(desk, lambda: kz.put(url, content=other, headers={**desk.permits, **PDF_TYPE}), 409, None, None)
 
 

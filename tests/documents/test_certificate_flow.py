@@ -13,6 +13,7 @@ from sqlalchemy import select
 from tests.documents.conftest import PDF_BYTES, assert_problem, certificate
 from tests.support.inprocess import InProcessCorridor, InProcessNode
 from tests.support.keys import TestMember as Member
+from tests.support.pdf import minimal_pdf
 from transit_window import clock
 from transit_window.db.session import unit_of_work
 from transit_window.documents import service
@@ -152,7 +153,7 @@ async def test_pdf_round_trip_and_the_hash_reaches_the_copies(
     assert issued["pdf_sha256"] is None
     await corridor.deliver_all()
 
-    pdf = PDF_BYTES + b"%" + b"x" * (2 * 1024 * 1024) + b"\n"  # over the 1 MiB JSON limit, under the PDF limit
+    pdf = minimal_pdf(padding=2 * 1024 * 1024)  # over the 1 MiB JSON limit, under the PDF limit
     digest = hashlib.sha256(pdf).hexdigest()
     headers = {**permits["KZ"], "Content-Type": "application/pdf"}
     uploaded = await kz.client.put(f"/v1/documents/{issued['id']}/pdf", content=pdf, headers=headers)
@@ -165,6 +166,10 @@ async def test_pdf_round_trip_and_the_hash_reaches_the_copies(
     assert served.status_code == 200
     assert served.headers["content-type"] == "application/pdf"
     assert served.content == pdf and served.headers["etag"] == f'"{digest}"'
+    # A download, never a page in our origin (issue 13, finding 7)
+    assert served.headers["x-content-type-options"] == "nosniff"
+    assert served.headers["content-disposition"] == 'attachment; filename="KZ-PHY-2026-004417.pdf"'
+    assert served.headers["content-security-policy"] == "default-src 'none'"
 
     # The hash set by the upload reaches Turkmenistan's copy; the PDF itself stays in Kazakhstan
     await corridor.deliver_all()

@@ -15,6 +15,7 @@ test puts a NUL in every parameter, which Schemathesis seldom does and PostgreSQ
 
 from __future__ import annotations
 
+import base64
 import copy
 import functools
 import inspect
@@ -262,4 +263,214 @@ async def test_a_nul_anywhere_in_a_request_is_refused_as_the_spec_says(
                 case.validate_response(response, checks=CHECKS, headers=headers)
             except Exception as failure:  # every failure is listed, not only the first
                 failures.append(f"{case.operation.label} NUL at {where}: {response.status_code} {failure}")
+    assert not failures, "\n".join(failures)
+
+
+# --- dates at the ends of the corridor's range (issue 13, finding 5) -----------------------------------------------
+
+# Out of the range 2000-01-01 .. 2100-01-01 (exclusive): each must be a 422 naming the field. The first two were
+# 500s (converting to UTC overflows `datetime`), the others stored.
+TIMES_OUT = [
+    "0001-01-01T00:00:00+14:00",
+    "9999-12-31T23:59:59-14:00",
+    "0001-01-01T00:00:00Z",
+    "1999-12-31T23:59:59.999Z",
+    "2000-01-01T13:59:59+14:00",
+    "2100-01-01T00:00:00Z",
+    "2099-12-31T10:00:00-14:00",
+]
+TIMES_IN = [
+    "2000-01-01T00:00:00Z",
+    "2000-01-01T14:00:00+14:00",
+    "2099-12-31T23:59:59.999Z",
+    "2099-12-31T09:59:59-14:00",
+]
+DATES_OUT = ["0001-01-01", "1999-12-31", "2100-01-01", "9999-12-31"]
+DATES_IN = ["2000-01-01", "2099-12-31"]
+TIME_CURSORS = {"events_query", "permits_list"}  # cursors that carry a time: base64url of "time|id"
+DATE_FORMATS = ("date-time", "date")
+
+
+def _resolve(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema itself: `$ref` followed, and of an `anyOf` (an optional field) the branch that is not null."""
+    while True:
+        if "$ref" in schema:
+            schema = SPEC["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+        elif "anyOf" in schema:
+            schema = next(branch for branch in schema["anyOf"] if branch.get("type") != "null")
+        else:
+            return schema
+
+
+def _date_leaves(value: Any, schema: dict[str, Any], pointer: tuple[str | int, ...] = ()) -> Iterator[tuple[Any, str]]:
+    """(pointer, format) of every date or date-time in `value`, read off the schema it follows."""
+    schema = _resolve(schema)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _date_leaves(item, schema.get("properties", {}).get(key, {}), (*pointer, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _date_leaves(item, schema.get("items", {}), (*pointer, index))
+    elif schema.get("format") in DATE_FORMATS:
+        yield pointer, schema["format"]
+
+
+def _replaced(body: Any, pointer: tuple[str | int, ...], value: str) -> Any:
+    changed = copy.deepcopy(body)
+    parent = changed
+    for part in pointer[:-1]:
+        parent = parent[part]
+    parent[pointer[-1]] = value
+    return changed
+
+
+def _time_cursor(moment: str) -> str:
+    return base64.urlsafe_b64encode(f"{moment}|00000000-0000-0000-0000-000000000000".encode()).decode().rstrip("=")
+
+
+def _date_cases(operation_id: str, seeded: Seeded) -> Iterator[tuple[str, str, bool, Case]]:
+    """(where, value, in range?, case): each date parameter, body date and time cursor of the operation set to each
+    value in turn, everything else real (the spec's example body, identifiers of the seeded node)."""
+    operation = OPERATIONS[operation_id]
+    real = {parameter.name: (seeded.known.get(parameter.name) or ["x"])[0] for parameter in operation.path_parameters}
+    values = {"date-time": (TIMES_OUT, TIMES_IN), "date": (DATES_OUT, DATES_IN)}
+    for parameter in operation.query:
+        found = _resolve(parameter.definition.get("schema", {})).get("format")
+        if found in DATE_FORMATS:
+            out, within = values[found]
+            for value in out + within:
+                case = operation.Case(path_parameters=real, query={parameter.name: value})
+                yield f"/query/{parameter.name}", value, value in within, case
+    if operation_id in TIME_CURSORS:
+        for value in TIMES_OUT + TIMES_IN:
+            case = operation.Case(path_parameters=real, query={"cursor": _time_cursor(value)})
+            yield "/query/cursor", value, value in TIMES_IN, case
+    body = _example_body(operation_id)
+    if body is NOT_SET:
+        return
+    content = operation.definition.raw["requestBody"]["content"]["application/json"]
+    for pointer, found in _date_leaves(body, content["schema"]):
+        out, within = values[found]
+        for value in out + within:
+            case = operation.Case(
+                path_parameters=real, body=_replaced(body, pointer, value), media_type="application/json"
+            )
+            yield "/body/" + "/".join(map(str, pointer)), value, value in within, case
+
+
+def _request_date_fields() -> dict[str, dict[str, Any]]:
+    """Every date or date-time a request takes, as "operation /query/name" or "operation /body/path" (`*` for any
+    index), with its schema."""
+    found: dict[str, dict[str, Any]] = {}
+
+    def walk(schema: dict[str, Any], where: str, seen: frozenset[str]) -> None:
+        if "$ref" in schema:
+            name = schema["$ref"].rsplit("/", 1)[-1]
+            if name not in seen:
+                walk(SPEC["components"]["schemas"][name], where, seen | {name})
+            return
+        for branch in schema.get("anyOf", []):
+            walk(branch, where, seen)
+        if schema.get("format") in DATE_FORMATS:
+            found[where] = schema
+        for key, item in schema.get("properties", {}).items():
+            walk(item, f"{where}/{key}", seen)
+        if "items" in schema:
+            walk(schema["items"], f"{where}/*", seen)
+
+    for operation_id, operation in OPERATIONS.items():
+        for parameter in operation.query:
+            walk(parameter.definition.get("schema", {}), f"{operation_id} /query/{parameter.name}", frozenset())
+        content = operation.definition.raw.get("requestBody", {}).get("content", {}).get("application/json")
+        if content:
+            walk(content["schema"], f"{operation_id} /body", frozenset())
+    return found
+
+
+def test_every_date_the_api_takes_publishes_the_corridor_range() -> None:
+    """The bounds are in the spec with each date (`formatMinimum`...), so clients and fuzzers see them."""
+    fields = _request_date_fields()
+    assert len(fields) >= 10, sorted(fields)
+    unbounded = sorted(where for where, schema in fields.items() if "formatMinimum" not in schema)
+    assert not unbounded, unbounded
+
+
+async def test_dates_at_and_past_the_ends_of_the_range_are_answered_as_the_spec_says(
+    fuzz_corridor: InProcessCorridor, seeded: Seeded
+) -> None:
+    """Every date query parameter, time cursor and date in the spec's example bodies, as each of the extreme values:
+    never a 5xx, always an answer the spec describes; outside the range a 422 pointing at the field."""
+    kz = fuzz_corridor["KZ"]
+    failures = []
+    reached: set[str] = set()
+    for operation_id in OPERATIONS:
+        headers = seeded.headers[(ROUTE_ROLES[operation_id] or (ANONYMOUS,))[0]]
+        for where, value, within, case in _date_cases(operation_id, seeded):
+            reached.add(f"{operation_id} " + "/".join("*" if part.isdigit() else part for part in where.split("/")))
+            response = await kz.client.send(
+                kz.client.build_request(**_request(case, base_url=kz.member.endpoint, headers=headers))
+            )
+            try:
+                case.validate_response(response, checks=CHECKS, headers=headers)
+                if not within:
+                    assert response.status_code == 422, response.text
+                    pointers = [error["pointer"] for error in response.json().get("errors", [])]
+                    assert where in pointers, pointers
+            except Exception as failure:  # every failure is listed, not only the first
+                failures.append(f"{case.operation.label} {where}={value}: {response.status_code} {failure}")
+    assert not failures, "\n".join(failures)
+    missed = sorted(set(_request_date_fields()) - reached)
+    assert not missed, f"dates no example reaches (add them to the schema's example): {missed}"
+
+
+# --- characters that hide what text says (issue 13, finding 8) ---------------------------------------------------
+
+HIDDEN = "\u202e"  # RIGHT-TO-LEFT OVERRIDE; its siblings (bidi, zero-width) go through the same validator
+
+
+def _hidden_cases(operation_id: str, seeded: Seeded) -> Iterator[tuple[str, Case]]:
+    """The operation with U+202E added to one query parameter or one string of the example body at a time."""
+    operation = OPERATIONS[operation_id]
+    real = {parameter.name: (seeded.known.get(parameter.name) or ["x"])[0] for parameter in operation.path_parameters}
+    for parameter in operation.query:
+        yield f"/query/{parameter.name}", operation.Case(path_parameters=real, query={parameter.name: "a" + HIDDEN})
+    body = _example_body(operation_id)
+    for pointer in _string_leaves(body) if body is not NOT_SET else ():
+        changed = _replaced(body, pointer, f"{_at(body, pointer)}{HIDDEN}")
+        yield (
+            "/body/" + "/".join(map(str, pointer)),
+            operation.Case(path_parameters=real, body=changed, media_type="application/json"),
+        )
+
+
+def _at(body: Any, pointer: tuple[str | int, ...]) -> Any:
+    for part in pointer:
+        body = body[part]
+    return body
+
+
+async def test_a_bidi_override_in_any_field_is_a_422_naming_it(
+    fuzz_corridor: InProcessCorridor, seeded: Seeded
+) -> None:
+    """No free-text field of any request takes a U+202E: every query parameter and every string of the spec's
+    example bodies, as the role the operation admits, answers 422 pointing at the field (an alert's note, a
+    webhook's description and URL, permit tokens and cursors took it before)."""
+    kz = fuzz_corridor["KZ"]
+    failures = []
+    for operation_id in OPERATIONS:
+        headers = seeded.headers[(ROUTE_ROLES[operation_id] or (ANONYMOUS,))[0]]
+        for where, case in _hidden_cases(operation_id, seeded):
+            response = await kz.client.send(
+                kz.client.build_request(**_request(case, base_url=kz.member.endpoint, headers=headers))
+            )
+            if not ROUTE_ROLES[operation_id] and response.status_code == 401:
+                continue  # a peer-signed route: an unsigned request is refused before its parameters are read
+            try:
+                case.validate_response(response, checks=CHECKS, headers=headers)
+                assert response.status_code == 422, response.text
+                pointers = [error["pointer"] for error in response.json().get("errors", [])]
+                # the field, or the list it is in (event types are checked as a whole)
+                assert any(p.startswith(where) or where.startswith(f"{p}/") for p in pointers), pointers
+            except Exception as failure:
+                failures.append(f"{case.operation.label} U+202E at {where}: {response.status_code} {failure}")
     assert not failures, "\n".join(failures)

@@ -34,7 +34,12 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime refused: store times in UTC with an offset")
-        value = value.astimezone(UTC)
+        try:
+            value = value.astimezone(UTC)
+        except OverflowError as exc:
+            # The API refuses such times at its edge (`transit_window/dates.py`); this keeps any other path from
+            # leaking an OverflowError, and says what happened if one ever does.
+            raise ValueError(f"{value.isoformat()} cannot be expressed in UTC: out of datetime's range") from exc
         if dialect.name == "sqlite":
             return value.replace(tzinfo=None)
         return value

@@ -29,12 +29,12 @@ from transit_window.declarations.schemas import (
     GuaranteeOut,
     MovementOut,
     MovementPage,
-    Printable,
     StatusRequested,
     Step,
     StepAccepted,
 )
 from transit_window.errors import FieldError, InvalidInput, NotFound
+from transit_window.text import Printable
 from transit_window.tracking import codes
 
 router = APIRouter(tags=["declarations"])
@@ -140,7 +140,7 @@ async def list_declarations(
     session: SessionDep,
     status: Status | None = None,
     office: Annotated[str | None, Query(pattern=r"^[A-Z]{2}[A-Z0-9]{6}$")] = None,
-    cursor: Annotated[str | None, Query(max_length=64)] = None,
+    cursor: Annotated[str | None, Query(max_length=64), Printable] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> MovementPage:
     del client
@@ -202,7 +202,7 @@ async def expected_movements(
     node: NodeDep,
     session: SessionDep,
     office: Annotated[str, Query(pattern=r"^[A-Z]{2}[A-Z0-9]{6}$")],
-    cursor: Annotated[str | None, Query(max_length=64)] = None,
+    cursor: Annotated[str | None, Query(max_length=64), Printable] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> MovementPage:
     del client

@@ -7,18 +7,11 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from transit_window.dates import CorridorDate, CorridorDatetime
+from transit_window.text import Printable
 
-def _printable(value: str) -> str:
-    """Refuse NUL and other control characters: they break fixed-format exports and hide text from a clerk."""
-    bad = next((char for char in value if ord(char) < 32 or 127 <= ord(char) < 160), None)
-    if bad is not None:
-        raise ValueError(f"contains the control character U+{ord(bad):04X}; only printable text is allowed")
-    return value
-
-
-Printable = AfterValidator(_printable)
 Text35 = Annotated[str, StringConstraints(min_length=1, max_length=35, strip_whitespace=True), Printable]
 Text70 = Annotated[str, StringConstraints(min_length=1, max_length=70, strip_whitespace=True), Printable]
 Text512 = Annotated[str, StringConstraints(min_length=1, max_length=512, strip_whitespace=True), Printable]
@@ -143,7 +136,7 @@ class DeclarationIn(BaseModel):
     )
     guarantee: GuaranteeRef
     documents: Annotated[list[DocumentRef], Field(max_length=99)] = []
-    limit_date: date = Field(description="Date by which the goods must be presented at destination.")
+    limit_date: CorridorDate = Field(description="Date by which the goods must be presented at destination.")
 
 
 class Step(BaseModel):
@@ -204,7 +197,7 @@ class CrossingIn(BaseModel):
 
     office: OfficeRef
     direction: Literal["exit", "entry"]
-    at: AwareDatetime
+    at: CorridorDatetime
     seals_intact: bool = True
     remarks: Remarks = ""
 
@@ -217,7 +210,7 @@ class ArrivalIn(BaseModel):
     )
 
     office: OfficeRef
-    at: AwareDatetime
+    at: CorridorDatetime
     remarks: Remarks = ""
 
 
@@ -230,7 +223,7 @@ class ControlResultsIn(BaseModel):
     )
 
     code: Literal["A1", "A2", "B1"]
-    at: AwareDatetime
+    at: CorridorDatetime
     discrepancies: Annotated[list[Text512], Field(max_length=50)] = []
 
 

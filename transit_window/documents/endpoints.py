@@ -12,7 +12,6 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from transit_window.api.deps import NodeDep, Principal, SessionDep, require
 from transit_window.api.pagination import decode_cursor, encode_cursor
 from transit_window.api.problems import responses
-from transit_window.declarations.schemas import Printable
 from transit_window.documents import service
 from transit_window.documents.models import Document
 from transit_window.documents.schemas import (
@@ -25,6 +24,7 @@ from transit_window.documents.schemas import (
     WithdrawIn,
 )
 from transit_window.errors import DomainError, PayloadTooLarge
+from transit_window.text import Printable
 
 router = APIRouter(tags=["documents"])
 PermitsClient = Annotated[Principal, Depends(require("permits"))]
@@ -121,7 +121,7 @@ async def list_documents(
     type: DocumentType | None = None,
     country: Annotated[str | None, Query(pattern=r"^[A-Z]{2}$", description="The issuing country")] = None,
     status: DocumentStatus | None = None,
-    cursor: Annotated[str | None, Query(max_length=64)] = None,
+    cursor: Annotated[str | None, Query(max_length=64), Printable] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> DocumentPage:
     del client
@@ -170,14 +170,34 @@ async def upload_pdf(
     summary="The certificate's PDF, as uploaded at the issuing node",
     response_class=Response,
     responses={
-        200: {"content": {PDF: {"schema": BINARY}}, "description": "The PDF"},
+        200: {
+            "content": {PDF: {"schema": BINARY}},
+            "description": "The PDF, served as a download (attachment, nosniff, a CSP of default-src 'none')",
+            "headers": {
+                name: {"schema": {"type": "string"}}
+                for name in ("ETag", "Content-Disposition", "X-Content-Type-Options", "Content-Security-Policy")
+            },
+        },
         **responses(401, 403, 404, 422),
     },
 )
 async def read_pdf(document_id: DocumentId, client: Reader, session: SessionDep) -> Response:
     del client
-    stored = await service.read_pdf(session, document_id=document_id)
-    return Response(stored.content, media_type=PDF, headers={"ETag": f'"{stored.sha256}"'})
+    document, stored = await service.read_pdf(session, document_id=document_id)
+    return Response(stored.content, media_type=PDF, headers=download_headers(document.number, etag=stored.sha256))
+
+
+def download_headers(number: str, *, etag: str) -> dict[str, str]:
+    """A stored file is a download, never a page: a browser must not sniff it into HTML (`nosniff`), must save
+    rather than render it in our origin (`attachment`), and if it renders it anyway nothing in it may run or load
+    (`default-src 'none'`). The filename is the certificate number, with only characters safe in any file system."""
+    filename = re.sub(r"[^A-Za-z0-9.-]", "_", number) + ".pdf"
+    return {
+        "ETag": f'"{etag}"',
+        "X-Content-Type-Options": "nosniff",
+        "Content-Disposition": f'attachment; filename="{filename}"',
+        "Content-Security-Policy": "default-src 'none'",
+    }
 
 
 @router.post(

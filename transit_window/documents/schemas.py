@@ -7,9 +7,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
-from transit_window.declarations.schemas import Country, Party, Printable, Text512
+from transit_window.dates import CorridorDatetime
+from transit_window.declarations.schemas import Country, Party, Text512
+from transit_window.text import Printable
 
 DocumentType = Literal["phytosanitary", "veterinary", "origin"]
 DocumentStatus = Literal["issued", "replaced", "withdrawn"]
@@ -77,7 +79,7 @@ class DocumentIn(BaseModel):
     consignor: Party
     consignee: Party
     destination_country: Country | None = None
-    issued_at: AwareDatetime
+    issued_at: CorridorDatetime
     pdf_sha256: Sha256 | None = Field(
         default=None, description="SHA-256 (lower-case hex) of the signed PDF; an upload must match it"
     )

@@ -9,6 +9,7 @@ acknowledgements; at a receiving node its one row (country = this node) records 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from collections.abc import Iterable, Sequence
@@ -23,6 +24,7 @@ from transit_window.db.base import table_of
 from transit_window.db.upsert import insert_ignore
 from transit_window.documents.messages import DocumentAcknowledgedBody, DocumentIssuedBody, DocumentWithdrawnBody
 from transit_window.documents.models import Document, DocumentFile, DocumentShare
+from transit_window.documents.pdf import check_pdf
 from transit_window.documents.schemas import DocumentIn
 from transit_window.documents.validation import check_document
 from transit_window.errors import Conflict, FieldError, InvalidInput, NotFound
@@ -36,7 +38,6 @@ if TYPE_CHECKING:
     from transit_window.node import Node
 
 logger = logging.getLogger(__name__)
-PDF_MAGIC = b"%PDF-"
 
 
 # -- reading ---------------------------------------------------------------------------------------------------
@@ -105,7 +106,7 @@ async def with_pdf(session: AsyncSession, document_ids: Sequence[str]) -> set[st
     return set(rows.all())
 
 
-async def read_pdf(session: AsyncSession, *, document_id: str) -> DocumentFile:
+async def read_pdf(session: AsyncSession, *, document_id: str) -> tuple[Document, DocumentFile]:
     document = await get(session, document_id)
     stored = await session.get(DocumentFile, document_id)
     if stored is None:
@@ -115,7 +116,7 @@ async def read_pdf(session: AsyncSession, *, document_id: str) -> DocumentFile:
                 f"its SHA-256 is {document.pdf_sha256 or 'not declared'}"
             )
         raise NotFound(f"no PDF has been uploaded for {document.number}")
-    return stored
+    return document, stored
 
 
 # -- issuing ---------------------------------------------------------------------------------------------------
@@ -357,11 +358,8 @@ async def upload_pdf(session: AsyncSession, node: Node, *, document_id: str, con
         if stored != digest:
             raise Conflict(f"{document.number} already has a PDF (SHA-256 {stored}); this one is {digest}")
         return document
-    if not content.startswith(PDF_MAGIC):
-        raise InvalidInput(
-            "the upload is not a PDF: it must start with %PDF-",
-            errors=[FieldError("/body", "not a PDF file", "14")],
-        )
+    # Parsing a 10 MiB file takes a while: off the event loop, so other requests are not held up behind it.
+    await asyncio.to_thread(check_pdf, content, allow_active=node.settings.pdf_allow_active)
     if document.pdf_sha256 is not None and document.pdf_sha256 != digest:
         raise InvalidInput(
             f"the PDF's SHA-256 is {digest}, but the certificate declares {document.pdf_sha256}",

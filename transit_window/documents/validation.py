@@ -8,12 +8,16 @@ certificate for goods that need no such certificate is refused naming the item. 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from transit_window.codes import HsNomenclature, is_country, validate_trader_id
 from transit_window.documents.schemas import DocumentIn
 from transit_window.errors import FieldError
 from transit_window.settings import NODE_IDS
+
+# The longest-lived of these certificates, one of origin, is valid for twelve months (CIS FTA rules of origin); a
+# phytosanitary or veterinary one for weeks. A certificate issued earlier than that is a mistake, not a paper to share.
+MAX_AGE = timedelta(days=366)
 
 
 def check_document(
@@ -57,6 +61,8 @@ def check_document(
     ahead = (document.issued_at - now).total_seconds()
     if ahead > skew_seconds:
         fail("/issued_at", f"issued_at {document.issued_at.isoformat()} is {ahead / 60:.0f} minutes in the future")
+    elif -ahead > MAX_AGE.total_seconds():
+        fail("/issued_at", f"issued_at {document.issued_at.isoformat()} is more than {MAX_AGE.days} days ago")
     seen: set[str] = set()
     for index, country in enumerate(document.share_with):
         pointer = f"/share_with/{index}"

@@ -15,7 +15,6 @@ from transit_window import clock
 from transit_window.api.deps import SECRET_BEARING, NodeDep, Principal, SessionDep, require
 from transit_window.api.pagination import decode_cursor, encode_cursor
 from transit_window.api.problems import responses
-from transit_window.declarations.schemas import Printable
 from transit_window.permits import service
 from transit_window.permits.models import Permit, PermitActivity, PermitAlert, PermitApplication, PermitQuota
 from transit_window.permits.models import PermitRequest as RequestRow
@@ -39,6 +38,7 @@ from transit_window.permits.schemas import (
     VerifyOut,
 )
 from transit_window.permits.signed import PERMIT_ID, sign_revocations
+from transit_window.text import Printable
 
 router = APIRouter(tags=["permits"])
 PermitAuthority = Annotated[Principal, Depends(require("permits"))]
@@ -244,9 +244,9 @@ async def list_permits(
     carrier: Annotated[str | None, Query(max_length=35, description="The carrier's id."), Printable] = None,
     status: Literal["active", "in_use", "consumed", "revoked", "expired"] | None = None,
     issuer: Annotated[str | None, Query(pattern=r"^[A-Z]{2}$")] = None,
-    plate: Annotated[str | None, Query(max_length=20)] = None,
+    plate: Annotated[str | None, Query(max_length=20), Printable] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=128)] = None,
+    cursor: Annotated[str | None, Query(max_length=128), Printable] = None,
 ) -> PermitPage:
     del client
     now = clock.utcnow()

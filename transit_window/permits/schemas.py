@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from transit_window.declarations.schemas import Printable, Text35, Text70
+from transit_window.dates import CorridorDate, CorridorDatetime
+from transit_window.declarations.schemas import Text35, Text70
 from transit_window.permits.rules import PermitType
+from transit_window.text import Printable
 
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
 Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
@@ -24,7 +26,7 @@ class QuotaIn(BaseModel):
     )
 
     holder: Annotated[str, StringConstraints(pattern=r"^([A-Z]{2}|\*)$")]
-    year: int = Field(ge=2000, le=2999)
+    year: int = Field(ge=2000, le=2099)
     type: PermitType
     quantity: int = Field(ge=0, le=10_000_000)
 
@@ -79,10 +81,10 @@ class ApplicationIn(BaseModel):
     route: Annotated[list[Country], Field(min_length=2, max_length=12)] = Field(
         description="Countries in the order the truck passes them, from loading to unloading."
     )
-    valid_from: date = Field(
+    valid_from: CorridorDate = Field(
         description="First day, in the carrier's country's calendar; the permits belong to this day's quota year."
     )
-    valid_until: date | None = Field(
+    valid_until: CorridorDate | None = Field(
         default=None,
         description="Last day. Omitted: as long as the quota year allows (31 December, or the grace into the next "
         "year that each issuer's rules grant, e.g. 31 January for bilateral and transit permits).",
@@ -174,8 +176,8 @@ class UseIn(BaseModel):
     activity: Literal["ENTRY", "EXIT", "SIGHTING"]
     office: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}[A-Z0-9]{6}$")]
     plate: PlateText
-    at: AwareDatetime | None = Field(default=None, description="When it happened; now when left out.")
-    token: Annotated[str, StringConstraints(max_length=8192)] | None = Field(
+    at: CorridorDatetime | None = Field(default=None, description="When it happened; now when left out.")
+    token: Annotated[str, StringConstraints(max_length=8192), Printable] | None = Field(
         default=None, description="The scanned QR payload: checked against the permit when given."
     )
 
@@ -195,7 +197,7 @@ class RevokeIn(BaseModel):
 class VerifyIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    token: Annotated[str, StringConstraints(min_length=1, max_length=8192)] = Field(
+    token: Annotated[str, StringConstraints(min_length=1, max_length=8192), Printable] = Field(
         description="The permit JWS, or the text a QR scanner read from it."
     )
     plate: PlateText | None = Field(default=None, description="The truck in front of the officer, when checked.")

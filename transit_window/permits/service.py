@@ -13,6 +13,7 @@ from sqlalchemy import func, select, update
 from transit_window import clock
 from transit_window.codes import InvalidCode, normalise_plate, time_zone, validate_trader_id
 from transit_window.codes.of_node import offices_of
+from transit_window.dates import within_corridor
 from transit_window.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
 from transit_window.ids import new_id
 from transit_window.permits import messages
@@ -861,7 +862,7 @@ def normalise_plate_query(plate: str) -> str:
 
 def parse_cursor_time(text: str) -> datetime:
     try:
-        return clock.parse(text)
+        return within_corridor(clock.parse(text))
     except ValueError as exc:
         raise InvalidInput(
             "the cursor is not one this API gave out", errors=[FieldError("/query/cursor", "bad cursor")]

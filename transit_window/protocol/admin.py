@@ -17,6 +17,7 @@ from transit_window.protocol import audit, outbox
 from transit_window.protocol.corridor_messages import PingBody, TrustUpdateBody, adopt_trust_list
 from transit_window.protocol.models import Checkpoint, InboundSequence, LogHead, OutboxMessage
 from transit_window.protocol.trust import TrustError, TrustList
+from transit_window.text import Printable
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
@@ -72,8 +73,10 @@ class RetryResult(BaseModel):
 class PingRequest(BaseModel):
     model_config = {"extra": "forbid", "json_schema_extra": {"examples": [{"to": ["UZ"], "note": "hello"}]}}
 
-    to: list[str] | None = Field(default=None, description="Peers to ping; all members when omitted.")
-    note: str = Field(default="", max_length=500)
+    to: list[Annotated[str, Printable]] | None = Field(
+        default=None, description="Peers to ping; all members when omitted."
+    )
+    note: Annotated[str, Printable] = Field(default="", max_length=500)
     count: int = Field(default=1, ge=1, le=1000, description="Pings per peer (load drills).")
 
 

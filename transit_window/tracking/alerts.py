@@ -35,6 +35,7 @@ from transit_window.errors import Conflict, NotFound
 from transit_window.ids import new_id
 from transit_window.protocol import outbox
 from transit_window.protocol.registry import Rejection, message_type
+from transit_window.text import Printable
 from transit_window.tracking import events, geo
 from transit_window.tracking.models import TrackingAlert
 
@@ -414,7 +415,7 @@ class AlertNote(BaseModel):
         json_schema_extra={"examples": [{"note": "Driver called: diverted around road works near Taraz."}]},
     )
 
-    note: str = Field(min_length=1, max_length=2000)
+    note: Annotated[str, Printable] = Field(min_length=1, max_length=2000)
 
 
 @router.get(

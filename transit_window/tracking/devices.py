@@ -20,8 +20,8 @@ from transit_window import clock
 from transit_window.api.deps import AdminClient, SessionDep
 from transit_window.api.problems import responses
 from transit_window.clients.models import ApiClient
-from transit_window.declarations.schemas import Printable
 from transit_window.errors import Conflict, FieldError, InvalidInput, NotFound
+from transit_window.text import Printable
 from transit_window.tracking.models import Device
 
 if TYPE_CHECKING:

@@ -3,7 +3,6 @@ tracking view behind a tracking code."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
@@ -15,10 +14,11 @@ from transit_window.api.pagination import decode_cursor, encode_cursor
 from transit_window.api.problems import responses
 from transit_window.codes import OfficeDirectory
 from transit_window.codes.of_node import offices_of
+from transit_window.dates import CorridorDatetime
 from transit_window.declarations.models import Movement
-from transit_window.declarations.schemas import Printable
-from transit_window.errors import FieldError, Forbidden, InvalidInput, NotFound
+from transit_window.errors import Forbidden, NotFound
 from transit_window.node import Node
+from transit_window.text import Printable
 from transit_window.tracking import access, codes, timeline, vocabulary
 from transit_window.tracking.events import office_timezone
 from transit_window.tracking.models import ConsignmentParty, TrackingEvent
@@ -79,7 +79,7 @@ async def list_consignments(
     node: NodeDep,
     session: SessionDep,
     status: Annotated[str | None, Query(pattern=r"^[a-z_]{1,16}$")] = None,
-    cursor: Annotated[str | None, Query(max_length=64)] = None,
+    cursor: Annotated[str | None, Query(max_length=64), Printable] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> ConsignmentPage:
     statement = select(Movement).order_by(Movement.mrn).limit(limit + 1)
@@ -140,17 +140,14 @@ async def query_events(
     principal: Reader,
     node: NodeDep,
     session: SessionDep,
-    ge_event_time: Annotated[datetime | None, Query(alias="GE_eventTime")] = None,
-    lt_event_time: Annotated[datetime | None, Query(alias="LT_eventTime")] = None,
+    ge_event_time: Annotated[CorridorDatetime | None, Query(alias="GE_eventTime")] = None,
+    lt_event_time: Annotated[CorridorDatetime | None, Query(alias="LT_eventTime")] = None,
     eq_biz_step: Annotated[str | None, Query(alias="EQ_bizStep", max_length=80), Printable] = None,
     eq_biz_location: Annotated[str | None, Query(alias="EQ_bizLocation", pattern=r"^[A-Z]{2}[A-Z0-9]{6}$")] = None,
     match_mrn: Annotated[str | None, Query(alias="MATCH_mrn", pattern=MRN_PATTERN)] = None,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[str | None, Query(max_length=200), Printable] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> EventPage:
-    for name, moment in (("GE_eventTime", ge_event_time), ("LT_eventTime", lt_event_time)):
-        if moment is not None and moment.tzinfo is None:
-            raise InvalidInput(f"{name} needs a UTC offset", errors=[FieldError(f"/query/{name}", "no offset")])
     statement = timeline.apply_filters(
         select(TrackingEvent),
         ge_time=ge_event_time,

@@ -38,7 +38,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import bindparam, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -46,11 +46,12 @@ from transit_window import clock
 from transit_window.api.deps import NodeDep, Principal, SessionDep, require
 from transit_window.api.problems import responses
 from transit_window.codes.of_node import offices_of
+from transit_window.dates import CorridorDatetime
 from transit_window.db.base import UTCDateTime, table_of
 from transit_window.db.upsert import insert_ignore
 from transit_window.declarations.models import Movement
-from transit_window.declarations.schemas import Printable
 from transit_window.errors import Conflict, DomainError, FieldError, Forbidden, InvalidInput
+from transit_window.text import Printable
 from transit_window.tracking import alerts, devices, geo
 from transit_window.tracking.alerts import AlertOut
 from transit_window.tracking.models import Device, TrackingAlert, TrackingPosition, TrackingPositionState
@@ -81,7 +82,7 @@ class PingIn(BaseModel):
     device_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")
     mrn: str | None = Field(default=None, pattern=MRN_PATTERN)
     seal_id: Annotated[str, Printable] | None = Field(default=None, min_length=1, max_length=64)
-    time: AwareDatetime = Field(description="When the position was taken, RFC 3339 with an offset")
+    time: CorridorDatetime = Field(description="When the position was taken, RFC 3339 with an offset")
     lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
     lon: float = Field(ge=-180, le=180, allow_inf_nan=False)
     speed: float | None = Field(default=None, ge=0, le=300, allow_inf_nan=False, description="km/h")

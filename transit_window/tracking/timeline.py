@@ -10,6 +10,7 @@ from sqlalchemy import select, tuple_
 
 from transit_window import clock
 from transit_window.codes import OfficeDirectory
+from transit_window.dates import within_corridor
 from transit_window.errors import FieldError, InvalidInput
 from transit_window.protocol.models import InboxMessage
 from transit_window.tracking.events import office_timezone
@@ -121,7 +122,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         moment, event_id = raw.split("|", 1)
-        return clock.parse(moment), event_id
+        return within_corridor(clock.parse(moment)), event_id
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidInput(
             "the cursor is not one this API gave out", errors=[FieldError("/query/cursor", "bad cursor")]

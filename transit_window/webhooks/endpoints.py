@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from transit_window.api.deps import SECRET_BEARING, NodeDep, Principal, SessionDep, require
 from transit_window.api.problems import responses
+from transit_window.text import Printable
 from transit_window.tracking import access
 from transit_window.webhooks import service
 from transit_window.webhooks.models import WebhookDelivery, WebhookSubscription
@@ -42,7 +43,7 @@ class SubscriptionIn(BaseModel):
         },
     )
 
-    url: str = Field(
+    url: Annotated[str, Printable] = Field(
         min_length=10,
         max_length=2000,
         description="http(s) URL of the receiver; loopback, link-local and private addresses are refused unless "
@@ -54,7 +55,7 @@ class SubscriptionIn(BaseModel):
         max_length=len(service.EVENT_TYPES),
         description=f"Only these types (default: all): {', '.join(service.EVENT_TYPES)}.",
     )
-    description: str | None = Field(default=None, max_length=200)
+    description: Annotated[str, Printable] | None = Field(default=None, max_length=200)
 
     @field_validator("event_types")
     @classmethod

@@ -153,24 +153,24 @@ async def test_only_the_holder_or_the_registering_customs_client_manages_who_may
 
 
 @pytest.mark.parametrize(
-    ("holder", "pointer"),
+    ("holder", "pointer", "code"),
     [
-        ({"holder_id": "<script>alert(1)</script>"}, "/body/holder_id"),
-        ({"holder_id": "230340000126\u202e"}, "/body/holder_id"),
-        ({"holder_id": "\u202e230340000126"}, "/body/holder_id"),
-        ({"holder_id": "230340000127"}, "/body/holder_id"),  # check digit
-        ({"holder_id": "230340000126", "holder_country": "XX"}, "/body/holder_country"),
-        ({"holder_id": "12345", "holder_country": "AZ"}, "/body/holder_id"),  # a VÖEN is ten digits
+        ({"holder_id": "<script>alert(1)</script>"}, "/body/holder_id", "12"),
+        # hidden characters are refused by the one free-text validator (transit_window/text.py), before the id rules
+        ({"holder_id": "230340000126\u202e"}, "/body/holder_id", "value_error"),
+        ({"holder_id": "\u202e230340000126"}, "/body/holder_id", "value_error"),
+        ({"holder_id": "230340000127"}, "/body/holder_id", "12"),  # check digit
+        ({"holder_id": "230340000126", "holder_country": "XX"}, "/body/holder_country", "12"),
+        ({"holder_id": "12345", "holder_country": "AZ"}, "/body/holder_id", "12"),  # a VÖEN is ten digits
     ],
 )
 async def test_a_guarantee_holder_id_is_checked_like_every_party_id(
-    corridor: InProcessCorridor, customs: dict[str, dict[str, str]], holder: dict[str, str], pointer: str
+    corridor: InProcessCorridor, customs: dict[str, dict[str, str]], holder: dict[str, str], pointer: str, code: str
 ) -> None:
     kz = corridor["KZ"].client
     refused = await register(kz, customs["KZ"], **holder)
     assert refused.status_code == 422, refused.text
-    assert [pointer for pointer, _ in field_errors(refused)] == [pointer]
-    assert all(code == "12" for _, code in field_errors(refused))
+    assert field_errors(refused) == [(pointer, code)], refused.text
     assert (await kz.get(f"/v1/guarantees/{THEIR_GRN}", headers=customs["KZ"])).status_code == 404
 
     foreign = await register(kz, customs["KZ"], holder_id="1400057701", holder_country="AZ")

@@ -69,6 +69,7 @@ class ApplicationIn(BaseModel):
                     "trailer_plate": "45TRL02",
                     "route": ["KZ", "UZ", "TM", "AZ"],
                     "valid_from": "2026-12-01",
+                    "valid_until": "2027-01-31",
                     "trips": 1,
                 }
             ]

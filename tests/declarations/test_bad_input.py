@@ -25,6 +25,7 @@ from tests.declarations.conftest import GRN, declaration
 from tests.support.inprocess import InProcessCorridor, fresh_corridor
 from tests.support.keys import TestMember as Member
 from transit_window import clock
+from transit_window.api.problems import ncts_code
 from transit_window.clients.service import Role, add_client
 from transit_window.codes import generate_mrn, validate_mrn
 from transit_window.db.session import unit_of_work
@@ -97,8 +98,12 @@ def assert_problem(response: httpx.Response, status: int, pointer: str | None = 
     problem: Body = response.json()
     assert problem["status"] == status and problem["title"] and problem["detail"], problem
     if pointer is not None:
-        found = [(error["pointer"], error["code"]) for error in problem.get("errors") or []]
+        errors = problem.get("errors") or []
+        # a structural error carries the NCTS code of its kind and names the validator's own type beside it
+        found = [(error["pointer"], error["code"]) for error in errors]
+        found += [(error["pointer"], error["type"]) for error in errors if error.get("type")]
         assert (pointer, code) in found, found
+        assert all(error["code"] == ncts_code(error["type"]) for error in errors if error.get("type")), errors
         assert all(error["detail"] for error in problem["errors"]), problem
     return problem
 
@@ -570,7 +575,7 @@ async def test_a_body_over_the_size_limit_is_refused_with_413(
 
 
 ENCODING_CASES = [
-    ("not-json", b'{"declarant": ', 422, "/body/14", "json_invalid"),
+    ("not-json", b'{"declarant": ', 422, "/body", "json_invalid"),
     ("a-json-list", b"[]", 422, "/body", "model_attributes_type"),
     ("invalid-utf-8", b'{"declarant": "\xff"}', 422, "/body", "json_invalid"),
 ]
@@ -589,13 +594,48 @@ async def test_a_body_that_is_not_a_json_declaration_is_refused(
     pointer: str | None,
     code: str | None,
 ) -> None:
-    """Broken JSON points at the character where parsing stopped; bytes that are not UTF-8 are invalid JSON too (a
+    """Broken JSON says the line and column where parsing stopped; bytes that are not UTF-8 are invalid JSON too (a
     documented 422, not the bare 400 FastAPI gives them: found by tests/fuzz/test_contract.py)."""
     kz = quiet_corridor["KZ"]
     headers = {**clerks["KZ"], "Content-Type": "application/json"}
-    await send_and_check_nothing_stored(
+    problem = await send_and_check_nothing_stored(
         quiet_corridor, lambda: kz.client.post("/v1/declarations", content=raw, headers=headers), status, pointer, code
     )
+    if raw == b'{"declarant": ':
+        assert problem["detail"] == "/body: the body is not valid JSON: Expecting value at line 1, column 15", problem
+
+
+async def test_a_body_not_sent_as_json_is_a_415_that_names_application_json(
+    quiet_corridor: InProcessCorridor, clerks: dict[str, Any]
+) -> None:
+    """A form or plain text got 'Input should be a valid dictionary', with no hint that JSON was wanted."""
+    kz = quiet_corridor["KZ"]
+    before = await stored(quiet_corridor)
+    for content_type, raw in (("text/plain", b"hello"), ("application/x-www-form-urlencoded", b"a=1&b=2")):
+        response = await kz.client.post(
+            "/v1/declarations", content=raw, headers={**clerks["KZ"], "Content-Type": content_type}
+        )
+        assert_problem(response, 415)
+        assert "Content-Type: application/json" in response.json()["detail"], response.text
+        assert content_type in response.json()["detail"]
+    assert await stored(quiet_corridor) == before
+
+
+async def test_every_structural_error_carries_an_ncts_code_and_a_pointer_into_the_body(
+    quiet_corridor: InProcessCorridor, clerks: dict[str, Any]
+) -> None:
+    body = declaration()
+    del body["declarant"]  # missing → 13
+    body["priority"] = "urgent"  # not allowed → 15
+    body["goods"][0]["packages"] = "many"  # wrong type → 12
+    response = await quiet_corridor["KZ"].client.post("/v1/declarations", json=body, headers=clerks["KZ"])
+    problem = assert_problem(response, 422)
+    found = {(error["pointer"], error["code"], error["type"]) for error in problem["errors"]}
+    assert found == {
+        ("/body/declarant", "13", "missing"),
+        ("/body/priority", "15", "extra_forbidden"),
+        ("/body/goods/0/packages", "12", "int_parsing"),
+    }, found
 
 
 KEY_CASES = [

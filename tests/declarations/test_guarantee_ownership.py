@@ -156,9 +156,9 @@ async def test_only_the_holder_or_the_registering_customs_client_manages_who_may
     ("holder", "pointer", "code"),
     [
         ({"holder_id": "<script>alert(1)</script>"}, "/body/holder_id", "12"),
-        # hidden characters are refused by the one free-text validator (transit_window/text.py), before the id rules
-        ({"holder_id": "230340000126\u202e"}, "/body/holder_id", "value_error"),
-        ({"holder_id": "\u202e230340000126"}, "/body/holder_id", "value_error"),
+        # hidden characters: refused by the one free-text validator (transit_window/text.py), code 12 all the same
+        ({"holder_id": "230340000126\u202e"}, "/body/holder_id", "12"),
+        ({"holder_id": "\u202e230340000126"}, "/body/holder_id", "12"),
         ({"holder_id": "230340000127"}, "/body/holder_id", "12"),  # check digit
         ({"holder_id": "230340000126", "holder_country": "XX"}, "/body/holder_country", "12"),
         ({"holder_id": "12345", "holder_country": "AZ"}, "/body/holder_id", "12"),  # a VÖEN is ten digits

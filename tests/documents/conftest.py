@@ -13,6 +13,7 @@ import pytest
 from tests.support.inprocess import InProcessCorridor
 from tests.support.pdf import minimal_pdf
 from transit_window import clock
+from transit_window.api.problems import ncts_code
 from transit_window.clients.service import Role, add_client
 from transit_window.db.session import unit_of_work
 
@@ -69,6 +70,10 @@ def assert_problem(response: httpx.Response, status: int, pointer: str | None = 
     problem: Body = response.json()
     assert problem["status"] == status and problem["title"] and problem["detail"], problem
     if pointer is not None:
-        found = [(error["pointer"], error["code"]) for error in problem.get("errors") or []]
+        errors = problem.get("errors") or []
+        # a structural error carries the NCTS code of its kind and names the validator's own type beside it
+        found = [(error["pointer"], error["code"]) for error in errors]
+        found += [(error["pointer"], error["type"]) for error in errors if error.get("type")]
         assert (pointer, code) in found, found
+        assert all(error["code"] == ncts_code(error["type"]) for error in errors if error.get("type")), errors
     return problem

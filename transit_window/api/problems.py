@@ -23,7 +23,43 @@ PROBLEM_JSON = "application/problem+json"
 class FieldProblem(BaseModel):
     pointer: str = Field(description="JSON pointer (RFC 6901) into the request, e.g. /body/goods/0/hs_code")
     detail: str
-    code: str
+    code: str = Field(
+        description="NCTS functional error code: 12 wrong type, format or value, 13 missing, 14 against a rule, "
+        "15 not allowed here (some domain checks use a named code instead, e.g. not-your-device)"
+    )
+    type: str | None = Field(default=None, description="For a structural error, the validator's own error type")
+
+
+# Structural errors (pydantic's) carry the same NCTS codes as the domain's own (errors.FieldError): a missing field
+# is 13, a field the schema does not allow 15, anything else wrong in type, format or range 12. The validator's own
+# error type stays beside it, in `type`.
+_MISSING = frozenset(
+    {"missing", "missing_argument", "missing_keyword_only_argument", "missing_positional_only_argument"}
+)
+_NOT_ALLOWED = frozenset({"extra_forbidden", "unexpected_keyword_argument", "unexpected_positional_argument"})
+_NOT_AN_OBJECT = frozenset({"model_attributes_type", "dict_type", "model_type"})
+
+
+def ncts_code(error_type: str) -> str:
+    if error_type in _MISSING:
+        return "13"
+    if error_type in _NOT_ALLOWED:
+        return "15"
+    return "12"
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
+
+
+def _json_syntax(document: object, position: object, reason: str) -> str:
+    """'Expecting value at line 3, column 14': where a person finds the mistake, not a character offset."""
+    if not isinstance(document, str) or not isinstance(position, int):
+        return f"the body is not valid JSON: {reason}"
+    line = document.count("\n", 0, position) + 1
+    column = position - (document.rfind("\n", 0, position) + 1) + 1
+    return f"the body is not valid JSON: {reason} at line {line}, column {column}"
 
 
 class ProblemDocument(BaseModel):
@@ -64,11 +100,28 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        content_type = request.headers.get("content-type", "")
         errors = []
         for error in exc.errors():
-            code = str(error.get("type", "invalid"))
+            kind = str(error.get("type", "invalid"))
+            location = tuple(error.get("loc", ()))
+            if location == ("body",) and kind in _NOT_AN_OBJECT and content_type and not _is_json(content_type):
+                problem = Problem(
+                    status=415,
+                    title="Unsupported media type",
+                    detail=f"the body must be JSON, sent with Content-Type: application/json (this one is "
+                    f"{content_type.split(';', 1)[0].strip() or 'unnamed'})",
+                    type="urn:dtc:problem:unsupported-media-type",
+                )
+                return problem_response(problem, instance=request.url.path, headers={"Accept": "application/json"})
+            if kind == "json_invalid":
+                reason = str((error.get("ctx") or {}).get("error", "syntax error"))
+                position = location[1] if len(location) > 1 else None
+                detail = _json_syntax(getattr(exc, "body", None), position, reason)
+                errors.append({"pointer": "/body", "detail": detail, "code": "12", "type": kind})
+                continue
             message = str(error.get("msg", "invalid"))
-            errors.append({"pointer": _pointer(error.get("loc", ())), "detail": message, "code": code})
+            errors.append({"pointer": _pointer(location), "detail": message, "code": ncts_code(kind), "type": kind})
         return problem_response(_invalid_fields(errors), instance=request.url.path)
 
     @app.exception_handler(StarletteHTTPException)
@@ -76,7 +129,12 @@ def install(app: FastAPI) -> None:
         if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
             # FastAPI answers a JSON syntax error with a 422 `json_invalid` but a body that is not UTF-8 with a bare
             # 400. To a client both are the same mistake (JSON is UTF-8, RFC 8259 §8.1): one documented answer.
-            error = {"pointer": "/body", "detail": "the body is not UTF-8 encoded JSON", "code": "json_invalid"}
+            error = {
+                "pointer": "/body",
+                "detail": "the body is not UTF-8 encoded JSON",
+                "code": "12",
+                "type": "json_invalid",
+            }
             return problem_response(_invalid_fields([error]), instance=request.url.path)
         titles = {404: "Not found", 405: "Method not allowed", 413: "Request body too large"}
         problem = Problem(
@@ -169,6 +227,11 @@ def _declare_problems_as_problem_json(app: FastAPI) -> None:
                         operation.setdefault("responses", {}).setdefault(
                             "413", {"description": "Request body too large", "content": {PROBLEM_JSON: problem}}
                         )
+                        if "application/json" in operation["requestBody"].get("content", {}):
+                            operation["responses"].setdefault(
+                                "415",
+                                {"description": "The body is not sent as JSON", "content": {PROBLEM_JSON: problem}},
+                            )
                     for status, response in operation.get("responses", {}).items():
                         content = response.get("content", {})
                         if status[0] in "45" and "application/json" in content:

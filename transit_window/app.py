@@ -28,6 +28,7 @@ from transit_window.tracking import devices as tracking_devices
 from transit_window.tracking import endpoints as tracking_endpoints
 from transit_window.tracking import positions as tracking_positions
 from transit_window.web import create_app as create_web_app
+from transit_window.web import landing
 from transit_window.webhooks import endpoints as webhook_endpoints
 
 
@@ -82,6 +83,7 @@ def create_app(settings: Settings | None = None, *, background: bool | None = No
     app.include_router(corridor_endpoints.router)
     app.include_router(protocol_admin.router)
     app.mount("/track", create_web_app(lambda: app.state.node), name="track")  # HTML pages: not in the spec
+    landing.install(app, lambda: app.state.node)
     if settings.bench_floor_endpoint:
         app.include_router(floor.router)
     app.add_middleware(NoStore)

@@ -31,6 +31,7 @@ HOLDERS = ("customs", "forwarder")  # a guarantee's authorisations: its holder's
 
 ACCESS: dict[Key, tuple[str, ...]] = {
     # FastAPI's own documents and the operations endpoints (the metrics port is for the operator's network)
+    ("GET", "/"): (PUBLIC,),  # the landing page: what this node is, links to /docs, /track and the trust list
     ("GET", "/openapi.json"): (PUBLIC,),
     ("GET", "/docs"): (PUBLIC,),
     ("GET", "/docs/oauth2-redirect"): (PUBLIC,),

@@ -244,3 +244,17 @@ def test_the_pages_are_mounted_but_not_in_the_api_document() -> None:
     document = orjson.loads(spec.openapi_document())
     assert not [path for path in document["paths"] if path.startswith("/track")]
     assert "/v1/track/{code}" in document["paths"]
+
+
+async def test_the_nodes_address_opens_a_landing_page_with_its_links(corridor: InProcessCorridor) -> None:
+    """`GET /` was a 404 problem: a person opening the node's address now learns what it is and where to go."""
+    response = await corridor["KZ"].client.get("/")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html"), response.text
+    assert_secure(response)
+    page = parse(response.text)
+    assert_nothing_inline_or_foreign(page)
+    assert "node KZ — Kazakhstan" in page.one("h1").all_text()
+    links = {element.attrs["href"] for element in page.find_all("a")}
+    assert {"/track/", "/docs", "/redoc", "/openapi.json", "/v1/corridor/trust-list"} <= links
+    for href in sorted(links):  # every link leads somewhere (readiness is 503 here: the test runs no background work)
+        assert (await corridor["KZ"].client.get(href)).status_code in ((200, 503) if href == "/readyz" else (200,))

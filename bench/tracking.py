@@ -187,14 +187,18 @@ def ingestion(pings: int, *, clients: int = 2) -> None:
         spec = corridor.spec("KZ")
         size = 1000
         per_mrn = max(1, pings // size // len(mrns))
-        start = datetime.now(UTC) - timedelta(days=2)
+        # one ping per 10 s per e-seal, ending an hour ago whatever the count: a ping in the future is refused (422)
+        span = timedelta(seconds=10 * per_mrn * size)
+        start = datetime.now(UTC) - span - timedelta(hours=1)
         work = [
             batch
             for i, mrn in enumerate(mrns)
             for batch in ping_batches(mrn, f"ESEAL-{i}", batches=per_mrn, size=size, start=start)
         ]
         total = len(work) * size
-        warm = ping_batches(mrns[0], "WARMUP", batches=2, size=size, start=start - timedelta(days=1))
+        warm = ping_batches(
+            mrns[0], "WARMUP", batches=2, size=size, start=start - timedelta(seconds=10 * 2 * size + 60)
+        )
         # Each e-seal registered to the device client, with the seal its movement's declaration lists (seed.py).
         devices = {f"ESEAL-{i}": f"SEAL-{mrn[-8:]}" for i, mrn in enumerate(mrns)} | {"WARMUP": f"SEAL-{mrns[0][-8:]}"}
         register_devices(corridor, devices)

@@ -144,7 +144,7 @@ async def test_a_permit_over_before_the_truck_reaches_its_country_does_not_pass(
     corridor: InProcessCorridor, customs: dict[str, dict[str, str]], registered: str
 ) -> None:
     """Release asks for permits valid when they will be used, not through the limit date: the UZ transit permit
-    must cover the expected entry into Uzbekistan (Almaty → the Zhibek Zholy post → Gisht-Kuprik, ≈ 700 km at the
+    must cover the time the truck may enter Uzbekistan (Almaty → the Zhibek Zholy post → Gisht-Kuprik, ≈ 700 km at the
     expected 40 km/h, plus the crossing grace). Two hours before the permit ends, that entry is too late."""
     [permit_id] = await provide_papers(corridor, declaration(), valid_until=today("KZ") + timedelta(days=1))
     permit = (await corridor["KZ"].client.get(f"/v1/permits/{permit_id}", headers=customs["KZ"])).json()
@@ -158,7 +158,7 @@ async def test_a_permit_over_before_the_truck_reaches_its_country_does_not_pass(
         clock.set_offset(timedelta(0))
     assert [(item["kind"], item["country"]) for item in missing] == [("permit", "UZ")]
     detail = missing[0]["detail"]
-    assert f"{permit_id} is valid from" in detail and "not at the expected entry into UZ" in detail, detail
+    assert f"{permit_id} is valid from" in detail and "valid when the truck may enter UZ, from" in detail, detail
     needed = clock.parse(missing[0]["needed_at"])
     assert needed > ends - timedelta(hours=2) + timedelta(hours=4), missing[0]  # at least the crossing grace
 
@@ -192,3 +192,21 @@ async def test_a_destination_rule_in_the_operators_rules_file_asks_for_more(
         settings.permit_rules_file = None
     assert [(item["kind"], item["type"]) for item in missing] == [("certificate", "origin")]
     assert "fruit needs a certificate of origin" in missing[0]["detail"]
+
+
+async def test_a_permit_with_no_trip_left_does_not_pass(
+    corridor: InProcessCorridor, customs: dict[str, dict[str, str]], registered: str
+) -> None:
+    """A one-trip permit whose truck has entered Uzbekistan on it is spent for any other movement: its ENTRY would be
+    refused at the border, so release says so now (it passed while the permit was `in_use`)."""
+    [permit_id] = await provide_papers(corridor, declaration(), trips=1)
+    entered = await corridor["UZ"].client.post(
+        f"/v1/permits/{permit_id}/use",
+        json={"activity": "ENTRY", "office": "UZGIS001", "plate": "123ABC02"},
+        headers=customs["UZ"],
+    )
+    assert entered.status_code == 200 and entered.json()["permit"]["status"] == "in_use", entered.text
+    await corridor.deliver_all()
+    missing = await _refused(corridor, customs, await _declare(corridor, customs, declaration()))
+    assert [(item["kind"], item["country"]) for item in missing] == [("permit", "UZ")]
+    assert f"{permit_id} has no trip left (1 of 1 entered)" in missing[0]["detail"], missing

@@ -1,9 +1,10 @@
 """What release checks besides the guarantee: every certificate the goods need and every permit the carrier needs
 on this route, each present at this node, valid for the truck, not withdrawn or revoked, and valid when it will be
-used: at release for the country the truck leaves from, and at the expected entry into each later country (the
-distance along the itinerary at `TW_EXPECTED_SPEED_KMH` plus `TW_CROSSING_GRACE_MINUTES`, the estimate the
-overdue-crossing alert makes). Not through the limit date: a truck released on 20 December for a trip ending in
-January needs permits valid when it crosses, which the year-end grace of `permits/years.py` may or may not give.
+used: at release for the country the truck leaves from, and over the whole time the truck may enter each later
+country (`Window`: from the earliest a lorry could get there to when the overdue-crossing alert would fire), by one
+permit or by a year's permit and the next one's together. Not through the limit date: a truck released on
+20 December for a trip ending in January needs permits valid when it crosses, which the year-end grace of
+`permits/years.py` may or may not give.
 
 The answer to a refusal is one 409 problem listing exactly what is missing (`missing`: kind, type, country, detail),
 so the declarant fixes everything in one go. Certificates come from the HS chapter rules (`codes/hs.json`) and the
@@ -141,16 +142,25 @@ def _withdrawal(document: Document) -> str:
     return f": {document.withdraw_reason}" if document.withdraw_reason else ""
 
 
-def expected_entries(node: Node, movement: Movement, *, now: datetime) -> dict[str, datetime]:
-    """When the truck is expected in each country of its itinerary: now for the country it leaves from, then the
-    great-circle distance along the itinerary's offices to the country's first office at the expected speed, plus
-    the crossing grace."""
+@dataclass(frozen=True, slots=True)
+class Window:
+    """When the truck may enter a country: from the earliest (the great-circle distance along the itinerary at the
+    fastest a loaded lorry goes, `TW_PERMIT_MAX_SPEED_KMH`, no stop) to the latest (at `TW_EXPECTED_SPEED_KMH` plus
+    `TW_CROSSING_GRACE_MINUTES`, when the overdue-crossing alert would fire). Both are `now` for the country the
+    truck leaves from."""
+
+    earliest: datetime
+    latest: datetime
+
+
+def entry_windows(node: Node, movement: Movement, *, now: datetime) -> dict[str, Window]:
     offices = offices_of(node)
-    speed = node.settings.expected_speed_kmh
+    fastest = node.settings.permit_max_speed_kmh
+    expected = node.settings.expected_speed_kmh
     grace = timedelta(minutes=node.settings.crossing_grace_minutes)
     codes = list(movement.offices)
     first = offices.get(codes[0]) if codes else None
-    entries: dict[str, datetime] = {first.country: now} if first else {}
+    windows: dict[str, Window] = {first.country: Window(now, now)} if first else {}
     distance = 0.0
     previous = first
     for code in codes[1:]:
@@ -159,9 +169,28 @@ def expected_entries(node: Node, movement: Movement, *, now: datetime) -> dict[s
             continue
         if previous is not None:
             distance += haversine_km(previous.lat, previous.lon, office.lat, office.lon)
-        entries.setdefault(office.country, now + timedelta(hours=distance / speed) + grace)
+        windows.setdefault(
+            office.country,
+            Window(now + timedelta(hours=distance / fastest), now + timedelta(hours=distance / expected) + grace),
+        )
         previous = office
-    return entries
+    return windows
+
+
+def _covering(permits: list[Permit], window: Window) -> list[Permit] | None:
+    """Permits whose validity together covers the window without a gap (a year-Y permit, then the Y+1 one from
+    midnight), fewest first; None when no combination does."""
+    chosen: list[Permit] = []
+    reached = window.earliest
+    for permit in sorted(permits, key=lambda item: (item.valid_from, -item.expires_at.timestamp())):
+        if permit.valid_from > reached:
+            break  # a gap before this permit starts
+        if permit.expires_at > reached:
+            chosen.append(permit)
+            reached = permit.expires_at
+            if reached > window.latest:
+                return chosen
+    return None
 
 
 async def _permits(session: AsyncSession, node: Node, movement: Movement, missing: list[Missing]) -> list[Permit]:
@@ -171,19 +200,21 @@ async def _permits(session: AsyncSession, node: Node, movement: Movement, missin
     plate = str(vehicle["plate"])
     carrier_country = str(carrier["country"])
     now = clock.utcnow()
-    entries = expected_entries(node, movement, now=now)
-    departure = next(iter(entries), None)
+    windows = entry_windows(node, movement, now=now)
+    departure = next(iter(windows), None)
     years = years_of(node)
     cleared: list[Permit] = []
     for need in rules_of(node).needs(carrier_country=carrier_country, route=list(movement.countries)):
         if not need.required:
             continue
-        at = entries.get(need.country, now)
-        when = (
-            "at release"
-            if need.country == departure
-            else f"at the expected entry into {need.country}, {local_text(need.country, at)}"
-        )
+        window = windows.get(need.country, Window(now, now))
+        if need.country == departure:
+            when = "at release"
+        else:
+            when = (
+                f"when the truck may enter {need.country}, from {local_text(need.country, window.earliest)} to "
+                f"{local_text(need.country, window.latest)}"
+            )
         candidates = (
             await session.scalars(
                 select(Permit)
@@ -193,39 +224,47 @@ async def _permits(session: AsyncSession, node: Node, movement: Movement, missin
                     Permit.type == need.type,
                     Permit.carrier_id == str(carrier["id"]),
                 )
-                .order_by(Permit.expires_at)
+                .order_by(Permit.valid_from)
             )
         ).all()
         problems: list[str] = []
-        chosen = None
+        usable: list[Permit] = []
         for permit in candidates:
             status = effective_status(permit, now)
             if permit.plate != plate:
                 problems.append(f"{permit.id} is for truck {permit.plate}, not {plate}")
             elif status in ("revoked", "consumed"):
                 problems.append(f"{permit.id} is {status}")
-            elif not permit.valid_from <= at < permit.expires_at:
+            elif permit.entries >= permit.trips:
+                problems.append(f"{permit.id} has no trip left ({permit.entries} of {permit.trips} entered)")
+            elif permit.expires_at <= window.earliest or permit.valid_from > window.latest:
                 problems.append(
                     f"{permit.id} is valid from {clock.isoformat(permit.valid_from)} until "
-                    f"{clock.isoformat(permit.expires_at)}, not {when}"
+                    f"{clock.isoformat(permit.expires_at)}"
                 )
             else:
-                chosen = permit
-                break
-        if chosen is not None:
-            cleared.append(chosen)
+                usable.append(permit)
+        covering = _covering(usable, window)
+        if covering is not None:
+            cleared.extend(covering)
             continue
+        if usable:
+            spans = ", ".join(
+                f"{permit.id} from {clock.isoformat(permit.valid_from)} until {clock.isoformat(permit.expires_at)}"
+                for permit in usable
+            )
+            problems.append(f"{spans}: not the whole of that time")
         wanted = (
             f"a {need.type} permit of {need.country} for carrier {carrier['id']} ({carrier_country}) and truck {plate}"
             f", valid {when}"
         )
         detail = f"{wanted}: " + ("; ".join(problems) if problems else f"none is known at {node.id}")
-        extra = {"needed_at": clock.isoformat(at)}
-        year = local_today(need.country, at).year
+        extra = {"needed_from": clock.isoformat(window.earliest), "needed_at": clock.isoformat(window.latest)}
+        year = local_today(need.country, window.latest).year
         if year > local_today(need.country, now).year:
             terms = years.terms(issuer=need.country, type=need.type, year=year, quota=None)
             closed = years.why_closed(issuer=need.country, type=need.type, year=year, quota=None, now=now)
-            detail += f"; the truck enters in {year}: " + (
+            detail += f"; the truck may enter in {year}: " + (
                 closed if closed else f"{need.country}'s {year} quotas are open (since {terms.opens_on})"
             )
             extra |= {"next_year": str(year), "next_year_opens": terms.opens_on.isoformat()}

@@ -139,3 +139,18 @@ async def test_missing_tokens_are_not_counted_as_guesses(corridor: InProcessCorr
     for _ in range(kz.node.settings.bad_token_limit + 5):
         assert (await kz.client.get("/v1/admin/status")).status_code == 401
     assert (await kz.client.get("/v1/admin/status", headers=kz.admin)).status_code == 200
+
+
+def test_the_throttle_forgets_addresses_whose_failures_left_the_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Addresses that never come back were kept forever: 100 windows of 200 fresh addresses left 20,000 entries."""
+    from transit_window.api import throttle as module
+
+    clock_now = [1000.0]
+    monkeypatch.setattr(module.time, "monotonic", lambda: clock_now[0])
+    throttle = module.BadTokenThrottle(limit=20, window_seconds=60, global_limit=200)
+    for window in range(100):
+        for index in range(200):
+            throttle.refuse_unknown(f"2001:db8::{window:x}:{index:x}")
+        clock_now[0] += 61
+    throttle.check("192.0.2.1")  # a look after the last window expires it
+    assert len(throttle._failures) == 0 and len(throttle._all) == 0

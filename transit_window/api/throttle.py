@@ -7,9 +7,11 @@ for the whole node, so spreading guesses over many addresses (or forged `X-Forwa
 The address is the one the ASGI server reports: a forwarded-client header only counts when it came from one of the
 operator's `TW_TRUSTED_PROXIES` (see `transit_window.app`).
 
-In-process and in memory: enough to make online guessing of 256-bit tokens pointless and to keep a misconfigured
-client from hammering the database. Several API processes each keep their own windows. Memory is bounded by the
-global limit: a refused request is not recorded, so at most `global_limit` failures are held at once.
+In-process and in memory: enough to make online guessing of 256-bit tokens pointless. It does not spare the database:
+a token is looked up (one indexed query) before it is known to be unknown, and only then counted. Several API
+processes each keep their own windows. Memory is bounded by the global limit: a refused request is not recorded, so
+at most `global_limit` failures are held at once, and an address is forgotten when its last failure leaves the
+node-wide window.
 """
 
 from __future__ import annotations
@@ -26,11 +28,16 @@ class BadTokenThrottle:
         self.global_limit = global_limit
         self.window = window_seconds
         self._failures: dict[str, deque[float]] = {}
-        self._all: deque[float] = deque()
+        self._all: deque[tuple[float, str]] = deque()  # (when, from which address), oldest first
 
     def _expire(self, failures: deque[float], now: float) -> None:
         while failures and now - failures[0] > self.window:
             failures.popleft()
+
+    def _expire_all(self, now: float) -> None:
+        while self._all and now - self._all[0][0] > self.window:
+            _, address = self._all.popleft()
+            self._recent(address, now)  # drops the address once none of its failures is left
 
     def _recent(self, address: str, now: float) -> deque[float]:
         failures = self._failures.get(address)
@@ -55,9 +62,9 @@ class BadTokenThrottle:
                 f"too many requests with an unknown or revoked token from this address; retry in {retry} s",
                 retry_after=retry,
             )
-        self._expire(self._all, now)
+        self._expire_all(now)
         if len(self._all) >= self.global_limit:
-            retry = self._retry(self._all[0], now)
+            retry = self._retry(self._all[0][0], now)
             raise TooManyRequests(
                 f"too many requests with an unknown or revoked token to this node; retry in {retry} s",
                 retry_after=retry,
@@ -68,7 +75,7 @@ class BadTokenThrottle:
         now = time.monotonic()
         self._recent(address, now)
         self._failures.setdefault(address, deque()).append(now)
-        self._all.append(now)
+        self._all.append((now, address))
 
     def refuse_unknown(self, address: str) -> None:
         """An unknown token from `address`: 429 when a window is full, else counted (the caller answers 401)."""

@@ -73,3 +73,26 @@ def test_an_unknown_currency_is_refused_and_a_real_one_outside_the_table_is_not_
     assert is_currency("MXN")
     with pytest.raises(InvalidCode, match="minor unit is not in the corridor's table"):
         currency_exponent("MXN")
+
+
+def test_each_corridor_country_keeps_its_calendar_in_the_pinned_tz_database() -> None:
+    """Kazakhstan moved to UTC+5 in March 2024 (tzdata 2024a): the zones come from the `tzdata` package pinned with
+    the project, so a host with an older system tz database cannot move a Kazakh permit's midnight."""
+    from datetime import datetime
+
+    from transit_window.codes import TIME_ZONES, time_zone
+
+    offsets = {
+        country: datetime(2025, 6, 1, 12, tzinfo=time_zone(country)).utcoffset() for country in CORRIDOR_COUNTRIES
+    }
+    assert {country: int(offset.total_seconds() // 3600) for country, offset in offsets.items() if offset} == {
+        "KZ": 5,
+        "KG": 6,
+        "UZ": 5,
+        "TJ": 5,
+        "TM": 5,
+        "AZ": 4,
+    }
+    assert all(time_zone(country).key == TIME_ZONES[country] for country in CORRIDOR_COUNTRIES)
+    with pytest.raises(InvalidCode):
+        time_zone("XX")

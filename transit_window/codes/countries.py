@@ -7,6 +7,8 @@ Codes are accepted only in their canonical upper-case form: normalising what a c
 
 from __future__ import annotations
 
+import functools
+from importlib import resources
 from types import MappingProxyType
 from typing import Final
 from zoneinfo import ZoneInfo
@@ -132,10 +134,17 @@ def national_currency(country: str) -> str:
         ) from None
 
 
+@functools.cache
 def time_zone(country: str) -> ZoneInfo:
     """The zone a country's dates are kept in ("UZ" → Asia/Tashkent); raises `InvalidCode` for a country the corridor
-    keeps no calendar for. The tz database comes from the system, or the `tzdata` package where the system has none."""
+    keeps no calendar for.
+
+    Read from the `tzdata` package pinned with the project, not the host's tz database: zoneinfo prefers the host's,
+    and one older than 2024a still puts Almaty at UTC+6, which would silently move every Kazakh permit's midnight. The
+    corridor's calendars must not depend on how current a server's system packages are."""
     try:
-        return ZoneInfo(TIME_ZONES[country])
+        key = TIME_ZONES[country]
     except KeyError:
         raise InvalidCode(f"{country!r} has no time zone in the corridor's reference data") from None
+    with resources.files("tzdata").joinpath("zoneinfo", *key.split("/")).open("rb") as data:
+        return ZoneInfo.from_file(data, key=key)

@@ -69,7 +69,6 @@ MRN_PATTERN = r"^[0-9]{2}[A-Z]{2}[A-Z0-9]{12}[JKL][0-9]$"
 SealState = Literal["closed", "open", "tampered"]
 OPENED = frozenset({"open", "tampered"})
 Vector = tuple[float, float, float]
-SEALED_STATUSES = ("accepted", "released", "in_transit", "arrived")  # a seal id names a movement not yet over
 STRONGEST_FIRST = (403, 409, 422)  # the status of a refused batch: its strongest reason
 TAKING_PINGS = alerts.WATCHED  # released or in transit: on the road, not arrived, not closed
 
@@ -146,17 +145,19 @@ class Ping:
 
 
 async def _seal_owners(session: AsyncSession, seals: set[str]) -> dict[str, list[str]]:
-    """seal id → MRNs of the movements not yet over that carry it (from the declaration's `seals`)."""
+    """seal id → MRNs of the movements departing here and on the road that carry it (the declaration's `seals`):
+    the only ones a ping may be for, so the seal also listed on the truck's next, not yet released declaration, or on
+    a route country's copy, does not make a ping ambiguous."""
     if not seals:
         return {}
-    statuses = ", ".join(f"'{status}'" for status in SEALED_STATUSES)
+    statuses = ", ".join(f"'{status}'" for status in TAKING_PINGS)
     if session.get_bind().dialect.name == "postgresql":
         source = "movements AS m CROSS JOIN LATERAL jsonb_array_elements_text(m.record -> 'seals') AS s(value)"
     else:
         source = "movements AS m, json_each(m.record, '$.seals') AS s"
     statement = text(
         f"SELECT m.mrn AS mrn, s.value AS seal FROM {source} "  # noqa: S608 - constants only; seals are bound
-        f"WHERE m.status IN ({statuses}) AND s.value IN :seals"
+        f"WHERE m.role = 'departure' AND m.status IN ({statuses}) AND s.value IN :seals"
     ).bindparams(bindparam("seals", expanding=True))
     owners: dict[str, list[str]] = {}
     for row in await session.execute(statement, {"seals": sorted(seals)}):
@@ -314,7 +315,7 @@ async def validate(
                         422,
                         FieldError(
                             f"/body/pings/{index}/seal_id",
-                            f"no movement at this node carries seal {item.seal_id}",
+                            f"no movement departing here and on the road carries seal {item.seal_id}",
                             "90",
                         ),
                     )

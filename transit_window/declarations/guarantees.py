@@ -68,6 +68,10 @@ async def authorise(
             errors=[FieldError("/body/declarant_id", "the holder itself", "14")],
         )
     now = clock.utcnow()
+    if session.get_bind().dialect.name == "postgresql":
+        # two concurrent authorisations of one declarant each revoked nothing and each inserted: both codes worked.
+        # The guarantee's row serialises them (SQLite has one writer at a time already).
+        await session.execute(select(Guarantee.grn).where(Guarantee.grn == guarantee.grn).with_for_update())
     await _revoke_where(
         session,
         principal,
@@ -183,8 +187,22 @@ async def check_release_use(session: AsyncSession, movement: Movement) -> None:
         return
     if await _codes_in_force(session, guarantee.grn, declarant_id=movement.declarant_id, declarant_country=country):
         return
-    detail = (
-        f"the holder of guarantee {guarantee.grn} no longer authorises declarant {country} {movement.declarant_id} "
-        f"to use it (the authorisation was revoked after {movement.mrn} was lodged)"
+    ever = await session.scalar(
+        select(GuaranteeAuthorisation.id).where(
+            GuaranteeAuthorisation.grn == guarantee.grn,
+            GuaranteeAuthorisation.declarant_id == movement.declarant_id,
+            GuaranteeAuthorisation.declarant_country == country,
+        )
     )
+    if ever is not None:
+        detail = (
+            f"the holder of guarantee {guarantee.grn} no longer authorises declarant {country} "
+            f"{movement.declarant_id} to use it (the authorisation was revoked after {movement.mrn} was lodged)"
+        )
+    else:  # lodged before guarantees were bound to their holders (migration 0007)
+        detail = (
+            f"declarant {country} {movement.declarant_id} is not the holder of guarantee {guarantee.grn} and has no "
+            f"authorisation from it: the holder ({guarantee.holder_id}) authorises it with "
+            f"POST /v1/guarantees/{guarantee.grn}/authorisations"
+        )
     raise InvalidInput(detail, errors=[FieldError("/path/mrn", detail, "15")], grn=guarantee.grn)

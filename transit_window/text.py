@@ -1,4 +1,5 @@
-"""Free text as the API accepts it: one validator (`Printable`) for every string a client or peer may send.
+"""Free text as the node accepts it: one validator (`Printable`) for every free-text string a client sends, and for the
+text fields of corridor message bodies (a peer's NUL is then a refused message, `invalid-body`, not a failed insert).
 
 A low-level module (like `errors.py`): features import it, it imports no feature.
 """

@@ -6,9 +6,11 @@ they acknowledge it; the PDF itself stays with the issuer (only its SHA-256 trav
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from transit_window.text import Printable
 
 _TOLERANT = ConfigDict(extra="ignore")
 DOCUMENT_ID = Field(min_length=1, max_length=36)
@@ -21,15 +23,15 @@ class DocumentIssuedBody(BaseModel):
 
     id: str = DOCUMENT_ID
     country: str = Field(pattern=r"^[A-Z]{2}$")
-    type: str = Field(min_length=1, max_length=16)
-    number: str = Field(min_length=1, max_length=35)
+    type: Annotated[str, Printable] = Field(min_length=1, max_length=16)
+    number: Annotated[str, Printable] = Field(min_length=1, max_length=35)
     goods: list[dict[str, Any]] = Field(min_length=1)
     consignor: dict[str, Any]
     consignee: dict[str, Any]
-    destination_country: str | None = None
+    destination_country: Annotated[str, Printable] | None = None
     issued_at: AwareDatetime
     pdf_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
-    replaces: str | None = None
+    replaces: Annotated[str, Printable] | None = None
 
 
 class DocumentWithdrawnBody(BaseModel):
@@ -38,8 +40,8 @@ class DocumentWithdrawnBody(BaseModel):
     model_config = _TOLERANT
 
     document_id: str = DOCUMENT_ID
-    reason: str = Field(max_length=512)
-    replaced_by: str | None = None
+    reason: Annotated[str, Printable] = Field(max_length=512)
+    replaced_by: Annotated[str, Printable] | None = None
 
 
 class DocumentAcknowledgedBody(BaseModel):

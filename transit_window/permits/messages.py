@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from transit_window.permits.rules import PermitType
 from transit_window.permits.signed import PERMIT_ID, Carrier
+from transit_window.text import Printable
 
 _TOLERANT = ConfigDict(extra="ignore")
 PermitId = Field(pattern=PERMIT_ID)
@@ -34,12 +35,12 @@ class RequestedBody(BaseModel):
 
     model_config = _TOLERANT
 
-    application_id: str
+    application_id: Annotated[str, Printable]
     type: PermitType
     carrier: Carrier
-    carrier_country: str
-    plate: str
-    trailer_plate: str | None = None
+    carrier_country: Annotated[str, Printable]
+    plate: Annotated[str, Printable]
+    trailer_plate: Annotated[str, Printable] | None = None
     route: list[str] = Field(min_length=2)
     valid_from: date
     valid_until: date
@@ -51,7 +52,7 @@ class IssuedBody(BaseModel):
 
     model_config = _TOLERANT
 
-    application_id: str | None = None
+    application_id: Annotated[str, Printable] | None = None
     token: str
     quota_issued: int | None = None
     quota_quantity: int | None = None
@@ -60,9 +61,9 @@ class IssuedBody(BaseModel):
 class RefusedBody(BaseModel):
     model_config = _TOLERANT
 
-    application_id: str
+    application_id: Annotated[str, Printable]
     type: PermitType
-    reason: str
+    reason: Annotated[str, Printable]
     code: Literal["quota-exhausted", "no-quota", "not-required", "invalid", "year-closed"]
 
 
@@ -72,12 +73,12 @@ class UsedBody(BaseModel):
     model_config = _TOLERANT
 
     permit_id: str = PermitId
-    activity_id: str
+    activity_id: Annotated[str, Printable]
     activity: Literal["ENTRY", "EXIT", "SIGHTING"]
-    office: str
-    country: str
+    office: Annotated[str, Printable]
+    country: Annotated[str, Printable]
     at: AwareDatetime
-    plate: str
+    plate: Annotated[str, Printable]
 
 
 class RevokedBody(BaseModel):
@@ -85,4 +86,4 @@ class RevokedBody(BaseModel):
 
     permit_id: str = PermitId
     revoked_at: AwareDatetime
-    reason: str
+    reason: Annotated[str, Printable]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import insert, select
@@ -13,6 +13,7 @@ from transit_window.db.session import after_commit
 from transit_window.protocol.models import Checkpoint, TrustVersion
 from transit_window.protocol.registry import Rejection, message_type
 from transit_window.protocol.trust import TrustError, TrustList, verify_successor
+from transit_window.text import Printable
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,7 +27,7 @@ class PingBody(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    note: str = Field(default="", max_length=500)
+    note: Annotated[str, Printable] = Field(default="", max_length=500)
 
 
 class TrustUpdateBody(BaseModel):

@@ -5,6 +5,7 @@ view shows the last office passed, never a position from a ping."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import timedelta
 from typing import Any
@@ -15,6 +16,8 @@ from sqlalchemy import func, select
 from tests.support.inprocess import InProcessCorridor
 from tests.tracking.conftest import DEVICE, SEAL, device_client, device_for, travel
 from transit_window import clock
+from transit_window.db.session import unit_of_work
+from transit_window.tracking import devices
 from transit_window.tracking.models import TrackingAlert, TrackingPosition
 
 ALMATY = (43.24, 76.89)
@@ -220,3 +223,28 @@ async def test_an_admin_registers_moves_and_retires_devices(
     assert (await kz.client.delete(url, headers=kz.admin)).status_code == 404
     retired = await kz.client.post("/v1/tracking/positions", json={"pings": [ping(mrn, minutes_ago=5)]}, headers=first)
     assert refused(retired, 403) == [("/body/pings/0/device_id", "not-your-device")]
+
+
+async def test_two_registrations_of_one_device_at_once_both_succeed(corridor: InProcessCorridor) -> None:
+    """Found by the chaos run: a gateway's retried PUT racing its first made the loser a 500 (primary key). Here the
+    second registration reads before the first commits and inserts while it is still open (PostgreSQL: it waits on
+    the first's key, then must not fail; SQLite takes one writer at a time, so there it simply comes second)."""
+    kz = corridor["KZ"]
+    owner_id, _ = await device_client(corridor, "KZ", devices={})
+
+    async def second() -> str | None:
+        async with unit_of_work(kz.node) as session:
+            registered = await devices.register(
+                session, device_id="ESEAL-KZ-RACE", client_id=owner_id, seal_id=SEAL, registered_by="test"
+            )
+            return registered.seal_id
+
+    async with unit_of_work(kz.node) as session:
+        await devices.register(
+            session, device_id="ESEAL-KZ-RACE", client_id=owner_id, seal_id="KZ-SEAL-000000", registered_by="test"
+        )
+        racing = asyncio.create_task(second())
+        await asyncio.sleep(0.5)  # the second has looked, found nothing, and waits on the first's uncommitted row
+    assert await racing == SEAL  # the same owner: it only changed the seal
+    listed = await kz.client.get("/v1/devices", headers=kz.admin)
+    assert [(item["device_id"], item["seal_id"]) for item in listed.json()["items"]] == [("ESEAL-KZ-RACE", SEAL)]

@@ -20,6 +20,8 @@ from transit_window import clock
 from transit_window.api.deps import AdminClient, SessionDep
 from transit_window.api.problems import responses
 from transit_window.clients.models import ApiClient
+from transit_window.db.base import table_of
+from transit_window.db.upsert import insert_ignore
 from transit_window.errors import Conflict, FieldError, InvalidInput, NotFound
 from transit_window.text import Printable
 from transit_window.tracking.models import Device
@@ -42,22 +44,26 @@ async def register(
             errors=[FieldError("/body/client_id", "not an active client with the role device", "not-a-device-client")],
         )
     device = await session.get(Device, device_id)
-    if device is not None and device.client_id != client_id:
+    if device is None:
+        # Insert-or-nothing, then read whichever row won: two registrations of one device at once (a gateway's retry
+        # while its first PUT is still running) made one of them a 500 on the primary key.
+        await session.execute(
+            insert_ignore(table_of(Device), session.get_bind().dialect.name).values(
+                device_id=device_id,
+                client_id=client_id,
+                seal_id=seal_id,
+                registered_at=clock.utcnow(),
+                registered_by=registered_by,
+            )
+        )
+        device = await session.get(Device, device_id, populate_existing=True)
+        assert device is not None
+    if device.client_id != client_id:
         raise Conflict(
             f"device {device_id} is registered to client {device.client_id}; retire it "
             f"(DELETE /v1/devices/{device_id}) before registering it to another client"
         )
-    if device is None:
-        device = Device(
-            device_id=device_id,
-            client_id=client_id,
-            seal_id=seal_id,
-            registered_at=clock.utcnow(),
-            registered_by=registered_by,
-        )
-        session.add(device)
-    else:
-        device.seal_id = seal_id
+    device.seal_id = seal_id
     await session.flush()
     return device
 

@@ -41,7 +41,7 @@ def start_of(country: str, day: date) -> datetime:
 
 
 def local_text(country: str, moment: datetime) -> str:
-    """'2027-01-31 24:00 Asia/Tashkent (UTC+05:00)' style: how a clerk in that country reads an instant."""
+    """'2027-02-01 00:00 Asia/Tashkent (UTC+05:00)': how a clerk in that country reads an instant."""
     zone = time_zone(country)
     local = moment.astimezone(zone)
     offset = local.strftime("%z")

@@ -37,6 +37,20 @@ from transit_window.protocol.trust import TrustList
 QUICK = {"TW_BACKOFF_CAP_SECONDS": "2"}
 
 
+LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
+
+
+def require_libfaketime(purpose: str) -> Path:
+    """Debian's libfaketime (`make test` and .ci/run install it as root): skipped locally without it, a failure
+    under CI, where `purpose` must run."""
+    if LIBFAKETIME.exists():
+        return LIBFAKETIME
+    reason = f"{LIBFAKETIME} is missing (apt-get install faketime)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason}: under CI {purpose} must run (.ci/run installs it)")
+    pytest.skip(reason)
+
+
 def free_base_port(count: int) -> int:
     """A base such that base+1 .. base+count are free on loopback (plan() puts node i on base + i)."""
     for _ in range(100):

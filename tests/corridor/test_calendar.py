@@ -18,11 +18,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.corridor.conftest import free_base_port
+from tests.corridor.conftest import free_base_port, require_libfaketime
 from tests.support.calendar import YEAR_END_INSTANTS
 
 pytestmark = pytest.mark.corridor
-LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
 ZONES = {
     "dec-20": "Asia/Almaty",
     "dec-31-23h30-tashkent": "Asia/Tashkent",
@@ -32,23 +31,14 @@ ZONES = {
 }
 
 
-def _require_libfaketime() -> None:
-    if LIBFAKETIME.exists():
-        return
-    reason = f"{LIBFAKETIME} is missing (apt-get install faketime)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason}: under CI the calendar test must run (.ci/run installs it)")
-    pytest.skip(reason)
-
-
 @pytest.mark.parametrize("day", YEAR_END_INSTANTS, ids=list(YEAR_END_INSTANTS))
 def test_the_demo_story_completes_on_the_days_around_the_year_end(day: str, tmp_path: Path) -> None:
-    _require_libfaketime()
+    libfaketime = require_libfaketime("the calendar test")
     target = YEAR_END_INSTANTS[day]
     offset = int((target - datetime.now(UTC)).total_seconds())
     env = {
         **os.environ,
-        "LD_PRELOAD": str(LIBFAKETIME),
+        "LD_PRELOAD": str(libfaketime),
         "FAKETIME": f"{offset:+d}",  # relative, so the clock runs on from the target instant
         "TZ": ZONES[day],
         "COLUMNS": "250",

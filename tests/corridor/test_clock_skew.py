@@ -8,33 +8,23 @@ the node, its key and its database see nothing unusual. Skipped locally without 
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+
+from tests.corridor.conftest import require_libfaketime
 
 if TYPE_CHECKING:
     from tests.corridor.conftest import StartCorridor
 
 pytestmark = pytest.mark.corridor
-LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
-
-
-def _require_libfaketime() -> None:
-    if LIBFAKETIME.exists():
-        return
-    reason = f"{LIBFAKETIME} is missing (apt-get install faketime)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason}: under CI the clock-skew test must run (.ci/run installs it)")
-    pytest.skip(reason)
 
 
 def test_a_node_ten_minutes_ahead_is_refused_with_a_reason_in_its_outbox_and_metrics(
     start_corridor: StartCorridor,
 ) -> None:
-    _require_libfaketime()
-    ahead = {"LD_PRELOAD": str(LIBFAKETIME), "FAKETIME": "+10m", "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
+    libfaketime = require_libfaketime("the clock-skew test")
+    ahead = {"LD_PRELOAD": str(libfaketime), "FAKETIME": "+10m", "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
     corridor = start_corridor(["KZ", "UZ"], node_env={"KZ": ahead})
 
     sent = corridor.admin("KZ", "POST", "/v1/admin/pings", json={"to": ["UZ"], "note": "what time is it?"})

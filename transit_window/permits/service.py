@@ -589,9 +589,9 @@ async def use(
     if at < permit.valid_from:
         raise Conflict(f"{permit.id} is valid only from {clock.isoformat(permit.valid_from)}", permit_status=status)
     if request.activity == "ENTRY":
-        await _count(session, permit, entry=True)
+        await _count(session, permit, entry=True, years=years_of(node))
     elif request.activity == "EXIT":
-        await _count(session, permit, entry=False)
+        await _count(session, permit, entry=False, years=years_of(node))
     activity = PermitActivity(
         id=new_id(),
         permit_id=permit.id,
@@ -622,16 +622,14 @@ async def use(
     return permit, activity, alerts
 
 
-def _why_not_usable(permit: Permit, status: str, at: datetime, *, years: PermitYears | None = None) -> str:
+def _why_not_usable(permit: Permit, status: str, at: datetime, *, years: PermitYears) -> str:
     if status == "revoked":
         assert permit.revoked_at is not None
         when = clock.isoformat(permit.revoked_at)
         return f"{permit.id} was revoked by {permit.issuer} at {when}: {permit.revoke_reason}"
     if status == "expired":
         kind: QuotaKind = "multilateral" if permit.id.rsplit("-", 1)[-1].startswith("M") else "partner"
-        terms = (years or PermitYears(permit_rules())).terms(
-            issuer=permit.issuer, type=permit.type, year=permit.year, quota=kind
-        )
+        terms = years.terms(issuer=permit.issuer, type=permit.type, year=permit.year, quota=kind)
         why = terms.validity() if permit.expires_at >= terms.ends_at else "the last day it was issued for"
         return (
             f"{permit.id} expired at {clock.isoformat(permit.expires_at)}, "
@@ -640,7 +638,7 @@ def _why_not_usable(permit: Permit, status: str, at: datetime, *, years: PermitY
     return f"{permit.id} is used up: {permit.entries} of {permit.trips} trips entered and exited"
 
 
-async def _count(session: AsyncSession, permit: Permit, *, entry: bool) -> None:
+async def _count(session: AsyncSession, permit: Permit, *, entry: bool, years: PermitYears) -> None:
     """One ENTRY opens a trip, one EXIT closes it. The UPDATE holds only while the rule does, so two posts racing
     to enter the same permit get one success between them."""
     now = clock.utcnow()
@@ -673,7 +671,7 @@ async def _count(session: AsyncSession, permit: Permit, *, entry: bool) -> None:
         return
     await session.refresh(permit)
     if permit.status in FINAL:
-        raise Conflict(_why_not_usable(permit, permit.status, now), permit_status=permit.status)
+        raise Conflict(_why_not_usable(permit, permit.status, now, years=years), permit_status=permit.status)
     if entry:
         open_entry = await session.scalar(
             select(PermitActivity)

@@ -102,7 +102,7 @@ def test_one_application_at_kz_yields_a_uz_and_a_tm_permit_each_signed_by_its_is
         lambda: (
             {
                 (q["issuer"], q["remaining"])
-                for q in call(corridor, "KZ", "permits", "GET", "/v1/permits/quotas")["quotas"]
+                for q in call(corridor, "KZ", "permits", "GET", "/v1/permits/quotas")["items"]
             }
             == {("UZ", 10), ("TM", 10)}
         ),
@@ -302,7 +302,7 @@ def test_a_multilateral_quota_of_50_issues_exactly_50_of_200_concurrent_applicat
         assert match is not None and match.group(1) == row.holder, row.id
         numbers.append(int(match.group(2)))
     assert sorted(numbers) == list(range(1, 51))
-    quotas = call(corridor, "UZ", "permits", "GET", "/v1/permits/quotas")["quotas"]
+    quotas = call(corridor, "UZ", "permits", "GET", "/v1/permits/quotas")["items"]
     assert [(q["holder"], q["type"], q["quantity"], q["issued"], q["remaining"]) for q in quotas] == [
         ("*", "transit", 50, 50, 0)
     ]

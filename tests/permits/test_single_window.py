@@ -16,7 +16,7 @@ async def test_one_application_yields_the_uz_transit_permit_and_tm_is_permit_fre
 ) -> None:
     await grant(corridor, authority, issuer="UZ", quantity=5)
     await corridor.deliver_all()
-    quotas = (await corridor["KZ"].client.get("/v1/permits/quotas", headers=authority["KZ"])).json()["quotas"]
+    quotas = (await corridor["KZ"].client.get("/v1/permits/quotas", headers=authority["KZ"])).json()["items"]
     assert [(q["issuer"], q["holder"], q["remaining"]) for q in quotas] == [("UZ", "KZ", 5)]
 
     application = await obtain(corridor, authority)
@@ -31,7 +31,7 @@ async def test_one_application_yields_the_uz_transit_permit_and_tm_is_permit_fre
 
     kept = (await corridor["KZ"].client.get(f"/v1/permits/{permit_id}", headers=authority["KZ"])).json()
     assert kept["issuer"] == "UZ" and kept["status"] == "active" and kept["plate"] == "123ABC02"
-    quotas = (await corridor["KZ"].client.get("/v1/permits/quotas", headers=authority["KZ"])).json()["quotas"]
+    quotas = (await corridor["KZ"].client.get("/v1/permits/quotas", headers=authority["KZ"])).json()["items"]
     assert quotas[0]["issued"] == 1 and quotas[0]["remaining"] == 4
     on_route = await corridor["TM"].client.get(f"/v1/permits/{permit_id}", headers=border["TM"])
     assert on_route.status_code == 200  # the other route countries keep a copy for sightings and checks

@@ -229,7 +229,7 @@ async def test_a_multilateral_permit_ends_with_its_year_and_release_names_the_un
         assert granted.status_code == 200, granted.text
     await provide_papers(corridor, declaration(), grant_quotas=False)  # drawn on the multilateral quota
     permits = (await corridor["KZ"].client.get("/v1/permits", headers=authority["KZ"])).json()
-    [multilateral] = [item for item in permits["permits"] if item["id"].endswith("-M1")]
+    [multilateral] = [item for item in permits["items"] if item["id"].endswith("-M1")]
     assert multilateral["id"] == f"UZ-KZ-{THIS_YEAR}-2-M1"
     # asked for no end: the multilateral quota gives no grace, so it ends at midnight in Tashkent on 31 December
     assert clock.parse(multilateral["expires_at"]) == start_of("UZ", date(THIS_YEAR + 1, 1, 1))

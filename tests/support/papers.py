@@ -75,7 +75,7 @@ async def provide_papers(
     for need in needs if grant_quotas else []:
         quotas = await corridor[need.country].client.get("/v1/permits/quotas", headers=authority[need.country])
         held = next(
-            (q for q in quotas.json()["quotas"] if (q["holder"], q["type"], q["year"]) == (home, need.type, year)),
+            (q for q in quotas.json()["items"] if (q["holder"], q["type"], q["year"]) == (home, need.type, year)),
             None,
         )
         response = await corridor[need.country].client.post(

@@ -190,9 +190,9 @@ async def test_a_missing_crossing_raises_one_alert_and_asks_the_next_country(
     first = await kz.client.get("/v1/alerts", params={"limit": 1}, headers=customs["KZ"])
     assert [a["id"] for a in first.json()["items"]] == [alert_id]
     second = await kz.client.get(
-        "/v1/alerts", params={"limit": 1, "cursor": first.json()["next_cursor"]}, headers=customs["KZ"]
+        "/v1/alerts", params={"limit": 1, "cursor": first.json()["next"]}, headers=customs["KZ"]
     )
-    assert [a["id"] for a in second.json()["items"]] == [reraised[0].id] and second.json()["next_cursor"] is None
+    assert [a["id"] for a in second.json()["items"]] == [reraised[0].id] and second.json()["next"] is None
 
     # Only customs work alerts.
     forwarder = await client_for(corridor, "KZ", role="forwarder", party_id="230340000126")

@@ -104,17 +104,17 @@ async def test_epcis_query_filters_by_biz_step_location_and_time(
         "/v1/events", params={"EQ_bizStep": "entering_exiting", "MATCH_mrn": travelled.mrn}, headers=declarant["KZ"]
     )
     assert crossings.status_code == 200, crossings.text
-    assert [e["bizLocation"]["office"] for e in crossings.json()["events"]] == [
+    assert [e["bizLocation"]["office"] for e in crossings.json()["items"]] == [
         "KZZHZ001",
         "UZGIS001",
         "UZALT001",
         "TMFAR001",
     ]
     at_farap = await kz.client.get("/v1/events", params={"EQ_bizLocation": "TMFAR001"}, headers=declarant["KZ"])
-    assert [e["step"] for e in at_farap.json()["events"]] == ["entry"]
+    assert [e["step"] for e in at_farap.json()["items"]] == ["entry"]
     page = await kz.client.get("/v1/events", params={"limit": 3}, headers=declarant["KZ"])
-    assert len(page.json()["events"]) == 3 and page.json()["next_cursor"]
-    rest = await kz.client.get("/v1/events", params={"cursor": page.json()["next_cursor"]}, headers=declarant["KZ"])
-    assert len(rest.json()["events"]) == 5
+    assert len(page.json()["items"]) == 3 and page.json()["next"]
+    rest = await kz.client.get("/v1/events", params={"cursor": page.json()["next"]}, headers=declarant["KZ"])
+    assert len(rest.json()["items"]) == 5
     naive = await kz.client.get("/v1/events", params={"GE_eventTime": "2026-01-01T00:00:00"}, headers=declarant["KZ"])
     assert naive.status_code == 422

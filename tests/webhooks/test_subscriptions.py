@@ -87,7 +87,7 @@ async def test_another_forwarders_subscription_is_not_found_and_roles_are_enforc
     assert bad_type.status_code == 422 and "tracking.nope" in bad_type.text
 
     page = await kz.get("/v1/subscriptions?limit=1", headers=owner)
-    assert page.json()["next_cursor"] is None
+    assert page.json()["next"] is None
     deleted = await kz.delete(path, headers=owner)
     assert deleted.status_code == 204
     assert (await kz.get(path, headers=owner)).status_code == 404

@@ -269,7 +269,7 @@ def grant_quotas(api: Api) -> None:
     _wait("sharing quotas", lambda: _settled(api, api.nodes))
     table = Table("issuer", "for carriers of", "type", str(year), "remaining (as the holder sees it)")
     for issuer, holder, kind, quantity in QUOTAS:
-        seen = _permits(api, holder, "GET", "/v1/permits/quotas")["quotas"]
+        seen = _permits(api, holder, "GET", "/v1/permits/quotas")["items"]
         mine = next(q for q in seen if (q["issuer"], q["type"]) == (issuer, kind))
         table.add_row(issuer, holder, kind, str(quantity), str(mine["remaining"]))
     console.print(table)

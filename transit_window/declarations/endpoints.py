@@ -155,7 +155,7 @@ async def list_declarations(
     page = rows[:limit]
     return MovementPage(
         items=[await movement_out(session, movement) for movement in page],
-        next_cursor=encode_cursor(page[-1].mrn) if len(rows) > limit else None,
+        next=encode_cursor(page[-1].mrn) if len(rows) > limit else None,
     )
 
 
@@ -227,7 +227,7 @@ async def expected_movements(
             next_cursor = encode_cursor(items[-1].mrn)
             break
         items.append(out)
-    return MovementPage(items=items, next_cursor=next_cursor)
+    return MovementPage(items=items, next=next_cursor)
 
 
 @router.get(
@@ -415,7 +415,7 @@ async def list_authorisations(
     rows = await guarantees.in_force(session, grn, after=cursor, limit=limit + 1)
     page = rows[:limit]
     return AuthorisationPage(
-        items=[_authorisation_out(item) for item in page], next_cursor=page[-1].id if len(rows) > limit else None
+        items=[_authorisation_out(item) for item in page], next=page[-1].id if len(rows) > limit else None
     )
 
 

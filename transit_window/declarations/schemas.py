@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from transit_window.api.pagination import Page
 from transit_window.dates import CorridorDate, CorridorDatetime
 from transit_window.text import Printable
 
@@ -172,9 +173,8 @@ class DeclarationAccepted(BaseModel):
     status: str
 
 
-class MovementPage(BaseModel):
-    items: list[MovementOut]
-    next_cursor: str | None
+class MovementPage(Page[MovementOut]):
+    pass
 
 
 class CancelIn(BaseModel):
@@ -302,6 +302,5 @@ class AuthorisationCreated(AuthorisationOut):
     )
 
 
-class AuthorisationPage(BaseModel):
-    items: list[AuthorisationOut] = Field(description="Authorisations in force, oldest first.")
-    next_cursor: str | None
+class AuthorisationPage(Page[AuthorisationOut]):
+    """Authorisations in force, oldest first."""

@@ -137,7 +137,7 @@ async def list_documents(
     page = rows[:limit]
     return DocumentPage(
         items=await documents_out(session, page),
-        next_cursor=encode_cursor(page[-1].id) if len(rows) > limit else None,
+        next=encode_cursor(page[-1].id) if len(rows) > limit else None,
     )
 
 

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
+from transit_window.api.pagination import Page
 from transit_window.dates import CorridorDatetime
 from transit_window.declarations.schemas import Country, Party, Text512
 from transit_window.text import Printable
@@ -127,6 +128,5 @@ class DocumentOut(BaseModel):
     updated_at: datetime
 
 
-class DocumentPage(BaseModel):
-    items: list[DocumentOut]
-    next_cursor: str | None
+class DocumentPage(Page[DocumentOut]):
+    pass

@@ -155,7 +155,7 @@ async def grant_quota(request: QuotaIn, client: PermitAuthority, node: NodeDep, 
 )
 async def list_quotas(client: PermitAuthority, session: SessionDep) -> QuotaList:
     del client
-    return QuotaList(quotas=[quota_out(quota) for quota in await service.list_quotas(session)])
+    return QuotaList(items=[quota_out(quota) for quota in await service.list_quotas(session)])
 
 
 @router.post(
@@ -272,10 +272,8 @@ async def list_permits(
     rows = list((await session.scalars(statement.limit(limit + 1))).all())
     page = rows[:limit]
     return PermitPage(
-        permits=[permit_out(permit) for permit in page],
-        next_cursor=encode_cursor(f"{clock.isoformat(page[-1].issued_at)}|{page[-1].id}")
-        if len(rows) > limit
-        else None,
+        items=[permit_out(permit) for permit in page],
+        next=encode_cursor(f"{clock.isoformat(page[-1].issued_at)}|{page[-1].id}") if len(rows) > limit else None,
     )
 
 

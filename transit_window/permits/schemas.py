@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from transit_window.api.pagination import Page
 from transit_window.dates import CorridorDate, CorridorDatetime
 from transit_window.declarations.schemas import Text35, Text70
 from transit_window.permits.rules import PermitType
@@ -44,8 +45,8 @@ class QuotaOut(BaseModel):
     updated_at: datetime
 
 
-class QuotaList(BaseModel):
-    quotas: list[QuotaOut]
+class QuotaList(Page[QuotaOut]):
+    pass
 
 
 class CarrierIn(BaseModel):
@@ -158,9 +159,8 @@ class PermitOut(BaseModel):
     alerts: list[AlertOut] = []
 
 
-class PermitPage(BaseModel):
-    permits: list[PermitOut]
-    next_cursor: str | None
+class PermitPage(Page[PermitOut]):
+    pass
 
 
 class UseIn(BaseModel):

@@ -11,6 +11,7 @@ from sqlalchemy import func, select, update
 
 from transit_window import clock
 from transit_window.api.deps import AdminClient, NodeDep, SessionDep
+from transit_window.api.pagination import Page
 from transit_window.api.problems import responses
 from transit_window.errors import Conflict, FieldError, InvalidInput, NotFound
 from transit_window.protocol import audit, outbox
@@ -49,9 +50,8 @@ class OutboxItem(BaseModel):
     receipt_detail: str | None
 
 
-class OutboxPage(BaseModel):
-    items: list[OutboxItem]
-    next_cursor: str | None
+class OutboxPage(Page[OutboxItem]):
+    pass
 
 
 # Outbox messages carry this node's own ids (uuid7). Anything else names no message, and PostgreSQL refuses a NUL
@@ -161,7 +161,7 @@ async def list_outbox(
     next_cursor = rows[limit - 1].id if len(rows) > limit else None
     return OutboxPage(
         items=[OutboxItem.model_validate(row, from_attributes=True) for row in rows[:limit]],
-        next_cursor=next_cursor,
+        next=next_cursor,
     )
 
 

@@ -23,6 +23,7 @@ from sqlalchemy import select, update
 
 from transit_window import clock
 from transit_window.api.deps import Principal, SessionDep, require
+from transit_window.api.pagination import Page
 from transit_window.api.problems import responses
 from transit_window.codes.of_node import offices_of
 from transit_window.db.base import table_of
@@ -404,9 +405,8 @@ class AlertOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
-class AlertPage(BaseModel):
-    items: list[AlertOut]
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
+class AlertPage(Page[AlertOut]):
+    pass
 
 
 class AlertNote(BaseModel):
@@ -430,7 +430,7 @@ async def list_alerts(
     session: SessionDep,
     status: AlertStatus | None = None,
     mrn: Annotated[str | None, Query(pattern=r"^[0-9]{2}[A-Z]{2}[A-Z0-9]{12}[JKL][0-9]$")] = None,
-    cursor: Annotated[str | None, Query(pattern=UUID_PATTERN, description="`next_cursor` of the page before")] = None,
+    cursor: Annotated[str | None, Query(pattern=UUID_PATTERN, description="`next` of the page before")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> AlertPage:
     statement = select(TrackingAlert).order_by(TrackingAlert.id).limit(limit + 1)
@@ -444,7 +444,7 @@ async def list_alerts(
     page = rows[:limit]
     return AlertPage(
         items=[AlertOut.model_validate(row) for row in page],
-        next_cursor=page[-1].id if len(rows) > limit else None,
+        next=page[-1].id if len(rows) > limit else None,
     )
 
 

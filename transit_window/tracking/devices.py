@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from transit_window import clock
 from transit_window.api.deps import AdminClient, SessionDep
+from transit_window.api.pagination import Page
 from transit_window.api.problems import responses
 from transit_window.clients.models import ApiClient
 from transit_window.db.base import table_of
@@ -124,9 +125,8 @@ class DeviceOut(BaseModel):
         )
 
 
-class DeviceList(BaseModel):
-    items: list[DeviceOut]
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
+class DeviceList(Page[DeviceOut]):
+    pass
 
 
 @router.put(
@@ -157,7 +157,9 @@ async def put_device(device_id: DeviceId, request: DeviceIn, admin: AdminClient,
 async def list_devices(
     admin: AdminClient,
     session: SessionDep,
-    cursor: Annotated[str | None, Query(max_length=64, pattern=DEVICE_PATTERN, description="`next_cursor`")] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=64, pattern=DEVICE_PATTERN, description="`next` of the page before")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> DeviceList:
     statement = select(Device).order_by(Device.device_id).limit(limit + 1)
@@ -167,7 +169,7 @@ async def list_devices(
     page = rows[:limit]
     return DeviceList(
         items=[DeviceOut.of(device) for device in page],
-        next_cursor=page[-1].device_id if len(rows) > limit else None,
+        next=page[-1].device_id if len(rows) > limit else None,
     )
 
 

@@ -93,7 +93,7 @@ async def list_consignments(
     page = rows[:limit]
     return ConsignmentPage(
         items=[await _consignment(session, node, principal, movement) for movement in page],
-        next_cursor=encode_cursor(page[-1].mrn) if len(rows) > limit else None,
+        next=encode_cursor(page[-1].mrn) if len(rows) > limit else None,
     )
 
 
@@ -162,8 +162,8 @@ async def query_events(
     rows = list((await session.scalars(statement)).all())
     page = rows[:limit]
     return EventPage(
-        events=await timeline.render(session, page, node_id=node.id, offices=offices_of(node)),
-        next_cursor=timeline.encode_cursor(page[-1]) if len(rows) > limit else None,
+        items=await timeline.render(session, page, node_id=node.id, offices=offices_of(node)),
+        next=timeline.encode_cursor(page[-1]) if len(rows) > limit else None,
     )
 
 

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from transit_window.api.pagination import Page
+
 
 class Place(BaseModel):
     office: str | None
@@ -50,9 +52,8 @@ class Timeline(BaseModel):
     events: list[Event]
 
 
-class EventPage(BaseModel):
-    events: list[Event]
-    next_cursor: str | None
+class EventPage(Page[Event]):
+    pass
 
 
 class Consignment(BaseModel):
@@ -64,9 +65,8 @@ class Consignment(BaseModel):
     tracking_code: str | None = Field(description="Public tracking code, shown to the consignment's parties.")
 
 
-class ConsignmentPage(BaseModel):
-    items: list[Consignment]
-    next_cursor: str | None
+class ConsignmentPage(Page[Consignment]):
+    pass
 
 
 class GrantIn(BaseModel):

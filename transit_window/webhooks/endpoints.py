@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 
 from transit_window.api.deps import SECRET_BEARING, NodeDep, Principal, SessionDep, require
+from transit_window.api.pagination import Page
 from transit_window.api.problems import responses
 from transit_window.text import Printable
 from transit_window.tracking import access
@@ -109,9 +110,8 @@ class SubscriptionCreated(SubscriptionOut):
     )
 
 
-class SubscriptionPage(BaseModel):
-    items: list[SubscriptionOut]
-    next_cursor: str | None
+class SubscriptionPage(Page[SubscriptionOut]):
+    pass
 
 
 class SecretOut(BaseModel):
@@ -154,9 +154,8 @@ class DeliveryOut(BaseModel):
         )
 
 
-class DeliveryPage(BaseModel):
-    items: list[DeliveryOut] = Field(description="Newest first.")
-    next_cursor: str | None
+class DeliveryPage(Page[DeliveryOut]):
+    """Newest first."""
 
 
 @router.post(
@@ -206,7 +205,7 @@ async def list_subscriptions(
     rows = list((await session.scalars(statement)).all())
     page = rows[:limit]
     return SubscriptionPage(
-        items=[SubscriptionOut.of(item) for item in page], next_cursor=page[-1].id if len(rows) > limit else None
+        items=[SubscriptionOut.of(item) for item in page], next=page[-1].id if len(rows) > limit else None
     )
 
 
@@ -294,9 +293,7 @@ async def list_deliveries(
         statement = statement.where(WebhookDelivery.id < cursor)
     rows = list((await session.scalars(statement)).all())
     page = rows[:limit]
-    return DeliveryPage(
-        items=[DeliveryOut.of(item) for item in page], next_cursor=page[-1].id if len(rows) > limit else None
-    )
+    return DeliveryPage(items=[DeliveryOut.of(item) for item in page], next=page[-1].id if len(rows) > limit else None)
 
 
 @router.post(

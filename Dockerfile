@@ -20,7 +20,7 @@ ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 # Dependencies in their own layer: rebuilt only when the lock changes, not on every code change.
 COPY deploy/requirements.lock deploy/requirements.lock
-RUN pip install --no-cache-dir --no-deps -r deploy/requirements.lock
+RUN pip install --no-cache-dir --no-deps --require-hashes -r deploy/requirements.lock
 COPY pyproject.toml README.md ./
 COPY transit_window transit_window
 # `pip check` fails the build when the lock misses a dependency (it was installed with --no-deps).

@@ -6,10 +6,12 @@ PYTEST_ARGS ?= -n 2
 
 .PHONY: demo test install browser system-packages lint typecheck pytest bench clean
 
-$(BIN)/.installed: pyproject.toml
+# Exactly what CI tested: every dependency from the hashed lock (deploy/lock_requirements.py writes it), then the
+# project itself with nothing resolved anew (--no-deps) and the locked setuptools as build backend.
+$(BIN)/.installed: pyproject.toml deploy/requirements-dev.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r deploy/requirements-dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
 install: $(BIN)/.installed

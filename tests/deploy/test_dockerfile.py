@@ -17,6 +17,7 @@ from packaging.requirements import Requirement
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "Dockerfile"
 LOCK = REPO / "deploy" / "requirements.lock"
+DEV_LOCK = REPO / "deploy" / "requirements-dev.lock"
 
 
 def hadolint(path: Path) -> subprocess.CompletedProcess[str]:
@@ -110,14 +111,36 @@ def test_dockerignore_keeps_what_the_build_copies_and_drops_secrets() -> None:
         assert secret in rules
 
 
+def _pins(lock: Path) -> dict[str, str]:
+    """name -> version, after checking that every pin carries at least one sha256 (pip --require-hashes needs it)."""
+    pins: dict[str, str] = {}
+    text = "\n".join(line for line in lock.read_text().splitlines() if line.strip() and not line.startswith("#"))
+    for block in re.split(r"\n(?=\S)", text):
+        head, *hashes = block.split("\n")
+        name, separator, version = head.partition("==")
+        assert separator, f"{lock.name}: {head!r} is not pinned with =="
+        assert any(line.strip().startswith("--hash=sha256:") for line in hashes), f"{lock.name}: {name} has no hash"
+        pins[name] = version.split()[0]
+    return pins
+
+
+def test_both_locks_carry_hashes_and_agree_with_what_this_suite_runs_on() -> None:
+    """`make install` and CI install deploy/requirements-dev.lock with --require-hashes, the image the runtime lock:
+    a pin without a hash would make pip refuse the whole file, and a runtime pin the dev lock disagrees with would
+    ship something the suite never ran. The environment running this test was installed from the dev lock."""
+    runtime, dev = _pins(LOCK), _pins(DEV_LOCK)
+    assert {name: dev.get(name) for name in runtime} == runtime
+    installed = {name: metadata.version(name) for name in dev}
+    assert installed == dev, "the environment differs from deploy/requirements-dev.lock: run make install"
+    makefile = (REPO / "Makefile").read_text()
+    assert "--require-hashes -r deploy/requirements-dev.lock" in makefile
+    assert "--require-hashes -r deploy/requirements.lock" in (REPO / "Dockerfile").read_text()
+
+
 def test_the_lock_pins_every_runtime_dependency_within_pyproject() -> None:
     """Every runtime dependency of pyproject.toml is pinned with == to a version its specifier allows, and for each
     pin installed here at that version, what it requires (with the extras asked for) is pinned too."""
-    pins: dict[str, str] = {}
-    for line in LOCK.read_text().splitlines():
-        if line and not line.startswith("#"):
-            name, _, version = line.partition("==")
-            pins[name] = version
+    pins = _pins(LOCK)
     normalize = lambda name: re.sub(r"[-_.]+", "-", name).lower()  # noqa: E731
     direct = [
         Requirement(text) for text in tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]

@@ -4,6 +4,7 @@ border posts (role `customs`), and the public signed revocation list for offline
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import segno
@@ -273,8 +274,14 @@ async def list_permits(
     page = rows[:limit]
     return PermitPage(
         items=[permit_out(permit) for permit in page],
-        next=encode_cursor(f"{clock.isoformat(page[-1].issued_at)}|{page[-1].id}") if len(rows) > limit else None,
+        next=encode_cursor(f"{_cursor_time(page[-1].issued_at)}|{page[-1].id}") if len(rows) > limit else None,
     )
+
+
+def _cursor_time(moment: datetime) -> str:
+    """The stored precision (microseconds), not the corridor's millisecond wire format: rounded down, the cursor
+    would sort before a permit issued later in the same millisecond, and the next page would skip it."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 @router.get(

@@ -5,7 +5,7 @@
 Kills and restarts node API processes (SIGKILL) and extra worker processes, terminates database connections
 (`pg_terminate_backend`), and stops (crash or fast) and restarts the database of one node, which runs on a
 throwaway PostgreSQL cluster of its own (`initdb`, `pg_ctl`). Then waits until the corridor is quiet and prints the
-invariant table and what happened. Exit status 1 when an invariant fails. See transit_window/corridor/chaos.py.
+invariant table and what happened. Exit status 1 when an invariant fails. See tests/harness/chaos.py.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from rich.console import Console
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from transit_window.corridor.chaos import ChaosOptions, ChaosRun, print_report
-from transit_window.corridor.postgres import cluster_problem
+from tests.harness.chaos import ChaosOptions, ChaosRun, print_report
+from tests.harness.postgres import cluster_problem
 
 
 def main() -> None:

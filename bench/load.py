@@ -3,7 +3,7 @@
     python bench/load.py --rate 200 --duration 60          # one rate: throughput, p50/p95/p99 per operation
     python bench/load.py --search --rate 60 --duration 30  # the largest rate whose p99 stays under 500 ms
 
-The workload is transit_window/corridor/workload.py: trucks on seven routes (certificates, one permit application
+The workload is tests/harness/workload.py: trucks on seven routes (certificates, one permit application
 per trip, declaration, release with the guarantee, exit/entry at every border with the permit's ENTRY/EXIT, arrival,
 control results, write-off), e-seal position batches, reads (timelines, guarantees, permits, expected movements),
 and a customs webhook subscription per node delivering every event to a local receiver. Requests are offered open
@@ -36,10 +36,10 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._support import cpu_seconds, machine_busy_seconds
-from transit_window.corridor.live import LiveCorridor
-from transit_window.corridor.postgres import cluster_problem, postgres_bin
-from transit_window.corridor.wire import WebhookReceiver, WireError
-from transit_window.corridor.workload import Corridor, NodeAccess, OpStats, Recorder, Settings, Workload, summarize
+from tests.harness.live import LiveCorridor
+from tests.harness.postgres import cluster_problem, postgres_bin
+from tests.harness.wire import WebhookReceiver, WireError
+from tests.harness.workload import Corridor, NodeAccess, OpStats, Recorder, Settings, Workload, summarize
 
 LOAD_ENV = {
     "TW_LOG_LEVEL": "WARNING",

@@ -24,9 +24,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
+from tests.harness.postgres import port_free
 from tests.support import databases
 from transit_window.corridor.local import LocalCorridor
-from transit_window.corridor.postgres import port_free
 from transit_window.corridor.processes import NodeProcess
 from transit_window.corridor.topology import plan
 from transit_window.db.engine import create_engine

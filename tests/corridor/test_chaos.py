@@ -13,8 +13,8 @@ import asyncio
 import pytest
 from rich.console import Console
 
-from transit_window.corridor.chaos import KINDS, ChaosOptions, ChaosRun, print_report
-from transit_window.corridor.postgres import cluster_problem
+from tests.harness.chaos import KINDS, ChaosOptions, ChaosRun, print_report
+from tests.harness.postgres import cluster_problem
 
 pytestmark = pytest.mark.corridor
 

@@ -25,12 +25,12 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from transit_window.corridor import invariants
-from transit_window.corridor.invariants import Check, Window
-from transit_window.corridor.live import SIX, LiveCorridor
-from transit_window.corridor.postgres import terminate_connections
-from transit_window.corridor.wire import WebhookReceiver, WireError
-from transit_window.corridor.workload import Corridor, NodeAccess, Recorder, Settings, Workload
+from tests.harness import invariants
+from tests.harness.invariants import Check, Window
+from tests.harness.live import SIX, LiveCorridor
+from tests.harness.postgres import terminate_connections
+from tests.harness.wire import WebhookReceiver, WireError
+from tests.harness.workload import Corridor, NodeAccess, Recorder, Settings, Workload
 
 CHAOS_ENV = {
     "TW_BACKOFF_CAP_SECONDS": "2",  # a peer back from the dead is retried within seconds

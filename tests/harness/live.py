@@ -17,11 +17,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.harness.postgres import PostgresCluster, free_ports
+from tests.harness.wire import NodeClient, WireError
 from transit_window.corridor.local import LocalCorridor
-from transit_window.corridor.postgres import PostgresCluster, free_ports
 from transit_window.corridor.processes import NodeProcess
 from transit_window.corridor.topology import NodeSpec, plan
-from transit_window.corridor.wire import NodeClient, WireError
 
 SIX = ["KZ", "KG", "UZ", "TJ", "TM", "AZ"]
 

@@ -23,8 +23,8 @@ from typing import Any
 
 import asyncpg
 
-from transit_window.corridor.wire import Hook
-from transit_window.corridor.workload import Call
+from tests.harness.wire import Hook
+from tests.harness.workload import Call
 
 OPEN = ("released", "in_transit", "arrived")
 

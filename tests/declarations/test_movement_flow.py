@@ -137,3 +137,44 @@ async def test_a_step_dated_before_the_release_or_the_arrival_is_refused_with_bo
     )
     assert refused.status_code == 422, refused.text
     assert f"before the arrival of {mrn} at TMASB001" in refused.json()["detail"]
+
+
+async def test_a_crossing_dated_before_one_earlier_on_the_itinerary_is_refused_with_both_times(
+    corridor: InProcessCorridor, customs: dict[str, dict[str, str]], guarantee: str
+) -> None:
+    """Released three hours ago, out of Kazakhstan one hour ago: Uzbekistan cannot have seen the truck come in two
+    hours ago, nor Turkmenistan's destination receive it before it left Kazakhstan."""
+    del guarantee
+    kz, uz, tm = corridor["KZ"], corridor["UZ"], corridor["TM"]
+    clock.set_offset(-timedelta(hours=3))
+    try:
+        mrn = (await kz.client.post("/v1/declarations", json=declaration(), headers=customs["KZ"])).json()["mrn"]
+        assert (await kz.client.post(f"/v1/declarations/{mrn}/release", headers=customs["KZ"])).status_code == 200
+    finally:
+        clock.set_offset(timedelta(0))
+    now = clock.utcnow()
+    exit_at = clock.isoformat(now - timedelta(hours=1))
+    left = await kz.client.post(
+        f"/v1/movements/{mrn}/crossings",
+        json={"office": "KZZHZ001", "direction": "exit", "at": exit_at},
+        headers=customs["KZ"],
+    )
+    assert left.status_code == 201, left.text
+    await corridor.deliver_all()
+
+    early = clock.isoformat(now - timedelta(hours=2))
+    for node, path, body in (
+        (uz, "crossings", {"office": "UZGIS001", "direction": "entry", "at": early}),
+        (tm, "arrival", {"office": "TMASB001", "at": early}),
+    ):
+        refused = await node.client.post(f"/v1/movements/{mrn}/{path}", json=body, headers=customs[node.node.id])
+        assert refused.status_code == 422, refused.text
+        problem = refused.json()
+        assert problem["errors"][0]["pointer"] == "/body/at" and problem["errors"][0]["code"] == "14", problem
+        assert f"before the exit of {mrn} at KZZHZ001, {exit_at}" in problem["detail"], problem["detail"]
+    entered = await uz.client.post(
+        f"/v1/movements/{mrn}/crossings",
+        json={"office": "UZGIS001", "direction": "entry", "at": clock.isoformat(now - timedelta(minutes=50))},
+        headers=customs["UZ"],
+    )
+    assert entered.status_code == 201, entered.text

@@ -340,17 +340,23 @@ def _check_time(node: Node, at: datetime) -> None:
 
 
 async def _check_order(
-    session: AsyncSession, node: Node, movement: Movement, at: datetime, *, what: str, after: tuple[str, ...]
+    session: AsyncSession,
+    node: Node,
+    movement: Movement,
+    at: datetime,
+    *,
+    what: str,
+    after: tuple[str, ...],
+    offices: list[str] | None = None,
 ) -> None:
-    """A step cannot be dated before the steps it follows: any step before the release, control results before the
-    arrival. Clocks of different countries may differ by the corridor's skew, so that much is allowed."""
-    rows = (
-        await session.execute(
-            select(MovementStep.kind, MovementStep.office, MovementStep.at).where(
-                MovementStep.mrn == movement.mrn, MovementStep.kind.in_(after)
-            )
-        )
-    ).all()
+    """A step cannot be dated before the steps it follows: any step before the release, a crossing before those
+    recorded at offices earlier on the itinerary, the arrival before any crossing, control results before the
+    arrival. Clocks of different countries may differ by the corridor's skew, so that much is allowed. Only steps
+    this node already knows are compared: one still on its way is not waited for (NCTS does not either)."""
+    where = [MovementStep.mrn == movement.mrn, MovementStep.kind.in_(after)]
+    if offices is not None:
+        where.append(MovementStep.office.in_(offices))
+    rows = (await session.execute(select(MovementStep.kind, MovementStep.office, MovementStep.at).where(*where))).all()
     slack = timedelta(seconds=node.settings.clock_skew_seconds)
     for kind, office, earlier in sorted(rows, key=lambda row: row.at, reverse=True):
         if at + slack < earlier:
@@ -411,6 +417,10 @@ async def apply_crossing(session: AsyncSession, node: Node, movement: Movement, 
             f"record it as {expected}",
             errors=[FieldError("/body/direction", f"expected {expected}", "14")],
         )
+    earlier = movement.offices[: movement.offices.index(crossing.office)]
+    await _check_order(
+        session, node, movement, crossing.at, what=crossing.direction, after=("exit", "entry"), offices=earlier
+    )
     body = CrossedBody(
         mrn=movement.mrn,
         office=crossing.office,
@@ -450,7 +460,7 @@ async def record_arrival(session: AsyncSession, node: Node, *, mrn: str, arrival
     _check_alive(movement)
     if movement.status == "arrived":
         raise Conflict(f"the arrival of {mrn} is already recorded")
-    await _check_order(session, node, movement, arrival.at, what="arrival", after=("released",))
+    await _check_order(session, node, movement, arrival.at, what="arrival", after=("released", "exit", "entry"))
     if arrival.office != movement.destination_office:
         raise InvalidInput(
             f"{mrn} is bound for {movement.destination_office}, not {arrival.office}",

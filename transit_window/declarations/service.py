@@ -468,6 +468,10 @@ async def record_arrival(session: AsyncSession, node: Node, *, mrn: str, arrival
         body=body,
         details={"remarks": arrival.remarks},
     )
+    from transit_window.tracking import alerts  # alerts build on declarations: imported when needed
+
+    # Crossings missing from the journey never hold up the end of a movement; they raise an alert for customs.
+    await alerts.check_crossings_at_arrival(session, node, movement, office=arrival.office, at=arrival.at)
     await session.flush()
     return movement
 

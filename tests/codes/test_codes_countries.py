@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from transit_window.codes import (
     CORRIDOR_COUNTRIES,
     NEIGHBOUR_COUNTRIES,
     InvalidCode,
+    amount_text,
     country_name,
     currency_exponent,
+    decimals_beyond,
     is_corridor_country,
     is_country,
     is_currency,
@@ -63,6 +67,27 @@ def test_national_currencies_are_iso_4217_with_two_decimals() -> None:
 @pytest.mark.parametrize(("code", "exponent"), [("USD", 2), ("EUR", 2), ("CNY", 2), ("JPY", 0), ("KWD", 3)])
 def test_minor_units(code: str, exponent: int) -> None:
     assert currency_exponent(code) == exponent
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "text", "refused"),
+    [
+        ("12000", "USD", "12000.00", None),
+        ("7.5", "EUR", "7.50", None),
+        ("2500000.10", "KZT", "2500000.10", None),
+        ("100.125", "USD", "100.12", "100.125 has 3 decimals; USD has 2"),  # refused on input; half to even
+        ("5000", "JPY", "5000", None),
+        ("5000.00", "JPY", "5000", None),  # trailing zeros are no decimals
+        ("5000.5", "JPY", "5000", "5000.5 has 1 decimals; JPY has 0"),
+        ("1000.125", "KWD", "1000.125", None),
+        ("1E+3", "TMT", "1000.00", None),
+    ],
+)
+def test_amounts_are_written_with_their_currencys_minor_unit(
+    amount: str, currency: str, text: str, refused: str | None
+) -> None:
+    assert amount_text(Decimal(amount), currency) == text
+    assert decimals_beyond(Decimal(amount), currency) == refused
 
 
 def test_an_unknown_currency_is_refused_and_a_real_one_outside_the_table_is_not_guessed() -> None:

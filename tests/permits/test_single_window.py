@@ -65,7 +65,7 @@ async def test_one_application_yields_the_uz_transit_permit_and_tm_is_permit_fre
     at_home = (await corridor["KZ"].client.get(f"/v1/permits/{permit_id}", headers=authority["KZ"])).json()
     assert (at_home["entries"], at_home["exits"], at_home["status"]) == (1, 1, "consumed")
     assert [activity["activity"] for activity in at_home["activities"]] == ["ENTRY", "EXIT"]
-    for node in ("UZ", "KZ"):  # the issuer's record, and the holder's copy once the EXIT reached it
+    for node in ("UZ", "KZ", "TM"):  # the issuer's record; the holder's and the route's copies once the EXIT came
         used = await corridor[node].client.post(
             "/v1/permits/verify", json={"token": kept["token"]}, headers=border[node]
         )

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from tests.declarations.conftest import declaration
 from tests.support.inprocess import InProcessCorridor
-from tests.tracking.conftest import client_for, travel
+from tests.tracking.conftest import ASHGABAT, client_for, travel
 from transit_window import clock
 from transit_window.protocol.models import InboxMessage, OutboxMessage
 from transit_window.tracking import geo
@@ -229,3 +230,69 @@ def test_the_corridor_check_measures_great_circle_distance_from_the_route() -> N
         + math.cos(phi1) * math.cos(phi2) * math.cos(math.radians(ZHIBEK_ZHOLY[1] - ALMATY[1]))
     )
     assert geo.haversine_km(*ALMATY, *ZHIBEK_ZHOLY) == pytest.approx(central * geo.EARTH_RADIUS_KM, abs=1e-6)
+
+
+async def test_an_arrival_without_its_border_crossings_ends_as_usual_and_raises_an_unrecorded_crossings_alert(
+    corridor: InProcessCorridor, customs: dict[str, dict[str, str]], guarantee: str
+) -> None:
+    """Issue 14: Almaty → Ashgabat with Kazakhstan's exit at Zhibek Zholy and Turkmenistan's entry at Farap never
+    recorded (Uzbekistan records both of its crossings). Ashgabat accepts the arrival as NCTS does, and Kazakhstan
+    writes the movement off and frees the guarantee as always; but Turkmenistan raises one `unrecorded-crossings`
+    alert naming both missing crossings, for the departure country and the countries whose crossings are missing
+    (KZ, and TM itself), not for Uzbekistan. It is on both timelines and open until customs close it."""
+    kz, uz, tm = corridor["KZ"], corridor["UZ"], corridor["TM"]
+    mrn = (await kz.client.post("/v1/declarations", json=declaration(), headers=customs["KZ"])).json()["mrn"]
+    assert (await kz.client.post(f"/v1/declarations/{mrn}/release", headers=customs["KZ"])).status_code == 200
+    await corridor.deliver_all()
+    for node, path, body in (
+        (uz, "crossings", {"office": "UZGIS001", "direction": "entry"}),
+        (uz, "crossings", {"office": "UZALT001", "direction": "exit"}),
+        (tm, "arrival", {"office": "TMASB001"}),
+        (tm, "control-results", {"code": "A1"}),
+    ):
+        at = clock.utcnow().astimezone(ASHGABAT).isoformat()
+        step = await node.client.post(
+            f"/v1/movements/{mrn}/{path}", json={**body, "at": at}, headers=customs[node.node.id]
+        )
+        assert step.status_code == 201, step.text
+        await corridor.deliver_all()
+
+    movement = (await kz.client.get(f"/v1/movements/{mrn}", headers=customs["KZ"])).json()
+    assert movement["status"] == "closed"
+    held = (await kz.client.get(f"/v1/guarantees/{guarantee}", headers=customs["KZ"])).json()
+    assert held["reserved"] == "0.00" and held["available"] == held["reference_amount"]
+
+    on_tm = (await tm.client.get("/v1/alerts", params={"mrn": mrn}, headers=customs["TM"])).json()["items"]
+    assert [(a["rule"], a["raised_by"], a["status"], a["office"]) for a in on_tm] == [
+        ("unrecorded-crossings", "TM", "open", "TMASB001")
+    ]
+    details = on_tm[0]["details"]
+    assert details["missing"] == [
+        {"country": "KZ", "direction": "exit", "office": "KZZHZ001", "name": "Zhibek Zholy"},
+        {"country": "TM", "direction": "entry", "office": "TMFAR001", "name": "Farap"},
+    ]
+    assert details["addressed_to"] == ["KZ", "TM"]
+    assert "KZ exit at Zhibek Zholy (KZZHZ001)" in details["summary"]
+    assert "TM entry at Farap (TMFAR001)" in details["summary"]
+    on_kz = (await kz.client.get("/v1/alerts", params={"status": "open"}, headers=customs["KZ"])).json()["items"]
+    assert [(a["id"], a["rule"], a["raised_by"], a["details"]) for a in on_kz] == [
+        (on_tm[0]["id"], "unrecorded-crossings", "TM", details)
+    ]
+    assert (await uz.client.get("/v1/alerts", headers=customs["UZ"])).json()["items"] == []
+    async with tm.node.sessionmaker() as session:
+        asked = await session.execute(select(OutboxMessage.peer).where(OutboxMessage.type == "transit.status-request"))
+        assert [row.peer for row in asked] == ["KZ"]  # the missing exit's country is asked what it holds
+
+    for node in ("KZ", "TM"):
+        timeline = (await corridor[node].client.get(f"/v1/consignments/{mrn}/timeline", headers=customs[node])).json()
+        shown = [
+            (e["step"], e["details"].get("rule"), e["signedBy"], e["eventID"])
+            for e in timeline["events"]
+            if e["step"] == "alert"
+        ]
+        assert shown == [("alert", "unrecorded-crossings", "TM", f"urn:uuid:{on_tm[0]['id']}")], (node, shown)
+
+    note = {"note": "KZ exit confirmed from the Zhibek Zholy paper log; TM entry recorded late at Farap"}
+    closed = await kz.client.post(f"/v1/alerts/{on_kz[0]['id']}/close", json=note, headers=customs["KZ"])
+    assert (closed.status_code, closed.json()["status"], closed.json()["closed_note"]) == (200, "closed", note["note"])
+    assert (await kz.client.get("/v1/alerts", params={"status": "open"}, headers=customs["KZ"])).json()["items"] == []

@@ -110,6 +110,22 @@ async def test_the_page_of_a_closed_journey_shows_its_timeline_route_and_border_
     assert 'route="/track/{code}"' in metrics and travelled.tracking_code not in metrics
 
 
+async def test_the_api_and_the_page_agree_the_truck_is_where_it_arrived_not_at_the_write_off_desk(
+    corridor: InProcessCorridor, travelled: Travelled
+) -> None:
+    """Issue 14: the apples arrived in Ashgabat and were written off at Almaty's desk; `GET /v1/track/{code}` said
+    `current_place` Almaty (the write-off, the last event with an office) while the page said Ashgabat. Both take
+    the latest step's place now, arrival included, desk steps (write-off, cancellation) left out."""
+    kz = corridor["KZ"].client
+    api = (await kz.get(f"/v1/track/{travelled.tracking_code}")).json()
+    assert [step["step"] for step in api["timeline"]][-3:] == ["arrived", "control-results", "closed"]
+    current = api["current_place"]
+    assert (current["office"], current["name"], current["country"]) == ("TMASB001", "Ashgabat", "TM")
+    page = parse((await kz.get(f"/track/{travelled.tracking_code}")).text)
+    assert page.one(id="truck").attrs["data-office"] == current["office"]
+    assert page.one(id="position").text.strip() == "Ashgabat, Turkmenistan"
+
+
 async def test_russian_by_query_or_browser_language_with_a_switch(
     corridor: InProcessCorridor, travelled: Travelled
 ) -> None:

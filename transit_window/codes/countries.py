@@ -8,6 +8,7 @@ Codes are accepted only in their canonical upper-case form: normalising what a c
 from __future__ import annotations
 
 import functools
+from decimal import ROUND_DOWN, Decimal
 from importlib import resources
 from types import MappingProxyType
 from typing import Final
@@ -122,6 +123,28 @@ def currency_exponent(code: str) -> int:
             f"currency {code} is valid but its minor unit is not in the corridor's table; "
             "ask the operator to add it or declare the amount in another currency"
         ) from None
+
+
+def amount_text(amount: Decimal, currency: str) -> str:
+    """`amount` as the API writes money: a decimal string with exactly the decimals of the currency's minor unit
+    ("12000.00" USD, "5000" JPY, "1000.125" KWD), never a float. Input is checked first (`decimals_beyond`), so
+    nothing is rounded here (were it, half to even); an amount in a currency the table lacks (only a peer's record
+    could hold one) is written as it is, since an answer is no place to refuse it."""
+    exponent = _MINOR_UNITS.get(currency)
+    if exponent is None:
+        return format(amount, "f")
+    return format(amount.quantize(Decimal(1).scaleb(-exponent)), "f")
+
+
+def decimals_beyond(amount: Decimal, currency: str) -> str | None:
+    """Why `amount` cannot be an amount of `currency` — it is not a whole number of the currency's minor unit
+    ("100.125 has 3 decimals; USD has 2"; trailing zeros are no decimals) — or None. Raises `InvalidCode` as
+    `currency_exponent` does."""
+    exponent = currency_exponent(currency)
+    if amount == amount.quantize(Decimal(1).scaleb(-exponent), rounding=ROUND_DOWN):
+        return None
+    places = -int(amount.normalize().as_tuple().exponent)
+    return f"{amount} has {places} decimals; {currency} has {exponent}"
 
 
 def national_currency(country: str) -> str:

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from transit_window.api.deps import SECRET_BEARING, NodeDep, Principal, SessionDep, require
 from transit_window.api.pagination import decode_cursor, encode_cursor
 from transit_window.api.problems import responses
+from transit_window.codes import amount_text
 from transit_window.declarations import guarantees, idempotency, journey, service
 from transit_window.declarations.models import Guarantee, GuaranteeAuthorisation, Movement
 from transit_window.declarations.schemas import (
@@ -32,6 +33,7 @@ from transit_window.declarations.schemas import (
     StatusRequested,
     Step,
     StepAccepted,
+    with_amounts_shown,
 )
 from transit_window.errors import FieldError, InvalidInput, NotFound
 from transit_window.text import Printable
@@ -53,7 +55,7 @@ async def movement_out(session: SessionDep, movement: Movement) -> MovementOut:
         countries=movement.countries,
         itinerary=movement.offices,
         limit_date=movement.limit_date,
-        declaration=movement.record,
+        declaration=with_amounts_shown(movement.record),
         journey=[
             Step(
                 kind=step.kind,
@@ -347,9 +349,9 @@ def _guarantee_out(guarantee: Guarantee) -> GuaranteeOut:
         grn=guarantee.grn,
         holder_id=guarantee.holder_id,
         holder_country=guarantee.holder_country,
-        reference_amount=guarantee.reference_amount,
-        reserved=guarantee.reserved,
-        available=guarantee.reference_amount - guarantee.reserved,
+        reference_amount=amount_text(guarantee.reference_amount, guarantee.currency),
+        reserved=amount_text(guarantee.reserved, guarantee.currency),
+        available=amount_text(guarantee.reference_amount - guarantee.reserved, guarantee.currency),
         currency=guarantee.currency,
     )
 

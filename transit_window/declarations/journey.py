@@ -11,6 +11,7 @@ whatever else the journey holds, so every node agrees however the two reached it
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -130,11 +131,20 @@ def others_on_route(movement: Movement, node: Node) -> list[str]:
 
 
 def broadcast(
-    session: AsyncSession, node: Node, movement: Movement, *, message_type: str, body: BaseModel
+    session: AsyncSession,
+    node: Node,
+    movement: Movement,
+    *,
+    message_type: str,
+    body: BaseModel,
+    countries: Iterable[str] | None = None,
 ) -> str | None:
-    """Send to every other country on the route; returns the id of the first message (the step's envelope)."""
+    """Send to every other country on the route, or to those of `countries` that are; returns the id of the first
+    message (the step's envelope)."""
     first: str | None = None
-    for country in others_on_route(movement, node):
+    others = others_on_route(movement, node)
+    chosen = set(countries) if countries is not None else None
+    for country in others if chosen is None else [country for country in others if country in chosen]:
         message_id = outbox.enqueue(session, to=country, message_type=message_type, body=body, subject=movement.mrn)
         first = first or message_id
     return first

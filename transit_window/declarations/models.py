@@ -30,7 +30,7 @@ class Movement(Base):
     offices: Mapped[list[str]] = mapped_column(JSONType)
     record: Mapped[dict[str, Any]]  # the declaration as accepted: what `transit.anticipated` carries
     grn: Mapped[str | None] = mapped_column(String(24))
-    guarantee_amount: Mapped[Decimal | None] = mapped_column(Numeric(18, 2))
+    guarantee_amount: Mapped[Decimal | None] = mapped_column(Numeric(18, 3))
     guarantee_currency: Mapped[str | None] = mapped_column(String(3))
     limit_date: Mapped[date] = mapped_column(Date)
     client_id: Mapped[str | None] = mapped_column(String(36))
@@ -86,8 +86,8 @@ class Guarantee(Base):
     grn: Mapped[str] = mapped_column(String(24), primary_key=True)
     holder_id: Mapped[str] = mapped_column(String(35))
     holder_country: Mapped[str] = mapped_column(String(2))
-    reference_amount: Mapped[Decimal] = mapped_column(Numeric(18, 2))
-    reserved: Mapped[Decimal] = mapped_column(Numeric(18, 2))
+    reference_amount: Mapped[Decimal] = mapped_column(Numeric(18, 3))
+    reserved: Mapped[Decimal] = mapped_column(Numeric(18, 3))
     currency: Mapped[str] = mapped_column(String(3))
     client_id: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime]

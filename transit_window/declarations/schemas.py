@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from transit_window.api.pagination import Page
+from transit_window.codes import amount_text
 from transit_window.dates import CorridorDate, CorridorDatetime
 from transit_window.text import Printable
 
@@ -19,7 +20,28 @@ Text512 = Annotated[str, StringConstraints(min_length=1, max_length=512, strip_w
 Remarks = Annotated[str, StringConstraints(max_length=512), Printable]
 Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
 OfficeRef = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}[A-Z0-9]{6}$")]
-Money = Annotated[Decimal, Field(gt=0, max_digits=16, decimal_places=3)]
+# A JSON number or a decimal string; at most 3 decimals (KWD, BHD, OMR: no currency has more), and whether the
+# currency has that many is a rule of `validation.check_amount`. 15 digits: every such decimal survives SQLite, which
+# keeps NUMERIC columns as binary floating point, exactly.
+Money = Annotated[
+    Decimal,
+    Field(
+        gt=0,
+        max_digits=15,
+        decimal_places=3,
+        description="A JSON number or a decimal string, with no more decimals than the currency's ISO 4217 minor "
+        "unit (USD 2, JPY 0, KWD 3); answers write it as a string with exactly that many",
+    ),
+]
+AmountText = Annotated[
+    str,
+    Field(
+        pattern=r"^-?[0-9]+(\.[0-9]{1,3})?$",
+        description="A decimal string with exactly the decimals of the currency's ISO 4217 minor unit: 12000.00 USD, "
+        "5000 JPY, 1000.125 KWD",
+        examples=["12000.00"],
+    ),
+]
 Mass = Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=3)]
 
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -138,6 +160,27 @@ class DeclarationIn(BaseModel):
     guarantee: GuaranteeRef
     documents: Annotated[list[DocumentRef], Field(max_length=99)] = []
     limit_date: CorridorDate = Field(description="Date by which the goods must be presented at destination.")
+
+
+def with_amounts_shown(record: dict[str, Any]) -> dict[str, Any]:
+    """A declaration record (as stored here, or as a peer sent it) with its money written as the API writes money
+    (`codes.amount_text`): the guarantee's amount and each goods item's value, in their currencies' decimals."""
+
+    def shown(part: object, field: str) -> object:
+        if not isinstance(part, dict) or not isinstance(part.get("currency"), str):
+            return part
+        try:
+            amount = Decimal(str(part[field]))
+        except (KeyError, ArithmeticError):
+            return part
+        return {**part, field: amount_text(amount, part["currency"])}
+
+    result = dict(record)
+    if "guarantee" in result:
+        result["guarantee"] = shown(result["guarantee"], "amount")
+    if isinstance(result.get("goods"), list):
+        result["goods"] = [shown(item, "value") for item in result["goods"]]
+    return result
 
 
 class Step(BaseModel):
@@ -262,9 +305,9 @@ class GuaranteeOut(BaseModel):
     grn: str
     holder_id: str
     holder_country: str
-    reference_amount: Decimal
-    reserved: Decimal
-    available: Decimal
+    reference_amount: AmountText
+    reserved: AmountText
+    available: AmountText
     currency: str
 
 

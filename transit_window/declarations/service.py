@@ -7,10 +7,10 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select, text, update
+from sqlalchemy import Numeric, func, select, text, update
 
 from transit_window import clock
-from transit_window.codes import OfficeDirectory, generate_mrn
+from transit_window.codes import OfficeDirectory, amount_text, generate_mrn
 from transit_window.codes.of_node import hs_of, offices_of
 from transit_window.db import locks
 from transit_window.declarations import guarantees, journey, release_gate
@@ -26,8 +26,15 @@ from transit_window.declarations.messages import (
     StepRecord,
 )
 from transit_window.declarations.models import Guarantee, Movement, MovementStep, MrnCounter, PendingStep
-from transit_window.declarations.schemas import ArrivalIn, ControlResultsIn, CrossingIn, DeclarationIn, GuaranteeIn
-from transit_window.declarations.validation import check_declaration
+from transit_window.declarations.schemas import (
+    ArrivalIn,
+    ControlResultsIn,
+    CrossingIn,
+    DeclarationIn,
+    GuaranteeIn,
+    with_amounts_shown,
+)
+from transit_window.declarations.validation import check_amount, check_declaration
 from transit_window.documents import service as documents
 from transit_window.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
 from transit_window.protocol import outbox
@@ -35,6 +42,8 @@ from transit_window.tracking import access, codes
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
+    from sqlalchemy.orm import InstrumentedAttribute
+    from sqlalchemy.sql.elements import ColumnElement
 
     from transit_window.api.deps import Principal
     from transit_window.node import Node
@@ -111,6 +120,7 @@ async def declare(session: AsyncSession, node: Node, *, client: Principal, decla
     now = clock.utcnow()
     mrn = await allocate_mrn(session, year=now.year, country=node.id, office=departure.code)
     record = declaration.model_dump(mode="json", exclude={"guarantee": {"access_code"}})  # a secret: kept out
+    record = with_amounts_shown(record)  # kept and shared as answers show them: "5000.00" USD, not 5000
     record["vehicle"]["plate"] = checked.plate
     if checked.trailer_plate is not None:
         record["vehicle"]["trailer_plate"] = checked.trailer_plate
@@ -147,7 +157,7 @@ async def register_guarantee(
 ) -> Guarantee:
     """The holder's id is checked as every party id of a declaration is, since declarations compare it with their
     declarant's; the registering client is kept, as it may manage the holder's authorisations."""
-    from transit_window.codes import is_currency, validate_grn, validate_trader_id
+    from transit_window.codes import validate_grn, validate_trader_id
 
     errors = []
     reason = validate_grn(request.grn)
@@ -158,8 +168,9 @@ async def register_guarantee(
     if reason:
         pointer = "/body/holder_country" if reason.startswith(repr(holder_country)) else "/body/holder_id"
         errors.append(FieldError(pointer, f"holder id: {reason}", "12"))
-    if not is_currency(request.currency):
-        errors.append(FieldError("/body/currency", f"{request.currency!r} is not an ISO 4217 currency", "12"))
+    wrong_amount = check_amount("/body/reference_amount", request.reference_amount, request.currency, "/body/currency")
+    if wrong_amount is not None:
+        errors.append(wrong_amount)
     if errors:
         raise InvalidInput(errors[0].detail, errors=errors)
     if await session.get(Guarantee, request.grn) is not None:
@@ -179,6 +190,12 @@ async def register_guarantee(
     return guarantee
 
 
+def _sum(column: InstrumentedAttribute[Decimal], amount: Decimal) -> ColumnElement[Decimal]:
+    """`column + amount` in whole thousandths: SQLite keeps NUMERIC as binary floating point, where 0.10 + 0.20 is
+    not 0.30 and a guarantee of 0.30 would refuse the second release that exactly fills it."""
+    return func.round(column + amount, 3, type_=Numeric(18, 3))
+
+
 async def _reserve(session: AsyncSession, movement: Movement) -> None:
     """Atomic: the row is only updated when the reservation still fits, so concurrent releases never overdraw."""
     assert movement.grn is not None and movement.guarantee_amount is not None
@@ -186,19 +203,22 @@ async def _reserve(session: AsyncSession, movement: Movement) -> None:
         update(Guarantee)
         .where(
             Guarantee.grn == movement.grn,
-            Guarantee.reserved + movement.guarantee_amount <= Guarantee.reference_amount,
+            _sum(Guarantee.reserved, movement.guarantee_amount) <= Guarantee.reference_amount,
         )
-        .values(reserved=Guarantee.reserved + movement.guarantee_amount)
+        .values(reserved=_sum(Guarantee.reserved, movement.guarantee_amount))
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         guarantee = await session.get(Guarantee, movement.grn)
-        available = (guarantee.reference_amount - guarantee.reserved) if guarantee else Decimal(0)
+        currency = guarantee.currency if guarantee else str(movement.guarantee_currency)
+        available = amount_text(
+            (guarantee.reference_amount - guarantee.reserved) if guarantee else Decimal(0), currency
+        )
         raise Conflict(
-            f"guarantee {movement.grn} cannot cover {movement.guarantee_amount} {movement.guarantee_currency}: "
+            f"guarantee {movement.grn} cannot cover {amount_text(movement.guarantee_amount, currency)} {currency}: "
             f"{available} is still available; release other movements or increase the guarantee",
             grn=movement.grn,
-            available=str(available),
+            available=available,
         )
 
 
@@ -208,7 +228,7 @@ async def _release_guarantee(session: AsyncSession, movement: Movement) -> None:
     await session.execute(
         update(Guarantee)
         .where(Guarantee.grn == movement.grn)
-        .values(reserved=Guarantee.reserved - movement.guarantee_amount)
+        .values(reserved=_sum(Guarantee.reserved, -movement.guarantee_amount))
         .execution_options(synchronize_session=False)
     )
 
@@ -478,6 +498,10 @@ async def record_arrival(session: AsyncSession, node: Node, *, mrn: str, arrival
         body=body,
         details={"remarks": arrival.remarks},
     )
+    from transit_window.tracking import alerts  # alerts build on declarations: imported when needed
+
+    # Crossings missing from the journey never hold up the end of a movement; they raise an alert for customs.
+    await alerts.check_crossings_at_arrival(session, node, movement, office=arrival.office, at=arrival.at)
     await session.flush()
     return movement
 

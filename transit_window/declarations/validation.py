@@ -16,7 +16,7 @@ from transit_window.codes import (
     InvalidCode,
     Office,
     OfficeDirectory,
-    currency_exponent,
+    decimals_beyond,
     is_country,
     is_currency,
     normalise_plate,
@@ -119,14 +119,22 @@ def _goods(declaration: DeclarationIn, checked: Checked, hs: HsNomenclature) -> 
         _amount(checked, f"{where}/value", item.value, item.currency, f"{where}/currency")
 
 
-def _amount(checked: Checked, pointer: str, amount: Decimal, currency: str, currency_pointer: str) -> None:
+def check_amount(pointer: str, amount: Decimal, currency: str, currency_pointer: str) -> FieldError | None:
+    """An amount of money: its currency must be one whose minor unit the corridor knows, and the amount a whole
+    number of that unit (a wrong format for the currency: code 12). Pointers are full (`/body/...`)."""
     if not is_currency(currency):
-        checked.fail(currency_pointer, f"{currency!r} is not an ISO 4217 currency code", "12")
-        return
-    exponent = currency_exponent(currency)
-    places = -int(amount.as_tuple().exponent) if isinstance(amount.as_tuple().exponent, int) else 0
-    if places > exponent:
-        checked.fail(pointer, f"{amount} has {places} decimals; {currency} has {exponent}")
+        return FieldError(currency_pointer, f"{currency!r} is not an ISO 4217 currency code", "12")
+    try:
+        reason = decimals_beyond(amount, currency)
+    except InvalidCode as exc:
+        return FieldError(currency_pointer, str(exc), "12")
+    return FieldError(pointer, reason, "12") if reason else None
+
+
+def _amount(checked: Checked, pointer: str, amount: Decimal, currency: str, currency_pointer: str) -> None:
+    error = check_amount(f"/body{pointer}", amount, currency, f"/body{currency_pointer}")
+    if error is not None:
+        checked.errors.append(error)
 
 
 def _itinerary(declaration: DeclarationIn, checked: Checked, *, node_country: str, offices: OfficeDirectory) -> None:

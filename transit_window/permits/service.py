@@ -615,7 +615,9 @@ async def use(
         at=activity.at,
         plate=activity.plate,
     )
-    for country in dict.fromkeys([permit.issuer, permit.holder]):
+    # The issuer and every node keeping a copy (the holder, the route's countries): a route country asked to verify
+    # the permit would otherwise call a used-up permit valid, its copy never hearing of the ENTRY and EXIT.
+    for country in dict.fromkeys([permit.issuer, *_holders(permit, node)]):
         if country != node.id:
             outbox.enqueue(session, to=country, message_type="permit.used", subject=permit.id, body=body)
     await session.refresh(permit)

@@ -1,5 +1,7 @@
-"""Alerts on a movement: raised by the e-seal rules (`positions.py`) or by the overdue-crossing check below, kept
-here, shared with every other country on the route as `tracking.alert`, and worked by customs (acknowledge, close).
+"""Alerts on a movement: raised by the e-seal rules (`positions.py`), by the overdue-crossing check below, or by an
+arrival at destination without the route's border crossings recorded (`unrecorded-crossings`, below), kept here,
+shared as `tracking.alert` (with every other country on the route; an unrecorded-crossings alert with the departure
+country and the countries whose crossings are missing), and worked by customs (acknowledge, close).
 
 An alert is also a tracking event (`record_event`, kind `alert`, or `seal-opened` for a seal opened on the road), so
 it sits on the consignment's timeline and reaches webhook subscribers like any step. One alert per movement and
@@ -12,7 +14,9 @@ Acknowledging and closing are this node's customs' work queue; they are not sent
 
 from __future__ import annotations
 
+import itertools
 import logging
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -49,8 +53,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-Rule = Literal["route-deviation", "long-stop", "seal-opened", "overdue-crossing"]
-RULES: tuple[Rule, ...] = ("route-deviation", "long-stop", "seal-opened", "overdue-crossing")
+Rule = Literal["route-deviation", "long-stop", "seal-opened", "overdue-crossing", "unrecorded-crossings"]
+RULES: tuple[Rule, ...] = ("route-deviation", "long-stop", "seal-opened", "overdue-crossing", "unrecorded-crossings")
 AlertStatus = Literal["open", "acknowledged", "closed"]
 WATCHED = ("released", "in_transit")  # the statuses in which a movement is on the road
 UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
@@ -89,7 +93,7 @@ class AlertBody(BaseModel):
     "tracking.alert",
     body=AlertBody,
     summary="An alert on a movement (route deviation, long stop, opened seal, overdue "
-    "crossing), shared with the route.",
+    "crossing, arrival with border crossings unrecorded), shared with the route.",
 )
 async def on_alert(session: AsyncSession, envelope: VerifiedEnvelope, node: Node) -> None:
     body = envelope.body
@@ -194,9 +198,11 @@ async def raise_alert(
     office: str | None = None,
     device_id: str | None = None,
     client_id: str | None = None,
+    to: Iterable[str] | None = None,
 ) -> TrackingAlert | None:
-    """Store the alert, record its event and send it to the route; None if one is already open (a race lost).
-    `device_id` and `client_id` say which device and which of this node's clients reported the ping behind it."""
+    """Store the alert, record its event and send it to the route (or to the countries of it in `to`); None if one
+    is already open (a race lost). `device_id` and `client_id` say which device and which of this node's clients
+    reported the ping behind it."""
     alert_id = new_id()
     dialect = session.get_bind().dialect.name
     result = await session.execute(
@@ -232,7 +238,7 @@ async def raise_alert(
         device_id=device_id,
         client_id=client_id,
     )
-    envelope_id = journey.broadcast(session, node, movement, message_type="tracking.alert", body=body)
+    envelope_id = journey.broadcast(session, node, movement, message_type="tracking.alert", body=body, countries=to)
     await events.record_event(
         session,
         mrn=movement.mrn,
@@ -373,6 +379,101 @@ async def _raise_overdue(
     return alert
 
 
+# -- an arrival without its border crossings ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Crossing:
+    country: str
+    direction: Literal["exit", "entry"]
+    office: str
+
+
+def route_crossings(itinerary: Sequence[str], offices: OfficeDirectory) -> list[Crossing]:
+    """The border crossings an itinerary makes, in order: at each change of country, the exit at the office before
+    it and the entry at the office after it."""
+    crossings: list[Crossing] = []
+    for here, there in itertools.pairwise(itinerary):
+        leaving, entering = _country_of(here, offices), _country_of(there, offices)
+        if leaving != entering:
+            crossings += [Crossing(leaving, "exit", here), Crossing(entering, "entry", there)]
+    return crossings
+
+
+def _country_of(office_code: str, offices: OfficeDirectory) -> str:
+    office = offices.get(office_code)
+    return office.country if office else office_code[:2]
+
+
+async def check_crossings_at_arrival(
+    session: AsyncSession, node: Node, movement: Movement, *, office: str, at: datetime
+) -> TrackingAlert | None:
+    """After the arrival at destination is recorded here: if crossings of the route are missing from the journey
+    this node holds, raise an `unrecorded-crossings` alert naming them, addressed to the departure country and the
+    countries whose crossings are missing, and ask those countries what they hold (`transit.status-request`, as an
+    overdue crossing does). The arrival stands and the movement ends as it would have (NCTS accepts an arrival with
+    transit records missing): the alert is for customs to find out why, and stays open until they close it."""
+    offices = offices_of(node)
+    recorded = {
+        (row.kind, row.office)
+        for row in await session.execute(
+            select(MovementStep.kind, MovementStep.office).where(
+                MovementStep.mrn == movement.mrn, MovementStep.kind.in_(("exit", "entry"))
+            )
+        )
+    }
+    missing = [c for c in route_crossings(movement.offices, offices) if (c.direction, c.office) not in recorded]
+    if not missing:
+        return None
+    countries = list(dict.fromkeys(crossing.country for crossing in missing))
+    addressed = list(dict.fromkeys([movement.departure_country, *countries]))
+    named = []
+    for crossing in missing:
+        known = offices.get(crossing.office)
+        named.append(
+            {
+                "country": crossing.country,
+                "direction": crossing.direction,
+                "office": crossing.office,
+                "name": known.name if known else None,
+            }
+        )
+    summary = "; ".join(
+        f"{item['country']} {item['direction']} at {item['name'] or item['office']} ({item['office']})"
+        for item in named
+    )
+    # Raised when the arrival is recorded, and never dated before the arrival (which may be up to the corridor's
+    # clock skew ahead of this clock), so the alert follows it on the timeline.
+    raised_at = max(clock.utcnow(), at + timedelta(milliseconds=1))
+    alert = await raise_alert(
+        session,
+        node,
+        movement,
+        rule="unrecorded-crossings",
+        at=raised_at,
+        office=office,
+        details={
+            "arrival_office": office,
+            "arrived_at": clock.isoformat(at),
+            "missing": named,
+            "addressed_to": addressed,
+            "summary": f"arrived at {office} with no record of: {summary}",
+        },
+        to=addressed,
+    )
+    if alert is not None:
+        for country in countries:
+            if country != node.id and node.trust.member(country) is not None:
+                outbox.enqueue(
+                    session,
+                    to=country,
+                    message_type="transit.status-request",
+                    body=StatusRequestBody(mrn=movement.mrn),
+                    subject=movement.mrn,
+                )
+    return alert
+
+
 # -- the customs API ---------------------------------------------------------------------------------------------
 
 router = APIRouter(tags=["alerts"])
@@ -386,15 +487,25 @@ class AlertOut(BaseModel):
     rule: Rule
     status: AlertStatus
     raised_by: str = Field(description="The country whose node raised the alert")
-    raised_at: datetime = Field(description="When it happened (the ping's time, or when the crossing was overdue)")
+    raised_at: datetime = Field(
+        description="When it happened (the ping's time, when the crossing was overdue, or when the arrival without "
+        "the route's crossings was recorded)"
+    )
     recorded_at: datetime
     office: str | None
     lat: float | None
     lon: float | None
-    details: dict[str, Any]
-    device_id: str | None = Field(description="The e-seal device whose ping raised the alert (null for overdue)")
+    details: dict[str, Any] = Field(
+        description="What the rule found; for `unrecorded-crossings`: `missing` (each crossing's country, "
+        "direction, office and its name), `addressed_to` (the departure country and the countries whose crossings "
+        "are missing) and a `summary` naming them"
+    )
+    device_id: str | None = Field(
+        description="The e-seal device whose ping raised the alert (null for overdue and unrecorded crossings)"
+    )
     client_id: str | None = Field(
-        description="The API client (of the raising node) that reported that ping; null for overdue crossings"
+        description="The API client (of the raising node) that reported that ping; null for overdue and unrecorded "
+        "crossings"
     )
     event_id: str | None = Field(description="The tracking event of this alert on the consignment's timeline")
     acknowledged_at: datetime | None

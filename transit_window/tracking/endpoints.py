@@ -12,7 +12,6 @@ from transit_window import clock
 from transit_window.api.deps import SECRET_BEARING, NodeDep, Principal, SessionDep, require
 from transit_window.api.pagination import decode_cursor, encode_cursor
 from transit_window.api.problems import responses
-from transit_window.codes import OfficeDirectory
 from transit_window.codes.of_node import offices_of
 from transit_window.dates import CorridorDatetime
 from transit_window.declarations.models import Movement
@@ -28,7 +27,6 @@ from transit_window.tracking.schemas import (
     EventPage,
     GrantIn,
     GrantOut,
-    Place,
     PublicStep,
     PublicTrack,
     Timeline,
@@ -212,15 +210,6 @@ async def rotate_code(mrn: MrnPath, principal: Reader, node: NodeDep, session: S
     return TrackingCodeOut(mrn=mrn, tracking_code=code, url=f"{node.settings.public_url}/track/{code}")
 
 
-def _last_place(events: list[TrackingEvent], offices: OfficeDirectory) -> Place | None:
-    """Where the public may think the truck is: the last office it passed, and that office's country. Never a
-    position from an e-seal ping: the raw track of a truck is for customs (and a forged ping once moved this)."""
-    for event in reversed(events):
-        if event.office:
-            return timeline.place(event.office, event.country, offices)
-    return Place(office=None, country=events[-1].country) if events else None
-
-
 async def public_view(session: SessionDep, node: Node, code: str, *, lang: str = "en") -> PublicTrack:
     mrn = await codes.mrn_of(session, code)
     movement = await session.scalar(select(Movement).where(Movement.mrn == mrn)) if mrn else None
@@ -249,7 +238,7 @@ async def public_view(session: SessionDep, node: Node, code: str, *, lang: str =
         status=movement.status,
         countries=movement.countries,
         route=[timeline.place(office, office[:2], offices) for office in movement.offices],
-        current_place=_last_place(events, offices),
+        current_place=timeline.current_place(events, offices),
         timeline=steps,
     )
 

@@ -103,9 +103,10 @@ class TrackingPositionState(Base):
 
 
 class TrackingAlert(Base):
-    """An alert raised by a rule on e-seal positions or by the overdue-crossing check, here or on another node of
-    the route (`raised_by`). `open_key` is "<mrn>|<rule>" while a local alert is not closed, NULL otherwise: its
-    unique index keeps one open alert per movement and rule even when two batches race."""
+    """An alert raised by a rule on e-seal positions, by the overdue-crossing check or by an arrival without the
+    route's crossings, here or on another node of the route (`raised_by`). `open_key` is "<mrn>|<rule>" while a
+    local alert is not closed, NULL otherwise: its unique index keeps one open alert per movement and rule even when
+    two batches race."""
 
     __tablename__ = "tracking_alerts"
     __table_args__ = (

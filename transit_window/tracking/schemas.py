@@ -105,7 +105,8 @@ class PublicTrack(BaseModel):
     countries: list[str]
     route: list[Place]
     current_place: Place | None = Field(
-        description="The last office the truck passed and its country (the office's own coordinates), never a "
-        "position reported by an e-seal"
+        description="Where the truck was last: the office of the latest step (arrival included; not the write-off "
+        "at the departure's desk) and its country, with the office's own coordinates; never a position reported by "
+        "an e-seal. The tracking page draws the truck here"
     )
     timeline: list[PublicStep]

@@ -173,7 +173,7 @@ class Pages:
         route_map = routemap.build(
             track, offices, country_names=names, alerts=alerts, truck_title=words["legend_truck"]
         )
-        truck = routemap.truck_place(track, offices)
+        truck = track.current_place
         api = f"{self._root(request).removesuffix('/track')}/v1/track/{code}?lang={lang}"
         script_data = {
             "api": api,

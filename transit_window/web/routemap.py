@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from transit_window.codes import OfficeDirectory
-from transit_window.tracking.schemas import Place, PublicTrack
+from transit_window.tracking.schemas import PublicTrack
 
 WIDTH = 640
 MIN_HEIGHT = 280
@@ -31,7 +31,6 @@ FONT = 18  # room kept for an office label, in viewBox units: the phone size in 
 COUNTRY_FONT = 26
 COUNTRY_EM = 0.86  # bold capitals, letter-spaced 0.12 em (track.css)
 MIN_GAP = 36  # markers closer than this are pushed apart (the two posts of a crossing share coordinates)
-ADMINISTRATIVE = frozenset({"closed", "cancelled"})  # steps recorded at a desk, not where the truck is
 
 
 AlertAt = tuple[float, float, str, str | None]  # lat, lon, what, office (None on the road)
@@ -120,24 +119,6 @@ def fit(points: Iterable[tuple[float, float]]) -> tuple[Projection, int]:
     return Projection(west=west, north=north, scale=scale, cos_lat=cos_lat, ox=ox, oy=oy), height
 
 
-def truck_place(track: PublicTrack, offices: OfficeDirectory) -> Place | None:
-    """Where the truck was last seen: the last event's place unless that was a desk step (write-off at the
-    departure office, cancellation), then the last event before it that happened where the truck was."""
-    if not track.timeline:
-        return None
-    last = track.timeline[-1]
-    current = track.current_place
-    if last.step not in ADMINISTRATIVE and current is not None and current.lat is not None:
-        return current
-    for step in reversed(track.timeline):
-        if step.step in ADMINISTRATIVE or not step.office:
-            continue
-        office = offices.get(step.office)
-        if office is not None:
-            return Place(office=office.code, name=office.name, country=office.country, lat=office.lat, lon=office.lon)
-    return None
-
-
 def build(
     track: PublicTrack,
     offices: OfficeDirectory,
@@ -149,7 +130,7 @@ def build(
     """The map of `track`: offices of the route, legs, country names, the truck and the alerts (lat, lon, title,
     office). Only places with coordinates are drawn."""
     route = [place for place in track.route if place.lat is not None and place.lon is not None and place.office]
-    truck = truck_place(track, offices)
+    truck = track.current_place  # the latest step's place (tracking/timeline.current_place), as the API says
     points = [(place.lat, place.lon) for place in route if place.lat is not None and place.lon is not None]
     if truck is not None and truck.lat is not None and truck.lon is not None:
         points.append((truck.lat, truck.lon))

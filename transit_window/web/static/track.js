@@ -11,7 +11,6 @@
     return;
   }
   var SVG = "http://www.w3.org/2000/svg";
-  var ADMINISTRATIVE = { closed: true, cancelled: true }; // desk steps: not where the truck is
   var seen = signature(document.querySelectorAll("#timeline > li"));
   var timer = null;
 
@@ -101,22 +100,9 @@
   }
 
   function truckPlace(track) {
-    // The same rule as the server (routemap.truck_place): the last event's place unless it was a desk step.
-    var steps = track.timeline;
-    if (!steps.length) {
-      return null;
-    }
-    var last = steps[steps.length - 1];
-    var current = track.current_place;
-    if (!ADMINISTRATIVE[last.step] && current && current.lat !== null && current.lat !== undefined) {
-      return current;
-    }
-    for (var i = steps.length - 1; i >= 0; i--) {
-      if (!ADMINISTRATIVE[steps[i].step] && steps[i].office && officeMarker(steps[i].office)) {
-        return { office: steps[i].office, name: steps[i].place, country: steps[i].country };
-      }
-    }
-    return null;
+    // The server decides where the truck is (tracking/timeline.current_place: the latest step's place, arrival
+    // included, desk steps such as the write-off left out); the page only draws it.
+    return track.current_place || null;
   }
 
   function point(place) {

@@ -112,13 +112,16 @@ async def test_pull_signed_by_a_stranger_or_for_another_path_is_refused(
 
     for_tm = PeerAuth(key=members["UZ"].key, iss="UZ", aud="TM")
     response = await kz.client.get(INBOX, params={"to": "UZ"}, auth=for_tm)
-    assert_problem(response, status=403, reason="wrong-audience")
+    assert_problem(response, status=401, reason="wrong-audience")
+    assert response.headers["www-authenticate"] == SCHEME
 
     # A signature captured from one request does not authorise another.
     signed = kz.client.build_request("GET", INBOX, params={"to": "UZ", "after_seq": 5})
     authorization = next(PeerAuth(key=members["UZ"].key, iss="UZ", aud="KZ").auth_flow(signed)).headers["authorization"]
     replayed = await kz.client.get(INBOX, params={"to": "UZ", "after_seq": 0}, headers={"Authorization": authorization})
-    assert_problem(replayed, status=400, reason="bad-payload")
+    problem = assert_problem(replayed, status=401, reason="request-mismatch")
+    assert problem["type"] == "urn:dtc:problem:request-not-authentic"
+    assert "after_seq=5" in problem["detail"] and "after_seq=0" in problem["detail"]
 
 
 async def test_node_cannot_pull_messages_meant_for_another_node(
@@ -128,7 +131,7 @@ async def test_node_cannot_pull_messages_meant_for_another_node(
     await kz_tokens_for_uz(corridor, 2)
     as_tm = PeerAuth(key=members["TM"].key, iss="TM", aud="KZ")
     response = await kz.client.get(INBOX, params={"to": "UZ"}, auth=as_tm)
-    problem = assert_problem(response, status=403)
+    problem = assert_problem(response, status=403, reason="not-your-messages")
     assert "TM may pull only its own messages" in problem["detail"]
 
     own = await kz.client.get(INBOX, params={"to": "TM"}, auth=as_tm)

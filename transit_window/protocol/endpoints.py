@@ -47,11 +47,14 @@ class PulledMessages(BaseModel):
 
 
 class WitnessedCheckpoint(BaseModel):
-    node: str
-    size: int
-    head: str
-    at: str
-    token: str = Field(description="The envelope that carried the checkpoint, as received.")
+    node: str = Field(description="The node whose log it is.")
+    size: int = Field(description="How many entries the log held.")
+    head: str = Field(description="The entry_hash of entry `size`, 64 lower-case hex digits.")
+    at: str = Field(description="When the node signed it: the string exactly as signed (RFC 3339).")
+    token: str = Field(
+        description="The compact JWS that carried it, as received: a `corridor.checkpoint` envelope from `node` "
+        "(typ dtc-msg+jws) or, for this node's own checkpoints, the checkpoint itself (typ dtc-checkpoint+jws)."
+    )
 
 
 class WitnessedCheckpoints(BaseModel):
@@ -216,7 +219,7 @@ async def witnessed_checkpoints(
     )
     return WitnessedCheckpoints(
         checkpoints=[
-            WitnessedCheckpoint(node=row.node, size=row.size, head=row.head, at=row.at.isoformat(), token=row.token)
+            WitnessedCheckpoint(node=row.node, size=row.size, head=row.head, at=row.signed_at, token=row.token)
             for row in rows
         ]
     )

@@ -15,8 +15,10 @@ against any node, ours or another country's own implementation, and prints a pas
   message verifying as an envelope from the target to the caller;
 - `pull-unsigned`: refuse the same read without a request signature (401).
 
-The kit sends real messages: `corridor.ping`s with a high random `seq` (far above any real sequence), so the target
-records them like any other ping. Run it against a node whose operator agreed to it.
+The kit sends real messages: `corridor.ping`s with a high random `seq` (from `SEQ_FLOOR`, far above any real
+sequence), so the target records them like any other ping. They open a gap in the caller's sequence at the target,
+which the target closes after one pull from the caller's node answers that nothing is missing (PROTOCOL.md §5,
+"Gaps"). Run it against a node whose operator agreed to it.
 """
 
 from __future__ import annotations

@@ -8,10 +8,11 @@ Every date and time the API takes (bodies, query parameters, cursors) is one of 
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, WithJsonSchema
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, WithJsonSchema
 
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)  # exclusive
@@ -63,4 +64,27 @@ CorridorDate = Annotated[
             "description": "A calendar date from 2000-01-01 to 2099-12-31",
         }
     ),
+]
+
+
+# RFC 3339 §5.6 `date-time`: a full date, `T`, a full time with an optional fraction of at most 9 digits, and `Z`
+# or a numeric offset (lower-case `t` and `z` are allowed by its note). Nothing else: pydantic alone also reads a
+# number, or a string of digits, as seconds since 1970, which a peer used to JWT's NumericDate `iat` might send.
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})", re.ASCII)
+RFC3339_TEXT = "a JSON string in RFC 3339 with an offset, e.g. 2026-05-04T06:30:00.000Z"
+
+
+def rfc3339_text(value: object) -> object:
+    """Let through a datetime (built in code) or an RFC 3339 string; refuse anything else a peer may send."""
+    if isinstance(value, datetime) or (isinstance(value, str) and _RFC3339.fullmatch(value)):
+        return value
+    raise ValueError(f"a time is {RFC3339_TEXT}")
+
+
+# The times of the protocol's own fields (an envelope's `iat`, a receipt's `at`, a signed request's `iat`, a
+# checkpoint's `at`): PROTOCOL.md gives their type as exactly this.
+Rfc3339 = Annotated[
+    AwareDatetime,
+    BeforeValidator(rfc3339_text),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
 ]

@@ -3,6 +3,7 @@
 DomainError
 ├── InvalidInput        422  (with a JSON pointer per invalid field)
 ├── NotAuthenticated    401
+│   └── RequestNotAuthentic  401  (a signed read between nodes whose DTC-Signature does not hold)
 ├── Forbidden           403
 ├── NotFound            404
 ├── Conflict            409
@@ -61,6 +62,39 @@ class NotAuthenticated(DomainError):
     def __init__(self, detail: str, *, challenge: str = "Bearer", **extra: Any) -> None:
         super().__init__(detail, **extra)
         self.challenge = challenge  # the WWW-Authenticate scheme the client should use
+
+
+class RequestNotAuthentic(NotAuthenticated):
+    """A signed read between nodes (`Authorization: DTC-Signature`) that the signature does not authenticate.
+
+    Always 401 with the `DTC-Signature` challenge: the caller signs again (for this node, this method and path, now).
+    `reason` is a stable machine code, listed with its check in PROTOCOL.md §5; a signer that is authenticated but
+    may not read what it asked for is a `Forbidden` (403), not this."""
+
+    slug = "request-not-authentic"
+    title = "Request signature refused"
+    REASONS: ClassVar[frozenset[str]] = frozenset(
+        {
+            "unsigned",
+            "malformed",
+            "bad-header",
+            "unknown-key",
+            "bad-signature",
+            "bad-claims",
+            "wrong-issuer",
+            "key-not-valid",
+            "wrong-audience",
+            "future-iat",
+            "stale-request",
+            "request-mismatch",
+        }
+    )
+
+    def __init__(self, reason: str, detail: str, **extra: Any) -> None:
+        if reason not in self.REASONS:
+            raise ValueError(f"unknown request refusal reason {reason!r}")
+        super().__init__(detail, challenge="DTC-Signature", reason=reason, **extra)
+        self.reason = reason
 
 
 class Forbidden(DomainError):

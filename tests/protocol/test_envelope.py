@@ -20,6 +20,7 @@ from jwcrypto import jws as jc_jws
 from tests.support.keys import signed, trust_body
 from transit_window import clock, ids
 from transit_window.errors import NotAuthentic
+from transit_window.protocol import jws
 from transit_window.protocol.corridor_messages import PingBody
 from transit_window.protocol.envelope import (
     MESSAGE_TYP,
@@ -122,6 +123,51 @@ def test_envelope_that_is_not_authentic_is_refused_naming_the_first_thing_wrong(
     with pytest.raises(NotAuthentic) as future:
         open_envelope(token, trust=trust, me="UZ", now=now - timedelta(minutes=10), skew=SKEW)
     assert future.value.reason == "future-iat" and "check the sender's clock" in future.value.detail
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("id", "019DF1AD-EA40-7000-8000-000000000001"),
+        ("id", "{019df1ad-ea40-7000-8000-000000000001}"),
+        ("iat", 1777876200),
+        ("iat", "1777876200"),
+        ("iat", "2026-05-04 06:30:00Z"),
+        ("seq", 2**53),
+        ("seq", 1.0),
+        ("trust", "1"),
+    ],
+    ids=[
+        "id-upper-case",
+        "id-in-braces",
+        "iat-a-number",
+        "iat-digits",
+        "iat-with-a-space",
+        "seq-past-2^53-1",
+        "seq-a-float",
+        "trust-a-string",
+    ],
+)
+def test_envelope_fields_of_another_type_than_the_table_says_are_refused_as_bad_payload(
+    members: dict[str, TestMember], trust: TrustList, field: str, value: object
+) -> None:
+    """PROTOCOL.md's types are exact: what another JSON library might write instead is refused, never reread."""
+    payload = {
+        "id": ids.new_id(),
+        "type": "corridor.ping",
+        "iss": "KZ",
+        "aud": "UZ",
+        "iat": clock.isoformat(clock.utcnow()),
+        "seq": 1,
+        "subject": None,
+        "trust": 1,
+        "body": {"note": "typed"},
+        field: value,
+    }
+    token = jws.sign_compact(orjson.dumps(payload), key=members["KZ"].key, typ=MESSAGE_TYP)
+    with pytest.raises(NotAuthentic) as refused:
+        open_envelope(token, trust=trust, me="UZ", now=clock.utcnow(), skew=SKEW)
+    assert refused.value.reason == "bad-payload", refused.value.detail
 
 
 def test_receipt_signed_by_uz_proves_delivery_of_exactly_that_message(

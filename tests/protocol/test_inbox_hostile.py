@@ -180,8 +180,9 @@ async def test_tampered_header_fails_the_signature(corridor: InProcessCorridor) 
         {"alg": "HS256", "typ": MESSAGE_TYP},
         {"alg": "EdDSA", "typ": RECEIPT_TYP},
         {"alg": "EdDSA", "typ": MESSAGE_TYP, "kid": None},
+        {"alg": "EdDSA", "typ": MESSAGE_TYP, "crit": ["exp"]},
     ],
-    ids=["alg-none", "alg-hs256", "a-receipt-passed-off-as-a-message", "no-kid"],
+    ids=["alg-none", "alg-hs256", "a-receipt-passed-off-as-a-message", "no-kid", "crit"],
 )
 async def test_unacceptable_protected_header_is_refused(corridor: InProcessCorridor, header: dict[str, Any]) -> None:
     token = envelope(corridor["KZ"].member)
@@ -220,8 +221,26 @@ async def test_iat_far_in_the_future_is_refused_but_small_skew_is_tolerated(corr
 
 @pytest.mark.parametrize(
     "token",
-    ["", "hello", "a.b", "a..c", "a.b.c.d", "!!!.???.###", f"{jws.b64url(b'not json')}.e30.c2ln"],
-    ids=["empty", "one-part", "two-parts", "empty-part", "four-parts", "not-base64url", "header-not-json"],
+    [
+        "",
+        "hello",
+        "a.b",
+        "a..c",
+        "a.b.c.d",
+        "!!!.???.###",
+        f"{jws.b64url(b'not json')}.e30.c2ln",
+        f"{b64json({'alg': 'none', 'typ': MESSAGE_TYP})}.{b64json({'id': 'x'})}.",
+    ],
+    ids=[
+        "empty",
+        "one-part",
+        "two-parts",
+        "empty-part",
+        "four-parts",
+        "not-base64url",
+        "header-not-json",
+        "unsecured-alg-none",  # PROTOCOL.md §3: an empty signature part is malformed, before the header is read
+    ],
 )
 async def test_malformed_jws_is_refused(corridor: InProcessCorridor, token: str) -> None:
     await assert_refused(corridor, token, status=400, reason="malformed", detail_has="not a compact JWS")

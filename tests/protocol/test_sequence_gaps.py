@@ -13,7 +13,12 @@ from sqlalchemy import select
 
 from tests.support.inprocess import InProcessCorridor, InProcessNode
 from tests.support.keys import TestMember as Member
+from transit_window import clock
+from transit_window.conformance import SEQ_FLOOR
+from transit_window.ids import new_id
 from transit_window.node import Node
+from transit_window.protocol import MAX_JSON_INTEGER
+from transit_window.protocol.envelope import seal
 from transit_window.protocol.models import InboundSequence, InboxMessage, OutboxMessage
 from transit_window.protocol.peer_auth import SCHEME, PeerAuth
 from transit_window.protocol.pull import fill_gaps
@@ -112,13 +117,16 @@ async def test_pull_signed_by_a_stranger_or_for_another_path_is_refused(
 
     for_tm = PeerAuth(key=members["UZ"].key, iss="UZ", aud="TM")
     response = await kz.client.get(INBOX, params={"to": "UZ"}, auth=for_tm)
-    assert_problem(response, status=403, reason="wrong-audience")
+    assert_problem(response, status=401, reason="wrong-audience")
+    assert response.headers["www-authenticate"] == SCHEME
 
     # A signature captured from one request does not authorise another.
     signed = kz.client.build_request("GET", INBOX, params={"to": "UZ", "after_seq": 5})
     authorization = next(PeerAuth(key=members["UZ"].key, iss="UZ", aud="KZ").auth_flow(signed)).headers["authorization"]
     replayed = await kz.client.get(INBOX, params={"to": "UZ", "after_seq": 0}, headers={"Authorization": authorization})
-    assert_problem(replayed, status=400, reason="bad-payload")
+    problem = assert_problem(replayed, status=401, reason="request-mismatch")
+    assert problem["type"] == "urn:dtc:problem:request-not-authentic"
+    assert "after_seq=5" in problem["detail"] and "after_seq=0" in problem["detail"]
 
 
 async def test_node_cannot_pull_messages_meant_for_another_node(
@@ -128,7 +136,7 @@ async def test_node_cannot_pull_messages_meant_for_another_node(
     await kz_tokens_for_uz(corridor, 2)
     as_tm = PeerAuth(key=members["TM"].key, iss="TM", aud="KZ")
     response = await kz.client.get(INBOX, params={"to": "UZ"}, auth=as_tm)
-    problem = assert_problem(response, status=403)
+    problem = assert_problem(response, status=403, reason="not-your-messages")
     assert "TM may pull only its own messages" in problem["detail"]
 
     own = await kz.client.get(INBOX, params={"to": "TM"}, auth=as_tm)
@@ -168,3 +176,77 @@ async def test_pulled_message_is_verified_like_a_pushed_one(corridor: InProcessC
     assert await inbound(uz.node, "KZ") == (1, 3)
     async with uz.node.sessionmaker() as session:
         assert sorted((await session.scalars(select(InboxMessage.seq))).all()) == [1, 3]
+
+
+async def test_a_gap_the_sender_cannot_fill_is_closed_after_one_empty_pull(
+    corridor: InProcessCorridor, members: dict[str, Member]
+) -> None:
+    """The conformance kit, run as KZ against UZ, sends pings numbered from 10^9 on: UZ saw seq 1000000001 from KZ,
+    and KZ's outbox has nothing like it. UZ asks once, hears "nothing after 2", and closes the gap instead of asking
+    again every five seconds for ever; a real gap after that is noticed and filled as before."""
+    kz, uz = corridor["KZ"], corridor["UZ"]
+    real = await kz_tokens_for_uz(corridor, 2)
+    for token in real:
+        await post_jose(uz, token)
+    for seq in (SEQ_FLOOR + 1, SEQ_FLOOR + 2):  # what `run_checks` sends (its own messages, KZ's key)
+        kit_ping = seal(
+            key=members["KZ"].key,
+            message_id=new_id(),
+            type="corridor.ping",
+            iss="KZ",
+            aud="UZ",
+            iat=clock.utcnow(),
+            seq=seq,
+            subject=None,
+            trust=1,
+            body={"note": "conformance: a valid message"},
+        )
+        assert (await post_jose(uz, kit_ping)).json()["status"] == "accepted"
+    assert await inbound(uz.node, "KZ") == (2, SEQ_FLOOR + 2)
+
+    assert await fill_gaps(uz.node) == 0  # KZ answers an empty list...
+    assert await inbound(uz.node, "KZ") == (2, 2)  # ...so the gap is closed
+    pulls = [request for request in corridor.transport.requests if (request.method, request.url.path) == ("GET", INBOX)]
+    assert [str(request.url.params["after_seq"]) for request in pulls] == ["2"]
+    assert await fill_gaps(uz.node) == 0
+    assert len([request for request in corridor.transport.requests if request.method == "GET"]) == 1  # not again
+    async with uz.node.sessionmaker() as session:
+        state = await session.get(InboundSequence, "KZ")
+        assert state is not None and state.gap_since is None
+
+    # KZ's next real messages: 3 and 5 arrive, 4 does not; the kit's rows stay stored but open no gap of their own.
+    response = await kz.client.post("/v1/admin/pings", json={"to": ["UZ"], "count": 3}, headers=kz.admin)
+    assert response.status_code == 200, response.text
+    async with kz.node.sessionmaker() as session:
+        later = (
+            await session.scalars(select(OutboxMessage.token).where(OutboxMessage.seq > 2).order_by(OutboxMessage.seq))
+        ).all()
+    for token in (later[0], later[2]):
+        await post_jose(uz, token)
+    assert await inbound(uz.node, "KZ") == (3, 5)
+    assert await fill_gaps(uz.node) == 2
+    assert await inbound(uz.node, "KZ") == (5, 5)
+
+
+async def test_a_message_numbered_past_what_json_carries_exactly_is_refused_not_a_crash(
+    corridor: InProcessCorridor, members: dict[str, Member]
+) -> None:
+    """seq 2^63 used to reach the database and come back as a 500; the protocol's integers end at 2^53 - 1."""
+    uz = corridor["UZ"]
+    for seq, expected in ((MAX_JSON_INTEGER + 1, 400), (2**63, 400), (MAX_JSON_INTEGER, 200)):
+        token = seal(
+            key=members["KZ"].key,
+            message_id=new_id(),
+            type="corridor.ping",
+            iss="KZ",
+            aud="UZ",
+            iat=clock.utcnow(),
+            seq=seq,
+            subject=None,
+            trust=1,
+            body={"note": "far ahead"},
+        )
+        response = await post_jose(uz, token)
+        assert response.status_code == expected, (seq, response.text)
+        if expected == 400:
+            assert response.json()["reason"] == "bad-payload" and "/seq" in response.json()["detail"]

@@ -77,8 +77,17 @@ def require(*roles: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
 AdminClient = Annotated[Principal, Depends(require("admin"))]
 
 
+def request_target(request: Request) -> str:
+    """The path and query as the client sent them (percent-encoding and parameter order untouched): what a signed
+    request's `path` claim must equal. Starlette's `url.path` is decoded, so it is not used."""
+    raw_path = request.scope.get("raw_path")
+    path = raw_path.decode("latin-1") if isinstance(raw_path, bytes) else request.url.path
+    query = request.scope.get("query_string", b"")
+    return f"{path}?{query.decode('latin-1')}" if query else path
+
+
 async def verified_peer(request: Request, node: NodeDep) -> str:
-    path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    path = request_target(request)
     return verify_request(
         request.headers.get("authorization"),
         trust=node.trust,

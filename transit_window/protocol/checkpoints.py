@@ -51,13 +51,15 @@ async def publish(node: Node, *, size: int, head: str) -> bool:
     """Keep and send the checkpoint of `size`; False when another loop or process of this node already did (the
     periodic loop, an operator's forced checkpoint and other worker processes may all reach the same size)."""
     now = clock.utcnow()
-    body = CheckpointBody(node=node.id, size=size, head=head, at=now)
-    token = jws.sign_compact(orjson.dumps(body.model_dump(mode="json")), key=node.key, typ=CHECKPOINT_TYP)
+    at = now.replace(microsecond=now.microsecond // 1000 * 1000)  # the corridor's times have milliseconds
+    body = CheckpointBody(node=node.id, size=size, head=head, at=at)
+    signed = body.model_dump(mode="json")  # what this token signs is what the peers' envelopes carry
+    token = jws.sign_compact(orjson.dumps(signed), key=node.key, typ=CHECKPOINT_TYP)
     async with unit_of_work(node) as session:
         dialect = session.get_bind().dialect.name
         kept = await session.execute(
             insert_ignore(table_of(Checkpoint), dialect, index_elements=["node", "size"]).values(
-                node=node.id, size=size, head=head, at=now, token=token, received_at=now
+                node=node.id, size=size, head=head, at=at, signed_at=signed["at"], token=token, received_at=now
             )
         )
         if kept.rowcount == 0:  # type: ignore[attr-defined]

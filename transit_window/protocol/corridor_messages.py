@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 from sqlalchemy import insert, select
 
 from transit_window import clock
+from transit_window.dates import Rfc3339
 from transit_window.db.session import after_commit
+from transit_window.protocol import MAX_JSON_INTEGER
 from transit_window.protocol.models import Checkpoint, TrustVersion
 from transit_window.protocol.registry import Rejection, message_type
 from transit_window.protocol.trust import TrustError, TrustList, verify_successor
@@ -45,9 +46,9 @@ class CheckpointBody(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     node: str = Field(pattern=r"^[A-Z]{2}$")
-    size: int = Field(ge=1)
+    size: int = Field(ge=1, le=MAX_JSON_INTEGER, strict=True)
     head: str = Field(pattern=r"^[0-9a-f]{64}$")
-    at: datetime
+    at: Annotated[Rfc3339, PlainSerializer(clock.isoformat, return_type=str, when_used="json")]
 
 
 @message_type("corridor.ping", body=PingBody, summary="Reachability probe; the receipt is the answer.")
@@ -115,6 +116,7 @@ async def on_checkpoint(session: AsyncSession, envelope: VerifiedEnvelope, node:
             size=body.size,
             head=body.head,
             at=body.at,
+            signed_at=envelope.payload.body["at"],  # the text as signed (a string: `Rfc3339` let nothing else in)
             token=envelope.token,
             received_at=clock.utcnow(),
         )

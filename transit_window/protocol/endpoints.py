@@ -13,7 +13,7 @@ from sqlalchemy import select
 from transit_window.api.deps import NodeDep, SessionDep, VerifiedPeer
 from transit_window.api.problems import problem_response, responses
 from transit_window.errors import FieldError, Forbidden, InvalidInput, Problem
-from transit_window.protocol import inbox
+from transit_window.protocol import MAX_JSON_INTEGER, inbox
 from transit_window.protocol.models import Checkpoint
 from transit_window.protocol.pull import stored_messages_for
 
@@ -47,11 +47,14 @@ class PulledMessages(BaseModel):
 
 
 class WitnessedCheckpoint(BaseModel):
-    node: str
-    size: int
-    head: str
-    at: str
-    token: str = Field(description="The envelope that carried the checkpoint, as received.")
+    node: str = Field(description="The node whose log it is.")
+    size: int = Field(description="How many entries the log held.")
+    head: str = Field(description="The entry_hash of entry `size`, 64 lower-case hex digits.")
+    at: str = Field(description="When the node signed it: the string exactly as signed (RFC 3339).")
+    token: str = Field(
+        description="The compact JWS that carried it, as received: a `corridor.checkpoint` envelope from `node` "
+        "(typ dtc-msg+jws) or, for this node's own checkpoints, the checkpoint itself (typ dtc-checkpoint+jws)."
+    )
 
 
 class WitnessedCheckpoints(BaseModel):
@@ -75,6 +78,42 @@ _INBOX_BODY: dict[str, Any] = {
 }
 
 
+def _inbox_responses() -> dict[int | str, dict[str, Any]]:
+    """`responses=` of the inbox: a refused envelope's status by its `reason` (PROTOCOL.md §3), or the request's."""
+    declared = responses(400, 401, 403, 409, 413, 415, 422)
+    refused = "A single envelope (application/jose) refused, problem type `urn:dtc:problem:message-not-authentic`: "
+    declared[400]["description"] = refused + "malformed, bad-header, bad-payload, unknown-type or invalid-body"
+    declared[401]["description"] = refused + "unknown-key, bad-signature or key-not-valid"
+    declared[403]["description"] = refused + "wrong-issuer, wrong-audience or future-iat"
+    declared[409]["description"] = "A concurrent delivery of the same message: retry"
+    declared[422]["description"] = 'A batch that is not {"messages": [...]} with 1 to 1000 JWS strings'
+    return declared
+
+
+def _signed_read_responses(forbidden: str | None = None) -> dict[int | str, dict[str, Any]]:
+    """`responses=` of a read between nodes: what each refusal means (PROTOCOL.md §5, "Signed requests")."""
+    declared = responses(401, 403, 422) if forbidden else responses(401, 422)
+    declared[401] |= {
+        "description": "The request signature does not authenticate this request (problem type "
+        "`urn:dtc:problem:request-not-authentic`); `reason` names the first failed check: unsigned, malformed, "
+        "bad-header, unknown-key, bad-signature, bad-claims, wrong-issuer, key-not-valid, wrong-audience, "
+        "future-iat, stale-request (iat more than the allowed skew, 120 s by default, in the past) or "
+        "request-mismatch (the signed method or path and query differ from this request's)",
+        "headers": {"WWW-Authenticate": {"description": "DTC-Signature", "schema": {"type": "string"}}},
+    }
+    if forbidden:
+        declared[403]["description"] = forbidden
+    declared[422]["description"] = "A query parameter is invalid (checked after the signature)"
+    return declared
+
+
+_SIGNED_READ = (
+    "A signed read between nodes: `Authorization: DTC-Signature <compact JWS>` (typ `dtc-request+jws`) over "
+    "`{iss, aud, iat, method, path}`, where `path` is this request's path and query exactly as sent "
+    "(PROTOCOL.md §5)."
+)
+
+
 def _outcome_json(outcome: inbox.Outcome) -> BatchResult:
     if isinstance(outcome, Problem):
         return BatchResult(problem=outcome.as_dict())
@@ -86,7 +125,7 @@ def _outcome_json(outcome: inbox.Outcome) -> BatchResult:
     operation_id="corridor_receive",
     summary="Deliver one signed envelope (application/jose) or a batch (application/json)",
     response_model=ReceiptOut | BatchOut,
-    responses=responses(400, 401, 403, 413, 415, 422),
+    responses=_inbox_responses(),
     openapi_extra=_INBOX_BODY,
 )
 async def receive_messages(request: Request, node: NodeDep, session: SessionDep) -> Any:
@@ -126,18 +165,24 @@ async def receive_messages(request: Request, node: NodeDep, session: SessionDep)
     "/messages",
     operation_id="corridor_pull",
     summary="Re-serve the stored envelopes this node sent to the calling peer after a sequence number",
+    description=_SIGNED_READ
+    + " Answers the stored JWS strings of the envelopes this node sent to `to`, in `seq` order, those with `seq` "
+    "greater than `after_seq`, at most `limit`; an empty list when there are none.",
     response_model=PulledMessages,
-    responses=responses(401, 403, 422),
+    responses=_signed_read_responses(
+        "The signer may pull only the messages addressed to itself (`to` is another node): problem type "
+        "`urn:dtc:problem:forbidden`, `reason` not-your-messages"
+    ),
 )
 async def pull_messages(
     peer: VerifiedPeer,
     session: SessionDep,
     to: Annotated[str, Query(pattern=r"^[A-Z]{2}$", description="The calling node (must match its signature).")],
-    after_seq: Annotated[int, Query(ge=0)] = 0,
+    after_seq: Annotated[int, Query(ge=0, le=MAX_JSON_INTEGER)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> PulledMessages:
     if peer != to:
-        raise Forbidden(f"{peer} may pull only its own messages, not those for {to}")
+        raise Forbidden(f"{peer} may pull only its own messages, not those for {to}", reason="not-your-messages")
     return PulledMessages(messages=await stored_messages_for(session, peer=to, after_seq=after_seq, limit=limit))
 
 
@@ -155,8 +200,12 @@ async def trust_list(node: NodeDep) -> Response:
     "/checkpoints",
     operation_id="corridor_checkpoints",
     summary="Checkpoints of a node's log that this node witnessed",
+    description=_SIGNED_READ
+    + " Any member may ask. Answers the `corridor.checkpoint`s of `node` this node kept (its own when `node` is "
+    "this node), largest `size` first, at most `limit`, each with the values exactly as signed and the envelope "
+    "that carried it.",
     response_model=WitnessedCheckpoints,
-    responses=responses(401, 403, 422),
+    responses=_signed_read_responses(),
 )
 async def witnessed_checkpoints(
     peer: VerifiedPeer,
@@ -170,7 +219,7 @@ async def witnessed_checkpoints(
     )
     return WitnessedCheckpoints(
         checkpoints=[
-            WitnessedCheckpoint(node=row.node, size=row.size, head=row.head, at=row.at.isoformat(), token=row.token)
+            WitnessedCheckpoint(node=row.node, size=row.size, head=row.head, at=row.signed_at, token=row.token)
             for row in rows
         ]
     )

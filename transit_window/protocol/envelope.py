@@ -7,17 +7,17 @@ signed message. Verification runs the checks in a fixed order so a refusal alway
 from __future__ import annotations
 
 import hashlib
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from transit_window import clock
+from transit_window.dates import Rfc3339
 from transit_window.errors import NotAuthentic
-from transit_window.protocol import jws
+from transit_window.protocol import MAX_JSON_INTEGER, jws
 from transit_window.protocol.keys import SigningKey
 from transit_window.protocol.registry import REGISTRY
 from transit_window.protocol.trust import TrustList
@@ -25,6 +25,10 @@ from transit_window.protocol.trust import TrustList
 MESSAGE_TYP = "dtc-msg+jws"
 RECEIPT_TYP = "dtc-receipt+jws"
 NODE_PATTERN = r"^[A-Z]{2}$"
+# A UUIDv7 (RFC 9562) in its one spelling: lower case, hyphens, version 7 and the RFC variant. A receipt's `msg`
+# repeats the id, so a receiver that normalised another spelling would answer an id its sender never used.
+UUID7_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
+DIGEST_PATTERN = r"^[0-9a-f]{64}$"
 
 
 def digest_of(token: str) -> str:
@@ -36,30 +40,15 @@ class EnvelopePayload(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    id: str
+    id: str = Field(pattern=UUID7_PATTERN)
     type: str = Field(min_length=1, max_length=100)
     iss: str = Field(pattern=NODE_PATTERN)
     aud: str = Field(pattern=NODE_PATTERN)
-    iat: datetime
-    seq: int = Field(ge=1)
+    iat: Rfc3339
+    seq: int = Field(ge=1, le=MAX_JSON_INTEGER, strict=True)
     subject: str | None = Field(default=None, max_length=200)
-    trust: int = Field(ge=1)
+    trust: int = Field(ge=1, le=MAX_JSON_INTEGER, strict=True)
     body: dict[str, Any]
-
-    @field_validator("id")
-    @classmethod
-    def _uuid7(cls, value: str) -> str:
-        parsed = uuid.UUID(value)
-        if parsed.version != 7:
-            raise ValueError("id must be a UUIDv7")
-        return str(parsed)
-
-    @field_validator("iat")
-    @classmethod
-    def _aware(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("iat must carry a UTC offset")
-        return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,8 +93,15 @@ def open_envelope(token: str, *, trust: TrustList, me: str, now: datetime, skew:
         header, _unverified = jws.peek_compact(token)
     except jws.JWSError as exc:
         raise NotAuthentic("malformed", f"not a compact JWS: {exc}") from exc
-    if header.get("alg") != "EdDSA" or header.get("typ") != MESSAGE_TYP or not isinstance(header.get("kid"), str):
-        raise NotAuthentic("bad-header", f'the protected header must have alg "EdDSA", typ "{MESSAGE_TYP}" and a kid')
+    if (
+        header.get("alg") != "EdDSA"
+        or header.get("typ") != MESSAGE_TYP
+        or not isinstance(header.get("kid"), str)
+        or "crit" in header
+    ):
+        raise NotAuthentic(
+            "bad-header", f'the protected header must have alg "EdDSA", typ "{MESSAGE_TYP}", a kid and no crit'
+        )
     kid: str = header["kid"]
     entry = trust.key(kid)
     if entry is None:
@@ -168,12 +164,12 @@ ReceiptStatus = Literal["accepted", "duplicate", "rejected"]
 class ReceiptPayload(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    msg: str
-    digest: str
+    msg: str = Field(pattern=UUID7_PATTERN)
+    digest: str = Field(pattern=DIGEST_PATTERN)
     status: ReceiptStatus
     code: str | None = None
     detail: str | None = None
-    at: datetime
+    at: Rfc3339
     iss: str = Field(pattern=NODE_PATTERN)
     aud: str = Field(pattern=NODE_PATTERN)
 

@@ -153,8 +153,11 @@ async def receive(session: AsyncSession, node: Node, verified: list[VerifiedEnve
             raise ConcurrentDelivery("a message of this request was delivered concurrently; retry")
     for index, env in answer_later:
         outcomes[index] = await _replay(session, node, env)
-    for sender in sorted({env.payload.iss for _, env in envelopes}):
-        await track_sequence(session, peer=sender)
+    highest: dict[str, int] = {}
+    for _, env in envelopes:
+        highest[env.payload.iss] = max(highest.get(env.payload.iss, 0), env.payload.seq)
+    for sender in sorted(highest):
+        await track_sequence(session, peer=sender, seen=highest[sender])
     return [outcome for outcome in outcomes if outcome is not None]
 
 
@@ -221,8 +224,10 @@ async def _replay(session: AsyncSession, node: Node, env: VerifiedEnvelope) -> O
     return Receipted(receipt=row.receipt, status=row.status, code=row.code)
 
 
-async def track_sequence(session: AsyncSession, *, peer: str) -> None:
-    """Advance the contiguous mark of `peer`'s sequence and note a gap for the puller."""
+async def track_sequence(session: AsyncSession, *, peer: str, seen: int) -> None:
+    """Advance the contiguous mark of `peer`'s sequence and note a gap for the puller. `seen` is the highest seq of
+    the messages from `peer` just received: what lies above the mark counts from the arrivals, not from every stored
+    row, so a gap closed as unfillable (`pull.close_unfillable_gap`) stays closed."""
     statement = select(InboundSequence).where(InboundSequence.peer == peer)
     if session.get_bind().dialect.name == "postgresql":
         statement = statement.with_for_update()
@@ -242,12 +247,12 @@ async def track_sequence(session: AsyncSession, *, peer: str) -> None:
             .limit(10_000)
         )
     ).all()
-    max_seen = max([contiguous, *(state.max_seen if state else 0,), *seqs])
     for seq in seqs:
         if seq == contiguous + 1:
             contiguous = seq
         elif seq > contiguous + 1:
             break
+    max_seen = max(contiguous, state.max_seen if state else 0, seen)
     gap_since = None
     if max_seen > contiguous:
         gap_since = state.gap_since if state and state.gap_since else clock.utcnow()

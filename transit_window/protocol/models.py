@@ -118,7 +118,10 @@ class LogHead(Base):
 
 
 class Checkpoint(Base):
-    """Signed log heads: this node's own, and those its peers sent it to witness."""
+    """Signed log heads: this node's own, and those its peers sent it to witness.
+
+    `signed_at` is the checkpoint's `at` exactly as its signer wrote it (served to peers byte for byte); `at` is the
+    same instant as a timestamp, for this node's own arithmetic."""
 
     __tablename__ = "checkpoints"
 
@@ -126,6 +129,7 @@ class Checkpoint(Base):
     size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     head: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime]
+    signed_at: Mapped[str] = mapped_column(String(40))
     token: Mapped[str] = mapped_column(Text)
     received_at: Mapped[datetime]
 

@@ -2,19 +2,26 @@
 
 The sender re-serves the exact stored JWS strings (`GET /v1/corridor/messages?to=&after_seq=`); the receiver runs
 them through the same inbox as a push, so a pulled message is verified, applied once and receipted like any other.
+
+A gap the sender cannot fill is closed: when it answers that it holds nothing after the receiver's contiguous mark,
+the higher numbers the receiver saw were never in the sender's outbox (the conformance kit's pings, numbered from
+10^9 on, or history the sender lost), and pulling again would only repeat the same empty answer every few seconds
+for ever.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from transit_window import clock
 from transit_window.db.session import unit_of_work
 from transit_window.protocol import inbox
-from transit_window.protocol.models import InboundSequence, OutboxMessage
+from transit_window.protocol.models import InboundSequence, InboxMessage, OutboxMessage
 from transit_window.protocol.peer_auth import PeerAuth
 
 if TYPE_CHECKING:
@@ -53,6 +60,7 @@ async def pull_from(node: Node, *, peer: str, after_seq: int) -> int:
     endpoint = node.endpoint_of(peer)
     if endpoint is None:
         return 0
+    asked_at = clock.utcnow()
     response = await node.http.get(
         f"{endpoint}/v1/corridor/messages",
         params={"to": node.id, "after_seq": after_seq, "limit": PULL_LIMIT},
@@ -61,12 +69,42 @@ async def pull_from(node: Node, *, peer: str, after_seq: int) -> int:
     response.raise_for_status()
     tokens = response.json()["messages"]
     if not tokens:
+        await close_unfillable_gap(node, peer=peer, after_seq=after_seq, asked_at=asked_at)
         return 0
     verified = inbox.verify_all(node, tokens)
     async with unit_of_work(node) as session:
         await inbox.receive(session, node, verified)
     logger.info("pulled %d message(s) from %s after seq %d", len(tokens), peer, after_seq, extra={"peer": peer})
     return len(tokens)
+
+
+async def close_unfillable_gap(node: Node, *, peer: str, after_seq: int, asked_at: datetime) -> None:
+    """`peer` answered, at `asked_at` or later, that it holds nothing for us after `after_seq`: forget the numbers
+    above it seen before the question (they are not the peer's sequence); those received since may be genuine."""
+    async with unit_of_work(node) as session:
+        statement = select(InboundSequence).where(InboundSequence.peer == peer)
+        if session.get_bind().dialect.name == "postgresql":
+            statement = statement.with_for_update()
+        state = (await session.execute(statement)).scalar_one_or_none()
+        if state is None or state.contiguous != after_seq or state.max_seen <= state.contiguous:
+            return  # moved on meanwhile: the next round asks again
+        since = await session.scalar(
+            select(func.max(InboxMessage.seq)).where(
+                InboxMessage.iss == peer, InboxMessage.seq > state.contiguous, InboxMessage.received_at >= asked_at
+            )
+        )
+        logger.warning(
+            "%s holds nothing for %s after seq %d, yet seq %d came: not its sequence (the conformance kit's pings, "
+            "or history it lost); gap closed",
+            peer,
+            node.id,
+            after_seq,
+            state.max_seen,
+            extra={"peer": peer, "node": node.id},
+        )
+        state.max_seen = max(state.contiguous, int(since or 0))
+        if state.max_seen == state.contiguous:
+            state.gap_since = None
 
 
 async def fill_gaps(node: Node) -> int:

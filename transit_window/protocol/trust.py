@@ -17,7 +17,8 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from transit_window import clock
-from transit_window.protocol import jws
+from transit_window.dates import Rfc3339
+from transit_window.protocol import MAX_JSON_INTEGER, jws
 from transit_window.protocol.keys import SigningKey, VerifyingKey, thumbprint, verifying_key
 
 TRUST_TYP = "dtc-trust+jws"
@@ -32,9 +33,9 @@ class TrustKey(BaseModel):
 
     kid: str
     jwk: dict[str, str]
-    not_before: datetime
-    not_after: datetime | None = None
-    revoked_at: datetime | None = None
+    not_before: Rfc3339
+    not_after: Rfc3339 | None = None
+    revoked_at: Rfc3339 | None = None
 
     @model_validator(mode="after")
     def _kid_is_thumbprint(self) -> TrustKey:
@@ -71,10 +72,10 @@ class TrustMember(BaseModel):
 class TrustListBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    version: int = Field(ge=1)
-    issued_at: datetime
-    expires_at: datetime
-    threshold: int = Field(ge=1)
+    version: int = Field(ge=1, le=MAX_JSON_INTEGER, strict=True)
+    issued_at: Rfc3339
+    expires_at: Rfc3339
+    threshold: int = Field(ge=1, strict=True)
     members: list[TrustMember] = Field(min_length=1)
 
     @field_validator("members")

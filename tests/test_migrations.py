@@ -186,10 +186,10 @@ def test_guarantees_registered_before_0007_take_their_holders_country_from_the_g
     assert "guarantee_authorisations" not in asyncio.run(_tables(empty_database))
 
 
-def test_checkpoints_kept_before_0009_get_their_at_as_signed_from_their_jws(empty_database: str) -> None:
-    """0009 keeps a checkpoint's `at` as its signer wrote it: rows already kept take it from the JWS stored with them
+def test_checkpoints_kept_before_0010_get_their_at_as_signed_from_their_jws(empty_database: str) -> None:
+    """0010 keeps a checkpoint's `at` as its signer wrote it: rows already kept take it from the JWS stored with them
     (a witnessed checkpoint's envelope, or a node's own checkpoint signed alone)."""
-    migrate.upgrade(empty_database, "0008")
+    migrate.upgrade(empty_database, "0009")
 
     def token(payload: dict[str, object]) -> str:
         return f"eyJhbGciOiJFZERTQSJ9.{jws.b64url(orjson.dumps(payload))}.c2ln"
@@ -212,10 +212,10 @@ def test_checkpoints_kept_before_0009_get_their_at_as_signed_from_their_jws(empt
             ),
         )
     )
-    migrate.upgrade(empty_database, "0009")
+    migrate.upgrade(empty_database, "0010")
     assert asyncio.run(_rows(empty_database, "SELECT node, signed_at FROM checkpoints ORDER BY node")) == [
         ("KZ", "2026-05-04T06:30:00.629Z"),
         ("UZ", "2026-05-04T11:30:00.1+05:00"),
     ]
-    migrate.downgrade(empty_database, "0008")
+    migrate.downgrade(empty_database, "0009")
     assert asyncio.run(_rows(empty_database, "SELECT count(*) FROM checkpoints")) == [(2,)]

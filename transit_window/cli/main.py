@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select, update
 
 from transit_window import clock, logs
 from transit_window.cli import permits_cmd, trust_cmd
+from transit_window.cli.console import console_for
 from transit_window.settings import Settings
 
 T = TypeVar("T")
@@ -56,7 +56,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(corridor_app, name="corridor")
 app.add_typer(codes_app, name="codes")
 app.add_typer(permits_cmd.app, name="permits")
-console = Console()
+console = console_for()
 
 
 def _run(coroutine_factory: Callable[[], Awaitable[T]]) -> T:

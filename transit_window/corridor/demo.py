@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from rich.console import Console
 from rich.table import Table
 
 from transit_window import clock
+from transit_window.cli.console import console_for
 from transit_window.corridor.local import LocalCorridor
 from transit_window.corridor.topology import COUNTRY_NAMES, plan
 from transit_window.permits.years import local_today
@@ -34,7 +34,7 @@ from transit_window.protocol.trust import TrustKey, TrustList, TrustListBody, Tr
 
 CENTRAL_ASIA = ["KZ", "KG", "UZ", "TJ", "TM"]
 ALL = [*CENTRAL_ASIA, "AZ"]
-console = Console()
+console = console_for()
 
 
 class Api:

@@ -17,12 +17,14 @@ $(BIN)/.installed: pyproject.toml deploy/requirements-dev.lock
 install: $(BIN)/.installed
 
 # Debian packages some tests drive for real: chromium for the browser test (tests/web/test_browser.py; Playwright never
-# downloads a browser) and libfaketime for the clock-skew test (tests/corridor/test_clock_skew.py). Installed when
-# missing and we are root (CI); otherwise those tests are skipped locally (and fail under CI=true).
+# downloads a browser), libfaketime for the clock-skew test (tests/corridor/test_clock_skew.py), and curl and jq for
+# README's tour (run against a demo by tests/security/test_log_scan.py). Installed when missing and we are root (CI);
+# otherwise those tests are skipped locally (and fail under CI=true).
 system-packages:
-	@(command -v chromium >/dev/null && [ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ]) || \
+	@(command -v chromium >/dev/null && [ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ] && \
+		command -v curl >/dev/null && command -v jq >/dev/null) || \
 		[ "$$(id -u)" != 0 ] || (apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium faketime >/dev/null)
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium faketime curl jq >/dev/null)
 	@command -v chromium >/dev/null || echo "chromium is not installed (apt-get install chromium as root): the browser test will be skipped" >&2
 
 browser: system-packages

@@ -8,17 +8,23 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import sqlite3
 import stat
 import subprocess
 import sys
 from contextlib import closing
+from datetime import UTC, datetime
 from pathlib import Path
+
+import httpx
+from standardwebhooks.webhooks import Webhook
 
 from tests.support import keys as support_keys
 from transit_window.clients.service import hash_token
 from transit_window.protocol.keys import load_private_key, write_private_key
 from transit_window.protocol.trust import TrustList, TrustListBody
+from transit_window.webhooks.signing import new_secret
 
 
 def environment(extra: dict[str, str] | None) -> dict[str, str]:
@@ -261,3 +267,58 @@ def test_an_operator_creates_an_e_seal_gateway_with_its_devices(tmp_path: Path) 
         "clients", "add", "--name", "x", "--role", "customs", "--device", "ESEAL-1", cwd=tmp_path, env=env
     )  # fmt: skip
     assert "DEVICE_ID[=SEAL_NUMBER]" in refused(wrong, 2)
+
+
+def test_webhooks_listen_checks_each_signature_and_prints_each_event(tmp_path: Path) -> None:
+    """A forwarder tries its subscription: `webhooks listen` with the subscription's secret (here from WEBHOOK_SECRET,
+    kept off the command line) answers a delivery signed with it 204 and prints it as one line, anything else 401;
+    without a secret it makes one and shows it once."""
+    secret = new_secret()
+    listening = subprocess.Popen(
+        [sys.executable, "-m", "transit_window", "webhooks", "listen", "--port", "0"],
+        cwd=tmp_path,
+        env=environment({"WEBHOOK_SECRET": secret}),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    made = subprocess.Popen(
+        [sys.executable, "-m", "transit_window", "webhooks", "listen", "--port", "0"],
+        cwd=tmp_path,
+        env=environment(None),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert listening.stdout is not None and made.stdout is not None
+        first = listening.stdout.readline()
+        found = re.search(r"listening on (http://127\.0\.0\.1:\d+/hooks)", first)
+        assert found, first
+        body = (
+            b'{"type": "tracking.entry", "data": {"mrn": "26KZALA000000001J5", "bizLocation": {"office": "UZGIS001"}}}'
+        )
+        now = datetime.now(UTC)
+        headers = {
+            "webhook-id": "msg_2",
+            "webhook-timestamp": str(int(now.timestamp())),
+            "webhook-signature": Webhook(secret).sign("msg_2", now, body),
+        }
+        assert httpx.post(found.group(1), content=body, headers=headers).status_code == 204
+        forged = {**headers, "webhook-signature": Webhook(new_secret()).sign("msg_2", now, body)}
+        assert httpx.post(found.group(1), content=body, headers=forged).status_code == 401
+
+        assert "listening on" in made.stdout.readline()
+        shown = re.search(r"subscribe with this secret \(shown once\): (whsec_\S+)", made.stdout.readline())
+        assert shown and len(Webhook(shown.group(1))._whsecret) == 32
+    finally:
+        for process in (listening, made):
+            process.send_signal(signal.SIGTERM)
+    rest = listening.communicate(timeout=30)[0]
+    made.communicate(timeout=30)
+    assert listening.returncode == 0, rest
+    lines = rest.splitlines()
+    assert lines[0].startswith("tracking.entry 26KZALA000000001J5 at UZGIS001 ") and "msg_2" in lines[0]
+    assert lines[1].startswith("refused /hooks: ") and "401" in lines[1]
+    assert lines[-1] == "1 verified, 1 refused"
+    assert secret not in first + rest

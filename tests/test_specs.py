@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import difflib
+import hashlib
+import re
 from typing import Any
 
 import orjson
@@ -58,6 +60,49 @@ def test_committed_openapi_is_current() -> None:
     generated = spec.openapi_document()
     committed = path.read_bytes()
     assert committed == generated, f"{REGENERATE}\n{_diff(committed, generated, 'openapi.json')}"
+
+
+def test_committed_example_bodies_are_current_and_valid() -> None:
+    """`openapi/examples/` holds the bodies README's tour sends: each its schema's first example, accepted by it."""
+    from transit_window.declarations.schemas import DeclarationIn
+    from transit_window.documents.schemas import DocumentIn
+    from transit_window.permits.schemas import ApplicationIn
+
+    folder = spec.SPEC_DIR / "examples"
+    for name, content in spec.example_bodies().items():
+        path = folder / name
+        assert path.is_file() and path.read_bytes() == content, f"{REGENERATE} ({path})"
+    for name, model in (
+        ("declaration.json", DeclarationIn),
+        ("phyto.json", DocumentIn),
+        ("application.json", ApplicationIn),
+    ):
+        model.model_validate_json((folder / name).read_bytes())
+    declared = orjson.loads((folder / "phyto.json").read_bytes())["pdf_sha256"]
+    assert declared == hashlib.sha256((folder / "phyto.pdf").read_bytes()).hexdigest(), "phyto.pdf is not phyto.json's"
+
+
+def test_the_request_examples_carry_no_date_that_goes_stale(openapi: dict[str, Any]) -> None:
+    """A date in a request example is refused once it is past (a limit date, a step's time, a quota year): those
+    fields default to today or now, so the examples leave them out. A ping's time is the device's own reading and
+    stays valid, so the position example keeps its times."""
+    dated = re.compile(r"(?<!\d)(?:19|20)\d\d(?:-[01]\d-[0-3]\d)?(?!\d)")
+    kept = {"PositionBatch"}
+    found = []
+    for name, schema in openapi["components"]["schemas"].items():
+        if name in kept:
+            continue
+        for example in schema.get("examples", []):
+            found += [f"{name}: {value}" for value in _strings_and_numbers(example) if dated.fullmatch(str(value))]
+    assert not found, found
+
+
+def _strings_and_numbers(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        return [leaf for item in value.values() for leaf in _strings_and_numbers(item)]
+    if isinstance(value, list):
+        return [leaf for item in value for leaf in _strings_and_numbers(item)]
+    return [value]
 
 
 def test_every_message_type_has_its_schema_file() -> None:

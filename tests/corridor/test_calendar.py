@@ -20,6 +20,7 @@ import pytest
 
 from tests.corridor.conftest import free_base_port, require_libfaketime
 from tests.support.calendar import YEAR_END_INSTANTS
+from transit_window.corridor.demo import RECEIVER_PORT_OFFSET
 
 pytestmark = pytest.mark.corridor
 ZONES = {
@@ -45,7 +46,11 @@ def test_the_demo_story_completes_on_the_days_around_the_year_end(day: str, tmp_
     }
     command = [sys.executable, "-m", "transit_window", "demo", "--exit", "--dir", str(tmp_path / "demo")]
     run = subprocess.run(
-        [*command, "--base-port", str(free_base_port(6))], env=env, cwd=tmp_path, capture_output=True, timeout=300
+        [*command, "--base-port", str(free_base_port(RECEIVER_PORT_OFFSET))],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=300,
     )
     printed = run.stdout.decode() + run.stderr.decode()
     assert run.returncode == 0, f"the demo at {target.isoformat()} ({day}):\n{printed[-6000:]}"

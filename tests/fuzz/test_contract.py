@@ -350,6 +350,9 @@ def _date_cases(operation_id: str, seeded: Seeded) -> Iterator[tuple[str, str, b
     if body is NOT_SET:
         return
     content = operation.definition.raw["requestBody"]["content"]["application/json"]
+    for key, field in _resolve(content["schema"]).get("properties", {}).items():
+        if key not in body and _resolve(field).get("format") in DATE_FORMATS:
+            body = {**body, key: None}  # left out of the example (it defaults to today or now): set here in turn
     for pointer, found in _date_leaves(body, content["schema"]):
         out, within = values[found]
         for value in out + within:

@@ -39,7 +39,7 @@ CHECKLIST: dict[str, list[str]] = {
         f"{CREDENTIALS}::test_a_token_is_stored_and_looked_up_only_as_its_sha256",
     ],
     "secrets and tokens never appear in logs": [
-        f"{LOGS}::test_a_full_demo_run_logs_no_token_and_no_private_key",
+        f"{LOGS}::test_a_demo_and_readmes_tour_against_it_log_no_token_and_no_private_key",
         f"{LOGS}::test_webhook_secrets_and_tokens_stay_out_of_debug_logs",
     ],
     "key files are created 0600 and refused when readable by others": [

@@ -1,9 +1,10 @@
-"""Secrets never reach the logs. The whole demo (six node processes, the full story) runs with every log level on,
-then every log line and everything it printed is searched for every client token it created and every node's
-private key in every form a key takes (PEM body, raw seed as base64url, base64 and hex); the key files and the
-token manifest must be private (0600). The demo makes no webhook subscription, so a second test runs the node's
-own logging at DEBUG in-process while subscriptions are made, rotated, delivered to and disabled, and searches for
-the signing secrets (and tokens, guessed ones too).
+"""Secrets never reach the logs. The whole demo (six node processes, the full story) runs with every log level on and
+README's tour runs against it (a webhook subscription with its receiver's secret, a guarantee's access code, every
+role's token), then every log line and everything the demo printed is searched for every client token it created,
+those secrets and every node's private key in every form a key takes (PEM body, raw seed as base64url, base64 and
+hex); the key files and the token manifest must be private (0600). A second test runs the node's own logging at
+DEBUG in-process while subscriptions are made, rotated, delivered to and disabled, and searches for the signing
+secrets (and tokens, guessed ones too).
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ import json
 import logging
 import os
 import re
+import signal
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,16 +31,19 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from tests.corridor.conftest import free_base_port
 from tests.declarations.conftest import declaration
 from tests.support.inprocess import InProcessCorridor
+from tests.support.readme import require_tools, run_tour
 from tests.tracking.conftest import DECLARANT, client_for
 from tests.webhooks.conftest import Receiver
 from transit_window import logs
+from transit_window.corridor.demo import RECEIVER_PORT_OFFSET
 from transit_window.webhooks.delivery import deliver_due
 
-# Shapes of secrets, whoever made them: a client token, a webhook secret, a PEM private key.
+# Shapes of secrets, whoever made them: a client token, a webhook secret, a PEM private key, a guarantee access code.
 SHAPES = {
     "client token": re.compile(r"tw_[A-Za-z0-9_-]{40,}"),
     "webhook secret": re.compile(r"whsec_[A-Za-z0-9+/=_-]{20,}"),
     "PEM private key": re.compile(r"PRIVATE KEY-----"),
+    "guarantee access code": re.compile(r"gac_[A-Za-z0-9_-]{16,}"),
 }
 
 
@@ -65,25 +71,73 @@ def leaks(secrets: dict[str, str], texts: dict[str, str]) -> list[str]:
     return found
 
 
+@contextmanager
+def running_demo(folder: Path, *, output: Path, env: dict[str, str], cwd: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """`transit-window demo` as `make demo` runs it (no --exit) into `folder`, on free ports, its output into a file;
+    yields once the story is told and the nodes keep running, then stops it as Ctrl-C would and waits for it."""
+    command = [sys.executable, "-m", "transit_window", "demo", "--dir", str(folder)]
+    command += ["--base-port", str(free_base_port(RECEIVER_PORT_OFFSET))]
+    with output.open("wb") as sink:
+        demo = subprocess.Popen(command, env=env, cwd=cwd, stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 600
+        while "Nodes keep running" not in output.read_text(errors="replace"):
+            assert demo.poll() is None, f"the demo exited with {demo.returncode}:\n{output.read_text()[-4000:]}"
+            assert time.monotonic() < deadline, f"the demo did not finish its story:\n{output.read_text()[-4000:]}"
+            time.sleep(0.2)
+        yield demo
+    finally:
+        if demo.poll() is None:
+            demo.send_signal(signal.SIGTERM)  # the demo stops its nodes and its webhook receiver
+            try:
+                demo.wait(60)
+            except subprocess.TimeoutExpired:
+                demo.kill()
+                demo.wait(10)
+
+
 @pytest.mark.corridor
-def test_a_full_demo_run_logs_no_token_and_no_private_key(tmp_path: Path) -> None:
-    """Also the demo's run in Baku's time zone (UTC+4): times are stored in UTC and shown with each office's offset,
-    whatever the host's TZ (the multi-process transit test runs its nodes with TZ=Asia/Almaty)."""
-    folder = tmp_path / "demo"
-    env = {**os.environ, "TW_LOG_LEVEL": "DEBUG", "COLUMNS": "250", "TZ": "Asia/Baku"}
-    command = [sys.executable, "-m", "transit_window", "demo", "--exit", "--dir", str(folder)]
-    run = subprocess.run(
-        [*command, "--base-port", str(free_base_port(6))], env=env, cwd=tmp_path, capture_output=True, timeout=600
-    )
-    printed = run.stdout.decode() + run.stderr.decode()
-    assert run.returncode == 0, printed[-4000:]
+def test_a_demo_and_readmes_tour_against_it_log_no_token_and_no_private_key(tmp_path: Path) -> None:
+    """The demo runs (six node processes, the full story, every log level on); README's tour runs against it exactly
+    as written (`tests/support/readme.py`: every block, in order, in one `bash -euo pipefail` from the repository's
+    root); then the demo stops, and every log line and everything the demo printed is searched for every client token
+    it created, the webhook secret the tour subscribed its receiver with, the guarantee access code the tour was
+    shown, and every node's private key in every form. The key files and the manifest must be private (0600).
+
+    Also the demo's run in Baku's time zone (UTC+4): times are stored in UTC and shown with each office's offset,
+    whatever the host's TZ (the multi-process transit test runs its nodes with TZ=Asia/Almaty); the tour computes its
+    dates in the same zone."""
+    require_tools()
+    folder, output = tmp_path / "demo", tmp_path / "demo.out"
+    env = {**os.environ, "TW_LOG_LEVEL": "DEBUG", "TZ": "Asia/Baku"}
+    env.pop("COLUMNS", None)  # the demo's output is a file: it must not wrap at 80 columns by itself
+    with running_demo(folder, output=output, env=env, cwd=tmp_path) as demo:
+        tour = run_tour(corridor=folder / "corridor.json", scratch=tmp_path / "tour")
+        assert tour.returncode == 0, f"README's tour failed against the demo:\n{tour.stdout[-6000:]}"
+    assert demo.returncode == 0, output.read_text()[-4000:]
+    printed = output.read_text()
     assert "story complete" in printed
 
+    # what the tour showed: a refused second ENTRY, and its receiver's 204 for every event it subscribed to
+    assert "\n409\n" in tour.stdout, tour.stdout[-3000:]
+    answered = re.findall(r'"event_type":"tracking\.[a-z]+","state":"delivered","response_status":204', tour.stdout)
+    assert len(answered) >= 9, tour.stdout[-3000:]  # released, an alert, six crossings, arrival
+    received = [line for line in printed.splitlines() if line.startswith("  webhook ← tracking.")]
+    assert len(received) == len(answered), printed[-3000:]
+    assert "refused" not in "".join(received)
+
     manifest_file = folder / "corridor.json"
-    nodes = json.loads(manifest_file.read_text())["nodes"]
+    assert f"with its secret: {manifest_file}\n" in printed, "the demo's output is wrapped"  # a long line, whole
+    manifest = json.loads(manifest_file.read_text())
+    nodes = manifest["nodes"]
     secrets = {f"{node['id']} {role} token": token for node in nodes for role, token in node["tokens"].items()}
     assert len(secrets) == 6 * 5
     secrets |= {f"{name} without its prefix": token.removeprefix("tw_") for name, token in list(secrets.items())}
+    receiver_secret = manifest["webhook_receiver"]["secret"]
+    secrets |= {"the receiver's webhook secret": receiver_secret, "its key": receiver_secret.removeprefix("whsec_")}
+    codes = SHAPES["guarantee access code"].findall(tour.stdout)
+    assert codes, "the tour showed no access code"
+    secrets |= {f"access code {index}": code for index, code in enumerate(codes)}
     key_files = sorted(folder.rglob("*.pem"))
     assert len(key_files) == 6
     for key_file in key_files:
@@ -94,6 +148,7 @@ def test_a_full_demo_run_logs_no_token_and_no_private_key(tmp_path: Path) -> Non
     assert len(texts) == 1 + 6, sorted(texts)
     for where, text in texts.items():
         assert "transit_window.access" in text or where == "the demo's output", f"{where} logged no request"
+    assert "/v1/subscriptions" in texts["KZ/node.log"], "the scan saw none of the tour's requests"
     assert leaks(secrets, {"a planted line": f"oops {secrets['KZ admin token']}"}), "the scan finds nothing"
     assert not leaks(secrets, texts)
 

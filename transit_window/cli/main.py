@@ -4,6 +4,7 @@ audit, and run a whole local corridor."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -11,12 +12,12 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select, update
 
 from transit_window import clock, logs
 from transit_window.cli import permits_cmd, trust_cmd
+from transit_window.cli.console import console_for
 from transit_window.settings import Settings
 
 T = TypeVar("T")
@@ -56,7 +57,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(corridor_app, name="corridor")
 app.add_typer(codes_app, name="codes")
 app.add_typer(permits_cmd.app, name="permits")
-console = Console()
+console = console_for()
 
 
 def _run(coroutine_factory: Callable[[], Awaitable[T]]) -> T:
@@ -434,6 +435,49 @@ def tracking_seed(
             await engine.dispose()
 
     console.print(f"seeded {asyncio.run(main()):,} movements")
+
+
+webhooks_app = typer.Typer(
+    help="Webhooks from the forwarder's side.", no_args_is_help=True, pretty_exceptions_show_locals=False
+)
+app.add_typer(webhooks_app, name="webhooks")
+
+
+@webhooks_app.command("listen")
+def webhooks_listen(
+    port: Annotated[int, typer.Option(help="Port on the host (0: any free one).")] = 8200,
+    host: Annotated[str, typer.Option(help="Listen address; loopback unless you mean otherwise.")] = "127.0.0.1",
+    secret: Annotated[
+        str | None,
+        typer.Option(
+            envvar="WEBHOOK_SECRET",
+            help="The subscription's whsec_ secret (or from WEBHOOK_SECRET). Left out: a new one is printed once, "
+            "to subscribe with as `secret`.",
+        ),
+    ] = None,
+) -> None:
+    """Receive webhooks: check each Standard Webhooks signature, print each event as a line, answer a bad one 401."""
+    from transit_window.webhooks.listener import Listener
+    from transit_window.webhooks.signing import new_secret
+
+    made = secret is None
+    try:
+        listener = Listener(secret=secret or new_secret(), host=host, port=port, out=_print_line)
+        listener.bind()
+    except (ValueError, OSError) as exc:
+        console.print(f"[red]cannot listen[/red]: {exc}")
+        raise typer.Exit(1) from exc
+    console.print(f"listening on {listener.url} (any path); Ctrl-C stops")
+    if made:
+        console.print(f"subscribe with this secret (shown once): {listener.secret}", markup=False, highlight=False)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    with contextlib.suppress(KeyboardInterrupt, SystemExit):
+        listener.serve()
+    console.print(f"{listener.received} verified, {listener.refused} refused")
+
+
+def _print_line(line: str) -> None:
+    console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command("spec")

@@ -16,11 +16,11 @@ from typing import Annotated, Any
 import httpx
 import orjson
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from transit_window import clock
+from transit_window.cli.console import console_for
 from transit_window.codes import InvalidCode, OfficeDirectory, ReferenceDataError, normalise_plate
 from transit_window.permits.offline import (
     CacheError,
@@ -41,8 +41,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
-console = Console()
-errors = Console(stderr=True)
+console = console_for()
+errors = console_for("stderr")
 
 CacheOption = Annotated[
     Path | None,

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from transit_window import clock
+from transit_window.cli.console import console_for
 from transit_window.protocol.keys import KeyFileError, load_private_key
 from transit_window.protocol.trust import (
     TrustError,
@@ -28,7 +28,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
-console = Console()
+console = console_for()
 
 
 def _member_from_spec(spec: str) -> TrustMember:

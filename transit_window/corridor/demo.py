@@ -10,6 +10,11 @@
    permits and the AZ bilateral permit, each signed by its issuer; release then passes, and each border post records
    the permit's ENTRY/EXIT as the truck crosses. Each journey is then shown as every node sees it.
 5. Checkpoints are published and witnessed; every node's audit passes against its peers.
+
+Then the nodes keep running for README's tour, which reads everything from `corridor.json`: each node's URL and one
+client per role (the forwarder acting for the apples' declarant, so its consignments are followed on every node of the
+route), and the URL and secret of the webhook receiver this process runs (`webhooks/listener.py`), which prints each
+verified event under the story.
 """
 
 from __future__ import annotations
@@ -22,19 +27,23 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from rich.console import Console
 from rich.table import Table
 
 from transit_window import clock
+from transit_window.cli.console import console_for
 from transit_window.corridor.local import LocalCorridor
 from transit_window.corridor.topology import COUNTRY_NAMES, plan
 from transit_window.permits.years import local_today
 from transit_window.protocol.keys import load_private_key
 from transit_window.protocol.trust import TrustKey, TrustList, TrustListBody, TrustMember, next_version
+from transit_window.webhooks.listener import Listener
+from transit_window.webhooks.signing import new_secret
 
 CENTRAL_ASIA = ["KZ", "KG", "UZ", "TJ", "TM"]
 ALL = [*CENTRAL_ASIA, "AZ"]
-console = Console()
+# The ports after --base-port the demo takes: the nodes' (base + 1 to base + 6), then its webhook receiver's.
+RECEIVER_PORT_OFFSET = len(ALL) + 1
+console = console_for()
 
 
 class Api:
@@ -167,8 +176,9 @@ def audit_everyone(api: Api) -> bool:
     return all_ok
 
 
+DECLARANT = "230340000126"  # Almaty Fruit Export LLP: the demo's forwarder acts for it on every node
 APPLES_TO_BAKU = {
-    "declarant": {"id": "230340000126", "name": "Almaty Fruit Export LLP", "country": "KZ"},
+    "declarant": {"id": DECLARANT, "name": "Almaty Fruit Export LLP", "country": "KZ"},
     "consignor": {"id": "230340000126", "name": "Almaty Fruit Export LLP", "country": "KZ"},
     "consignee": {"id": "1400057701", "name": "Baku Fresh Market LLC", "country": "AZ"},
     "carrier": {"id": "230340000126", "name": "Almaty Fruit Export LLP", "country": "KZ"},
@@ -540,17 +550,37 @@ def show_metrics(api: Api) -> None:
     console.print(table)
 
 
+def webhook_receiver(port: int) -> Listener:
+    """The receiver README's tour subscribes (`transit-window webhooks listen` in this process): each verified event
+    is printed under the story. Its secret goes to corridor.json only, never to the screen."""
+    return Listener(
+        secret=new_secret(),
+        port=port,
+        out=lambda line: console.print(f"  webhook ← {line}", markup=False, highlight=False),
+    )
+
+
 def run_demo(*, folder: Path, base_port: int, exit_after: bool, wait: Callable[[Callable[[], None]], None]) -> None:
     if folder.exists():
         shutil.rmtree(folder)
+    receiver = webhook_receiver(base_port + RECEIVER_PORT_OFFSET)  # 8107 with the default 8100
+    receiver.start()
     corridor = LocalCorridor(
-        specs=plan(ALL, base_port=base_port, folder=folder), folder=folder, members=CENTRAL_ASIA, threshold=3
+        specs=plan(ALL, base_port=base_port, folder=folder),
+        folder=folder,
+        members=CENTRAL_ASIA,
+        threshold=3,
+        # the tour's subscriptions go to the receiver on loopback, which a node refuses unless the operator allows
+        extra_env={"TW_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true"},
+        forwarder_party=DECLARANT,
+        manifest_extra={"webhook_receiver": {"url": receiver.url, "secret": receiver.secret}},
     )
     console.rule("[bold]Digital Transit Corridor: the signed protocol")
     console.print("Preparing six nodes: keys (Ed25519, 0600), databases (SQLite, migrated), demo clients…")
-    corridor.prepare()
-    api = Api(corridor)
+    api: Api | None = None
     try:
+        corridor.prepare()
+        api = Api(corridor)
         corridor.start()
         console.print(
             f"[bold]1.[/bold] Five nodes share genesis trust list version 1 (sha256 {corridor.genesis_sha256[:16]}…), "
@@ -572,12 +602,18 @@ def run_demo(*, folder: Path, base_port: int, exit_after: bool, wait: Callable[[
         console.rule("[bold green]story complete" if ok else "[bold red]audit failed")
         for spec in corridor.specs:
             console.print(f"  {spec.id} {COUNTRY_NAMES[spec.id]:<13} {spec.url}  (log {spec.log_file})")
-        console.print(f"Demo clients (one token per role per node): {corridor.manifest}")
+        console.print(
+            f"Demo clients (one token per role per node, the forwarder acting for {DECLARANT}, the e-seal gateway's "
+            f"client id) and the webhook receiver {receiver.url} with its secret: {corridor.manifest}"
+        )
         if not ok:
             raise SystemExit(1)
         if exit_after:
             return
-        console.print("Nodes keep running; press Ctrl-C to stop them.")
+        console.print("Nodes keep running; press Ctrl-C to stop them. README's tour runs against them now.")
         wait(lambda: None)
     finally:
         corridor.stop()
+        receiver.stop()
+        if api is not None:
+            api.http.close()

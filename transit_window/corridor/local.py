@@ -9,6 +9,7 @@ import asyncio
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from transit_window.clients.service import ROLES, add_client
 from transit_window.corridor.processes import NodeProcess
@@ -25,6 +26,9 @@ class LocalCorridor:
     members: list[str] | None = None  # genesis members; default: every node
     threshold: int | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    # The party of each node's demo forwarder client; None: a party of its own per node (`KZ-DEMO-FORWARDER`).
+    forwarder_party: str | None = None
+    manifest_extra: dict[str, Any] = field(default_factory=dict)  # more top-level entries of corridor.json
     tokens: dict[str, dict[str, str]] = field(default_factory=dict)
     client_ids: dict[str, dict[str, str]] = field(default_factory=dict)  # node → role → the demo client's id
     processes: dict[str, NodeProcess] = field(default_factory=dict)
@@ -57,7 +61,9 @@ class LocalCorridor:
             if spec.id in known:
                 self.tokens[spec.id], self.client_ids[spec.id] = known[spec.id]
             else:
-                self.tokens[spec.id], self.client_ids[spec.id] = asyncio.run(_demo_clients(spec))
+                self.tokens[spec.id], self.client_ids[spec.id] = asyncio.run(
+                    _demo_clients(spec, forwarder_party=self.forwarder_party or f"{spec.id}-DEMO-FORWARDER")
+                )
         self._write_manifest()
 
     @property
@@ -102,7 +108,8 @@ class LocalCorridor:
         }
 
     def _write_manifest(self) -> None:
-        data = {
+        data: dict[str, Any] = {
+            **self.manifest_extra,
             "trust_file": str(self.trust_file),
             "genesis_sha256": self.genesis_sha256,
             "nodes": [
@@ -113,6 +120,7 @@ class LocalCorridor:
                     "log": str(spec.log_file),
                     "tokens": self.tokens.get(spec.id, {}),
                     "client_ids": self.client_ids.get(spec.id, {}),
+                    "forwarder_party": self.forwarder_party or f"{spec.id}-DEMO-FORWARDER",
                 }
                 for spec in self.specs
             ],
@@ -121,15 +129,15 @@ class LocalCorridor:
         self.manifest.chmod(0o600)
 
 
-async def _demo_clients(spec: NodeSpec) -> tuple[dict[str, str], dict[str, str]]:
-    """One client per role: their tokens and their ids, by role."""
+async def _demo_clients(spec: NodeSpec, *, forwarder_party: str) -> tuple[dict[str, str], dict[str, str]]:
+    """One client per role: their tokens and their ids, by role. The forwarder acts for `forwarder_party`."""
     engine = create_engine(spec.database_url, pool_size=1)
     try:
         async with create_sessionmaker(engine)() as session:
             tokens: dict[str, str] = {}
             ids: dict[str, str] = {}
             for role in ROLES:
-                party = f"{spec.id}-DEMO-{role.upper()}" if role == "forwarder" else None
+                party = forwarder_party if role == "forwarder" else None
                 client, token = await add_client(session, name=f"demo {role} ({spec.id})", role=role, party_id=party)
                 tokens[role] = token
                 ids[role] = client.id

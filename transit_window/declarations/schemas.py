@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from transit_window import clock
 from transit_window.api.pagination import Page
 from transit_window.codes import amount_text
 from transit_window.dates import CorridorDate, CorridorDatetime
@@ -45,6 +46,10 @@ AmountText = Annotated[
 Mass = Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=3)]
 
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
+# A step's time: a border post or the destination records what happens as it happens, so "now" is the usual value.
+WHEN = (
+    "When it happened (RFC 3339 with an offset); now when left out. Not in the future, nor before the step it follows."
+)
 
 
 class Party(BaseModel):
@@ -140,7 +145,6 @@ class DeclarationIn(BaseModel):
                     ],
                     "guarantee": {"grn": "26KZ0000000001234", "amount": "5000.00", "currency": "USD"},
                     "documents": [{"type": "phytosanitary", "number": "KZ-PHY-2026-004417", "country": "KZ"}],
-                    "limit_date": "2026-12-20",
                 }
             ]
         },
@@ -159,7 +163,13 @@ class DeclarationIn(BaseModel):
     )
     guarantee: GuaranteeRef
     documents: Annotated[list[DocumentRef], Field(max_length=99)] = []
-    limit_date: CorridorDate = Field(description="Date by which the goods must be presented at destination.")
+    limit_date: CorridorDate | None = Field(
+        default=None,
+        description="Date by which the goods must be presented at destination (at most 90 days ahead). Left out, the "
+        "office of departure sets it from the itinerary: the day the truck is due at destination at the expected "
+        "speed with the crossing grace (`TW_EXPECTED_SPEED_KMH`, `TW_CROSSING_GRACE_MINUTES`), in the destination's "
+        "calendar, and one day more to present the goods.",
+    )
 
 
 def with_amounts_shown(record: dict[str, Any]) -> dict[str, Any]:
@@ -231,16 +241,12 @@ class CrossingIn(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {"office": "UZGIS001", "direction": "entry", "at": "2026-12-02T09:15:00+05:00", "seals_intact": True}
-            ]
-        },
+        json_schema_extra={"examples": [{"office": "UZGIS001", "direction": "entry", "seals_intact": True}]},
     )
 
     office: OfficeRef
     direction: Literal["exit", "entry"]
-    at: CorridorDatetime
+    at: CorridorDatetime = Field(default_factory=clock.utcnow, description=WHEN)
     seals_intact: bool = True
     remarks: Remarks = ""
 
@@ -249,11 +255,11 @@ class ArrivalIn(BaseModel):
     """The office of destination records arrival (NCTS IE006)."""
 
     model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"office": "AZBAK001", "at": "2026-12-04T16:40:00+04:00"}]}
+        extra="forbid", json_schema_extra={"examples": [{"office": "AZBAK001", "remarks": "unloaded at bay 4"}]}
     )
 
     office: OfficeRef
-    at: CorridorDatetime
+    at: CorridorDatetime = Field(default_factory=clock.utcnow, description=WHEN)
     remarks: Remarks = ""
 
 
@@ -261,12 +267,10 @@ class ControlResultsIn(BaseModel):
     """Control results at destination (NCTS IE018): A1 satisfactory, A2 considered satisfactory, B1 not
     satisfactory (with discrepancies)."""
 
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"code": "A1", "at": "2026-12-04T17:05:00+04:00"}]}
-    )
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"code": "A1"}]})
 
     code: Literal["A1", "A2", "B1"]
-    at: CorridorDatetime
+    at: CorridorDatetime = Field(default_factory=clock.utcnow, description=WHEN)
     discrepancies: Annotated[list[Text512], Field(max_length=50)] = []
 
 

@@ -34,7 +34,7 @@ from transit_window.declarations.schemas import (
     GuaranteeIn,
     with_amounts_shown,
 )
-from transit_window.declarations.validation import check_amount, check_declaration
+from transit_window.declarations.validation import check_amount, check_declaration, default_limit_date
 from transit_window.documents import service as documents
 from transit_window.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
 from transit_window.protocol import outbox
@@ -102,6 +102,15 @@ async def declare(session: AsyncSession, node: Node, *, client: Principal, decla
             errors=checked.errors,
         )
     assert departure is not None
+    if declaration.limit_date is None:
+        limit_date = default_limit_date(
+            checked.offices,
+            now=clock.utcnow(),
+            speed_kmh=node.settings.expected_speed_kmh,
+            grace=timedelta(minutes=node.settings.crossing_grace_minutes),
+        )
+        declaration = declaration.model_copy(update={"limit_date": limit_date})
+    assert declaration.limit_date is not None
     guarantee = await session.get(Guarantee, declaration.guarantee.grn)
     if guarantee is None:
         raise InvalidInput(

@@ -8,8 +8,9 @@ just the first, so one correction round is enough.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal
+from itertools import pairwise
 
 from transit_window.codes import (
     HsNomenclature,
@@ -21,6 +22,7 @@ from transit_window.codes import (
     is_currency,
     normalise_plate,
     plate_warnings,
+    time_zone,
     validate_container,
     validate_grn,
     validate_hs6,
@@ -28,6 +30,7 @@ from transit_window.codes import (
 )
 from transit_window.declarations.schemas import DeclarationIn
 from transit_window.errors import FieldError
+from transit_window.tracking.geo import haversine_km
 
 MAX_TRANSIT_DAYS = 90
 CROSSING_ROLES = ("border", "port")
@@ -66,11 +69,28 @@ def check_declaration(
     for index, document in enumerate(declaration.documents):
         if not is_country(document.country):
             checked.fail(f"/documents/{index}/country", f"{document.country!r} is not an ISO 3166-1 country", "12")
-    if declaration.limit_date < today:
+    if declaration.limit_date is None:
+        pass  # the office of departure sets it (`default_limit_date`)
+    elif declaration.limit_date < today:
         checked.fail("/limit_date", f"the limit date {declaration.limit_date} is in the past (today is {today})")
     elif declaration.limit_date > today + timedelta(days=MAX_TRANSIT_DAYS):
         checked.fail("/limit_date", f"the limit date may be at most {MAX_TRANSIT_DAYS} days ahead")
     return checked
+
+
+def default_limit_date(offices: list[Office], *, now: datetime, speed_kmh: float, grace: timedelta) -> date:
+    """The limit date the office of departure sets when the declaration names none (NCTS: the office of departure
+    prescribes the time limit from the itinerary). The truck is due at destination after the great-circle distance
+    along the itinerary at `speed_kmh` plus `grace` — when the overdue-crossing alert would reckon it late — and has
+    to the end of the next day of the destination's calendar to present the goods. Never past `MAX_TRANSIT_DAYS`."""
+    distance = sum(haversine_km(here.lat, here.lon, there.lat, there.lon) for here, there in pairwise(offices))
+    due = now + timedelta(hours=distance / speed_kmh) + grace
+    try:
+        zone: tzinfo = time_zone(offices[-1].country)
+    except InvalidCode:  # an operator's office in a country the corridor keeps no calendar for
+        zone = UTC
+    day = due.astimezone(zone).date() + timedelta(days=1)
+    return min(day, now.date() + timedelta(days=MAX_TRANSIT_DAYS))
 
 
 def _parties(declaration: DeclarationIn, checked: Checked) -> None:

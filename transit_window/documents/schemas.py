@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
+from transit_window import clock
 from transit_window.api.pagination import Page
 from transit_window.dates import CorridorDatetime
 from transit_window.declarations.schemas import Country, Party, Text512
@@ -18,6 +19,8 @@ DocumentType = Literal["phytosanitary", "veterinary", "origin"]
 DocumentStatus = Literal["issued", "replaced", "withdrawn"]
 NUMBER_PATTERN = r"^[A-Z0-9][A-Z0-9/.-]{0,34}$"
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
+# The SHA-256 of openapi/examples/phyto.pdf, the PDF the README's tour uploads with this example (tests/test_specs.py).
+EXAMPLE_PDF_SHA256 = "b3be45c3a1ab6f0ed20e89751f40d082ea8ea2858f5796e7b1677d10b19bc7db"
 
 
 def _upper(value: object) -> object:
@@ -66,8 +69,7 @@ class DocumentIn(BaseModel):
                     "consignor": {"id": "230340000126", "name": "Almaty Fruit Export LLP", "country": "KZ"},
                     "consignee": {"id": "1400057701", "name": "Baku Fresh Market LLC", "country": "AZ"},
                     "destination_country": "AZ",
-                    "issued_at": "2026-11-30T10:00:00+05:00",
-                    "pdf_sha256": "9f2c1b7e5d3a4f6081c2e9b7a5d3f1e0c8b6a4927e5d3c1b0a9f8e7d6c5b4a39",
+                    "pdf_sha256": EXAMPLE_PDF_SHA256,
                     "share_with": ["TM"],
                 }
             ]
@@ -80,7 +82,10 @@ class DocumentIn(BaseModel):
     consignor: Party
     consignee: Party
     destination_country: Country | None = None
-    issued_at: CorridorDatetime
+    issued_at: CorridorDatetime = Field(
+        default_factory=clock.utcnow,
+        description="When the authority signed it (at most 366 days ago, not in the future); now when left out.",
+    )
     pdf_sha256: Sha256 | None = Field(
         default=None, description="SHA-256 (lower-case hex) of the signed PDF; an upload must match it"
     )

@@ -23,11 +23,13 @@ class QuotaIn(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"holder": "KZ", "year": 2026, "type": "transit", "quantity": 500}]},
+        json_schema_extra={"examples": [{"holder": "KZ", "type": "transit", "quantity": 500}]},
     )
 
     holder: Annotated[str, StringConstraints(pattern=r"^([A-Z]{2}|\*)$")]
-    year: int = Field(ge=2000, le=2099)
+    year: int | None = Field(
+        default=None, ge=2000, le=2099, description="The quota year; this year of the issuer's calendar when left out."
+    )
     type: PermitType
     quantity: int = Field(ge=0, le=10_000_000)
 
@@ -69,9 +71,7 @@ class ApplicationIn(BaseModel):
                     "plate": "123ABC02",
                     "trailer_plate": "45TRL02",
                     "route": ["KZ", "UZ", "TM", "AZ"],
-                    "valid_from": "2026-12-01",
-                    "valid_until": "2027-01-31",
-                    "trips": 1,
+                    "trips": 2,
                 }
             ]
         },
@@ -83,8 +83,10 @@ class ApplicationIn(BaseModel):
     route: Annotated[list[Country], Field(min_length=2, max_length=12)] = Field(
         description="Countries in the order the truck passes them, from loading to unloading."
     )
-    valid_from: CorridorDate = Field(
-        description="First day, in the carrier's country's calendar; the permits belong to this day's quota year."
+    valid_from: CorridorDate | None = Field(
+        default=None,
+        description="First day, in the carrier's country's calendar; the permits belong to this day's quota year. "
+        "Left out: today there.",
     )
     valid_until: CorridorDate | None = Field(
         default=None,
@@ -169,9 +171,7 @@ class UseIn(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         str_strip_whitespace=True,
-        json_schema_extra={
-            "examples": [{"activity": "ENTRY", "office": "UZGIS001", "plate": "123ABC02", "at": "2026-12-02T08:15:00Z"}]
-        },
+        json_schema_extra={"examples": [{"activity": "ENTRY", "office": "UZGIS001", "plate": "123ABC02"}]},
     )
 
     activity: Literal["ENTRY", "EXIT", "SIGHTING"]

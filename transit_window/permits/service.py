@@ -87,17 +87,18 @@ async def grant_quota(session: AsyncSession, node: Node, *, request: QuotaIn) ->
             errors=[FieldError("/body/holder", "not in the trust list", "15")],
         )
     now = clock.utcnow()
+    year = request.year or local_today(node.id, now).year  # the issuer's calendar: a quota year begins there
     kind: QuotaKind = "multilateral" if request.holder == "*" else "partner"
-    closed = years_of(node).why_closed(issuer=node.id, type=request.type, year=request.year, quota=kind, now=now)
+    closed = years_of(node).why_closed(issuer=node.id, type=request.type, year=year, quota=kind, now=now)
     if closed:
         raise InvalidInput(
-            f"no {request.year} quota can be granted today: {closed}",
+            f"no {year} quota can be granted today: {closed}",
             errors=[FieldError("/body/year", closed, "14")],
         )
     key = (
         PermitQuota.issuer == node.id,
         PermitQuota.holder == request.holder,
-        PermitQuota.year == request.year,
+        PermitQuota.year == year,
         PermitQuota.type == request.type,
     )
     quota = await session.scalar(select(PermitQuota).where(*key))
@@ -105,7 +106,7 @@ async def grant_quota(session: AsyncSession, node: Node, *, request: QuotaIn) ->
         quota = PermitQuota(
             issuer=node.id,
             holder=request.holder,
-            year=request.year,
+            year=year,
             type=request.type,
             quantity=request.quantity,
             issued=0,
@@ -125,7 +126,7 @@ async def grant_quota(session: AsyncSession, node: Node, *, request: QuotaIn) ->
         await session.refresh(quota)
         if changed.rowcount != 1:  # type: ignore[attr-defined]
             raise Conflict(
-                f"{quota.issued} {request.type} permits of {request.year} are already issued to {request.holder}: "
+                f"{quota.issued} {request.type} permits of {year} are already issued to {request.holder}: "
                 f"the quota cannot go below that (asked {request.quantity})",
                 issued=quota.issued,
             )
@@ -160,7 +161,7 @@ async def list_quotas(session: AsyncSession) -> Sequence[PermitQuota]:
 # -- single-window applications --------------------------------------------------------------------------------
 
 
-def _check_application(node: Node, application: ApplicationIn) -> tuple[str, str | None, date]:
+def _check_application(node: Node, application: ApplicationIn, *, valid_from: date) -> tuple[str, str | None, date]:
     """The plate, the trailer and the last day asked for (the longest the quota year allows when none is given)."""
     errors = []
     today = local_today(node.id)
@@ -187,9 +188,9 @@ def _check_application(node: Node, application: ApplicationIn) -> tuple[str, str
     if len(set(application.route)) == 1:
         errors.append(FieldError("/body/route", "a route needs at least two countries", "14"))
         route_ok = False
-    year = application.valid_from.year
+    year = valid_from.year
     valid_until = application.valid_until or date(year, 12, 31)
-    if application.valid_from < today:
+    if valid_from < today:
         errors.append(
             FieldError("/body/valid_from", f"is in the past (today is {today} in {time_zone(node.id).key})", "14")
         )
@@ -221,11 +222,11 @@ def _check_application(node: Node, application: ApplicationIn) -> tuple[str, str
                     "14",
                 )
             )
-    if valid_until < application.valid_from:
+    if valid_until < valid_from:
         errors.append(
             FieldError(
                 "/body/valid_until",
-                f"ends ({valid_until}) before it starts ({application.valid_from})",
+                f"ends ({valid_until}) before it starts ({valid_from})",
                 "14",
             )
         )
@@ -242,7 +243,8 @@ async def apply(
     session: AsyncSession, node: Node, *, client: Principal, application: ApplicationIn
 ) -> PermitApplication:
     """Record the application and ask each country on the route that wants a permit of this node's carriers."""
-    plate, trailer, valid_until = _check_application(node, application)
+    valid_from = application.valid_from or local_today(node.id)  # the carrier's today: this node is its country's
+    plate, trailer, valid_until = _check_application(node, application, valid_from=valid_from)
     now = clock.utcnow()
     row = PermitApplication(
         id=new_id(),
@@ -252,7 +254,7 @@ async def apply(
         plate=plate,
         trailer_plate=trailer,
         route=list(application.route),
-        valid_from=application.valid_from,
+        valid_from=valid_from,
         valid_until=valid_until,
         trips=application.trips,
         client_id=client.client_id,

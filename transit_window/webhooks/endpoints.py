@@ -16,7 +16,7 @@ from transit_window.api.pagination import Page
 from transit_window.api.problems import responses
 from transit_window.text import Printable
 from transit_window.tracking import access
-from transit_window.webhooks import service
+from transit_window.webhooks import service, signing
 from transit_window.webhooks.models import WebhookDelivery, WebhookSubscription
 
 router = APIRouter(tags=["webhooks"])
@@ -57,6 +57,18 @@ class SubscriptionIn(BaseModel):
         description=f"Only these types (default: all): {', '.join(service.EVENT_TYPES)}.",
     )
     description: Annotated[str, Printable] | None = Field(default=None, max_length=200)
+    secret: str | None = Field(
+        default=None,
+        max_length=100,
+        description="The receiver's own signing secret (`whsec_` + base64 of 24 to 64 random bytes), e.g. the one "
+        "`transit-window webhooks listen` was started with. Left out (recommended): the node makes one and answers "
+        "it once.",
+    )
+
+    @field_validator("secret")
+    @classmethod
+    def _secret_shape(cls, value: str | None) -> str | None:
+        return None if value is None else signing.check_secret(value)
 
     @field_validator("event_types")
     @classmethod
@@ -180,6 +192,7 @@ async def create_subscription(
         mrn=request.mrn,
         event_types=request.event_types,
         description=request.description,
+        secret=request.secret,
     )
     return SubscriptionCreated(**SubscriptionOut.of(subscription).model_dump(), secret=secret)
 

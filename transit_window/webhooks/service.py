@@ -183,13 +183,14 @@ async def create(
     mrn: str | None,
     event_types: list[str],
     description: str | None,
+    secret: str | None = None,
 ) -> tuple[WebhookSubscription, str]:
-    """Make a subscription; returns it and its secret (shown this once)."""
+    """Make a subscription; returns it and its secret (shown this once): the receiver's own, or a new one."""
     if principal.role == "forwarder" and not principal.party_id:
         raise Forbidden("this forwarder client has no party id, so it follows no consignment")
     await check_url(url, settings)
     now = clock.utcnow()
-    secret = signing.new_secret()
+    secret = secret or signing.new_secret()
     subscription = WebhookSubscription(
         id=new_id(),
         client_id=principal.client_id,

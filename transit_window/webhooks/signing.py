@@ -8,11 +8,13 @@ Several signatures (a rotation's new and old secret) go space-separated in one `
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import secrets
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the format's prefix, not a secret
+SECRET_BYTES = (24, 64)  # the spec: "between 24 bytes (192 bits) and 64 bytes (512 bits)"
 
 
 def new_secret() -> str:
@@ -22,6 +24,20 @@ def new_secret() -> str:
 def secret_bytes(secret: str) -> bytes:
     raw = secret.removeprefix(SECRET_PREFIX)
     return base64.b64decode(raw + "=" * (-len(raw) % 4))
+
+
+def check_secret(secret: str) -> str:
+    """A secret a receiver brings (`whsec_` + standard base64 of 24 to 64 bytes), or a ValueError saying why not."""
+    if not secret.startswith(SECRET_PREFIX):
+        raise ValueError(f"a webhook secret starts with {SECRET_PREFIX}")
+    try:
+        key = base64.b64decode(secret.removeprefix(SECRET_PREFIX), validate=True)
+    except binascii.Error:
+        raise ValueError(f"a webhook secret is {SECRET_PREFIX} and then standard base64") from None
+    low, high = SECRET_BYTES
+    if not low <= len(key) <= high:
+        raise ValueError(f"a webhook secret's key has {low} to {high} bytes, not {len(key)}")
+    return secret
 
 
 def sign(secret: str, *, msg_id: str, timestamp: int, body: str) -> str:

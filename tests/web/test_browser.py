@@ -205,7 +205,7 @@ def test_a_truck_followed_live_in_chromium_in_english_and_russian(
     customs("UZ", "POST", f"/v1/movements/{mrn}/crossings", expect=201, json=_step("UZGIS001", "entry"))
     rows.nth(2).wait_for(state="attached", timeout=LIVE_WAIT_MS)
     assert rows.nth(2).locator(".what").inner_text() == "Въезд в страну"
-    assert rows.nth(2).locator(".place").inner_text() == "Gishtkuprik"
+    assert rows.nth(2).locator(".place").inner_text() == "Гишткуприк"  # the Russian page names places in Russian
     assert rows.nth(2).locator(".chip").inner_text() == "Узбекистан"
     assert page.locator("#event-count").inner_text() == "3"
     assert page.locator("#truck").get_attribute("data-office") == "UZGIS001"

@@ -12,24 +12,21 @@ from transit_window import clock
 from transit_window.api.deps import SECRET_BEARING, NodeDep, Principal, SessionDep, require
 from transit_window.api.pagination import decode_cursor, encode_cursor
 from transit_window.api.problems import responses
-from transit_window.codes import OfficeDirectory
 from transit_window.codes.of_node import offices_of
 from transit_window.dates import CorridorDatetime
 from transit_window.declarations.models import Movement
 from transit_window.errors import Forbidden, NotFound
 from transit_window.node import Node
 from transit_window.text import Printable
-from transit_window.tracking import access, codes, timeline, vocabulary
-from transit_window.tracking.events import office_timezone
+from transit_window.tracking import access, codes, timeline
 from transit_window.tracking.models import ConsignmentParty, TrackingEvent
+from transit_window.tracking.public import public_view
 from transit_window.tracking.schemas import (
     Consignment,
     ConsignmentPage,
     EventPage,
     GrantIn,
     GrantOut,
-    Place,
-    PublicStep,
     PublicTrack,
     Timeline,
     TrackingCodeOut,
@@ -210,48 +207,6 @@ async def rotate_code(mrn: MrnPath, principal: Reader, node: NodeDep, session: S
         raise Forbidden("only the declarant (or customs) may rotate the tracking code")
     code = await codes.issue(session, mrn=mrn)
     return TrackingCodeOut(mrn=mrn, tracking_code=code, url=f"{node.settings.public_url}/track/{code}")
-
-
-def _last_place(events: list[TrackingEvent], offices: OfficeDirectory) -> Place | None:
-    """Where the public may think the truck is: the last office it passed, and that office's country. Never a
-    position from an e-seal ping: the raw track of a truck is for customs (and a forged ping once moved this)."""
-    for event in reversed(events):
-        if event.office:
-            return timeline.place(event.office, event.country, offices)
-    return Place(office=None, country=events[-1].country) if events else None
-
-
-async def public_view(session: SessionDep, node: Node, code: str, *, lang: str = "en") -> PublicTrack:
-    mrn = await codes.mrn_of(session, code)
-    movement = await session.scalar(select(Movement).where(Movement.mrn == mrn)) if mrn else None
-    if movement is None:
-        raise NotFound("no consignment with this tracking code (it may have been rotated)")
-    offices = offices_of(node)
-    events = await timeline.timeline(session, movement.mrn)
-    steps = []
-    for event in events:
-        words = vocabulary.of(event.kind)
-        office = offices.get(event.office) if event.office else None
-        local = event.event_time.astimezone(office_timezone(event.country))
-        steps.append(
-            PublicStep(
-                step=event.kind,
-                label=words.label_ru if lang == "ru" else words.label_en,
-                office=event.office,
-                place=office.name if office else None,
-                country=event.country,
-                time=local.isoformat(timespec="minutes"),
-                alert=event.kind in ("alert", "seal-opened"),
-            )
-        )
-    return PublicTrack(
-        mrn=movement.mrn,
-        status=movement.status,
-        countries=movement.countries,
-        route=[timeline.place(office, office[:2], offices) for office in movement.offices],
-        current_place=_last_place(events, offices),
-        timeline=steps,
-    )
 
 
 @router.get(

@@ -332,7 +332,7 @@ def test_each_alert_says_its_rule_where_and_how_much_at_the_local_time_of_its_pl
     write (tracking/positions.py, alerts.check_overdue): the rule's name, the stretch of the route (never the
     position), the measure in words and as a number; the time in the zone of the place (Baku is UTC+04:00). A
     peer's details that are not numbers give no measure rather than their text."""
-    start = datetime(2026, 5, 1, 4, 0, tzinfo=UTC) + (clock.utcnow() - datetime(2026, 5, 1, tzinfo=UTC)) // 7
+    start = (clock.utcnow() - timedelta(days=2)).replace(hour=4, minute=0, second=0, microsecond=0)
     hour = timedelta(hours=1)
     timeline = [
         _event("released", start, office="KZALA001", country="KZ"),

@@ -99,6 +99,18 @@ def test_the_uzbek_alat_is_not_the_azerbaijani_port() -> None:
     assert (port.country, port.role) == ("AZ", "port")
 
 
+def test_every_bundled_office_has_its_russian_name_in_cyrillic() -> None:
+    """The tracking page in Russian names places as a Russian reader knows them: Алматы, not Almaty."""
+    directory = OfficeDirectory()
+    for office in directory:
+        assert office.name_ru and not any("a" <= letter.lower() <= "z" for letter in office.name_ru), office.code
+        assert office.name_in("ru") == office.name_ru and office.name_in("en") == office.name
+    russian = {code: directory.require(code).name_ru for code in ("KZALA001", "KZZHZ001", "UZTAS001", "AZBAK001")}
+    assert russian == {"KZALA001": "Алматы", "KZZHZ001": "Жибек Жолы", "UZTAS001": "Ташкент", "AZBAK001": "Баку"}
+    assert directory.require("UZALT001").name_in("ru").startswith("Алат (")  # Olot, Uzbekistan
+    assert directory.require("AZALA001").name_in("ru").startswith("порт Алят (")  # Ələt, Azerbaijan
+
+
 def test_every_corridor_country_has_offices_and_by_country_filters() -> None:
     directory = OfficeDirectory()
     for country in CORRIDOR_COUNTRIES:
@@ -146,6 +158,7 @@ def test_an_operator_file_overrides_by_code_and_adds_offices(tmp_path: Path) -> 
     assert directory.require("KZALA001").name == "Almaty CTO-1"
     assert directory.require("KZALA001").unlocode is None  # replaced whole, not merged field by field
     assert directory.require("KZNZH001").faces == "CN"
+    assert directory.require("KZNZH001").name_in("ru") == "Nur Zholy"  # no name_ru: the name in both languages
     assert len(directory) == len(EXPECTED_OFFICES) + 1
     assert OfficeDirectory().require("KZALA001").name == "Almaty"  # the bundled data is untouched
 
@@ -177,6 +190,7 @@ def test_load_office_file_names_the_bad_entry_and_field(tmp_path: Path) -> None:
         ({"role": "airport"}, "field 'role'"),
         ({"unlocode": "UZ TAS"}, "is not in the office's country KZ"),
         ({"colour": "blue"}, "field 'colour'"),
+        ({"name_ru": "Almaty"}, "field 'name_ru'"),
     ],
 )
 def test_entries_that_break_the_office_rules_are_refused(tmp_path: Path, entry: dict[str, Any], reason: str) -> None:

@@ -292,6 +292,18 @@ async def test_an_arrival_without_its_border_crossings_ends_as_usual_and_raises_
         ]
         assert shown == [("alert", "unrecorded-crossings", "TM", f"urn:uuid:{on_tm[0]['id']}")], (node, shown)
 
+    # The public view names the rule and the missing crossings, in English and in Russian (no KeyError, no "Alert").
+    code = (await kz.client.get(f"/v1/movements/{mrn}", headers=customs["KZ"])).json()["tracking_code"]
+    for lang, label, crossings in (
+        ("en", "Border crossings not recorded", "exit at Zhibek Zholy, entry at Farap"),
+        ("ru", "Пересечения границ не зарегистрированы", "выезд — Жибек Жолы, въезд — Фарап"),
+    ):
+        public = await kz.client.get(f"/v1/track/{code}", params={"lang": lang})
+        assert public.status_code == 200, public.text
+        [alert] = [step for step in public.json()["timeline"] if step["alert"]]
+        assert (alert["rule"], alert["label"]) == ("unrecorded-crossings", label), alert
+        assert crossings in alert["detail"], alert
+
     note = {"note": "KZ exit confirmed from the Zhibek Zholy paper log; TM entry recorded late at Farap"}
     closed = await kz.client.post(f"/v1/alerts/{on_kz[0]['id']}/close", json=note, headers=customs["KZ"])
     assert (closed.status_code, closed.json()["status"], closed.json()["closed_note"]) == (200, "closed", note["note"])

@@ -4,7 +4,8 @@ this node's own script."""
 
 from __future__ import annotations
 
-from datetime import timedelta, timezone
+import re
+from datetime import UTC, datetime, timedelta, timezone
 
 import httpx
 import orjson
@@ -14,9 +15,15 @@ from tests.support.inprocess import InProcessCorridor
 from tests.web.conftest import Element, Page, Travelled, parse, travel
 from transit_window import clock, spec
 from transit_window.app import create_app
+from transit_window.codes import OfficeDirectory
 from transit_window.db.session import unit_of_work
 from transit_window.settings import Settings
 from transit_window.tracking import events
+from transit_window.tracking.models import TrackingEvent
+from transit_window.tracking.public import display, local_iso, place_names, public_steps
+from transit_window.tracking.schemas import Place, PublicStep, PublicTrack
+from transit_window.tracking.seed import ROUTE as ALMATY_TO_BAKU
+from transit_window.web import routemap
 
 SECURITY_HEADERS = {
     "content-security-policy": (
@@ -29,6 +36,8 @@ SECURITY_HEADERS = {
 }
 ITINERARY = ["KZALA001", "KZZHZ001", "UZGIS001", "UZALT001", "TMFAR001", "TMASB001"]
 BORDER_POSTS = {"KZZHZ001", "UZGIS001", "UZALT001", "TMFAR001"}
+SHOWN_TIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC[+-]\d{2}:\d{2}$")  # the one format of every time
+OFFICES = OfficeDirectory()
 EVENT_HANDLERS = ("onload", "onclick", "onerror", "onmouseover", "onfocus", "onsubmit", "onchange", "oninput")
 
 
@@ -103,6 +112,15 @@ async def test_the_page_of_a_closed_journey_shows_its_timeline_route_and_border_
     points = {code: (float(g.attrs["data-x"]), float(g.attrs["data-y"])) for code, g in offices.items()}
     assert points["KZZHZ001"] != points["UZGIS001"]
     assert all(0 < x < width and 0 < y < height for x, y in points.values())
+
+    # every time in the office's local time (all of this route is on UTC+05:00), in one format, the clock too
+    times = [time for time in page.find_all("time") if "datetime" in time.attrs]  # not the step template's
+    assert len(times) == len(rows) + 1 and all(SHOWN_TIME.match(time.text) for time in times), times
+    assert all(time.attrs["datetime"].endswith("+05:00") for time in times)
+    assert [time.text for time in times[:-1]] == [display(step["time"]) for step in api["timeline"]]
+    # closed: nothing will change, so neither the badge nor the polling
+    assert "hidden" in page.one(id="live").attrs and page.one("body").attrs["data-polling"] == "off"
+    assert orjson.loads(page.one("body").attrs["data-track"])["final"] is True and api["final"] is True
 
     for secret in ("230340000126", "23660", "Almaty Fruit Export", "123ABC02", "Ashgabat Bazaar"):
         assert secret not in response.text
@@ -210,17 +228,19 @@ async def test_the_script_and_styles_come_from_the_node_with_the_same_headers(co
     assert "http" not in script.replace("http://www.w3.org/2000/svg", ""), "track.js names another site"
 
 
-async def test_an_alert_on_the_road_is_listed_but_its_position_is_never_shown(
+async def test_an_alert_on_the_road_says_what_where_and_how_far_but_never_its_position(
     corridor: InProcessCorridor, customs: dict[str, dict[str, str]], guarantee: str
 ) -> None:
-    """A truck in Uzbekistan raises an alert off the road — an event with coordinates and no office, signed by UZ,
-    as the departure node holds it once the route shares it: the timeline's last row is an alert, but the page
+    """A truck in Uzbekistan strays 68.5 km off its route — an event with coordinates and no office, signed by UZ,
+    as the departure node holds it once the route shares it: the timeline's last row says "Route deviation", on
+    the stretch from Gishtkuprik (the last office passed) to Alat, 68.5 km off the route, at its own time; the page
     draws no mark for it and the truck stays at the last office passed (issue 13: a raw position is for customs;
-    a forged ping once moved the public truck into the desert)."""
+    a forged ping once moved the public truck into the desert). The movement is on the road, so the page polls."""
     moving = await travel(corridor, customs, until="entry-uz")
     kz = corridor["KZ"]
     before = parse((await kz.client.get(f"/track/{moving.tracking_code}")).text)
     assert before.one(id="truck").attrs["data-office"] == "UZGIS001" and not before.find_all("g", class_="alert-marker")
+    strayed = clock.utcnow()
     async with unit_of_work(kz.node) as session:
         await events.record_event(
             session,
@@ -228,11 +248,11 @@ async def test_an_alert_on_the_road_is_listed_but_its_position_is_never_shown(
             kind="alert",
             office=None,
             country="UZ",
-            at=clock.utcnow().astimezone(timezone(timedelta(hours=5))),
+            at=strayed.astimezone(timezone(timedelta(hours=5))),
             signed_by="UZ",
             envelope_id=None,
             record={},
-            details={"rule": "route-deviation"},
+            details={"rule": "route-deviation", "distance_km": 68.5, "corridor_km": 25, "device_id": "ESEAL-UZ-1"},
             lat=40.1,
             lon=65.4,
         )
@@ -240,16 +260,39 @@ async def test_an_alert_on_the_road_is_listed_but_its_position_is_never_shown(
     assert response.status_code == 200, response.text
     page = parse(response.text)
     rows = timeline_rows(page)
-    assert rows[-1].attrs["data-step"] == "alert" and "alert" in rows[-1].classes
-    assert rows[-1].children[1].text == "Alert"
+    last = rows[-1]
+    assert (last.attrs["data-step"], last.attrs["data-rule"]) == (
+        "alert",
+        "route-deviation",
+    ) and "alert" in last.classes
+    assert last.children[1].text == "Route deviation"
+    assert last.children[3].all_text() == "between Gishtkuprik and Alat Uzbekistan"  # the place, then the chip
+    assert last.children[4].text == "68.5 km off the route"
+    assert last.children[2].attrs["datetime"] == local_iso(strayed, "UZ") >= rows[-2].children[2].attrs["datetime"]
     assert not page.find_all("g", class_="alert-marker")
     assert page.one(id="truck").attrs["data-office"] == "UZGIS001"
     assert page.one(id="position").text.strip() == "Gishtkuprik, Uzbekistan"
-    assert "40.1" not in response.text and "65.4" not in response.text
+    for private in ("40.1", "65.4", "ESEAL-UZ-1"):
+        assert private not in response.text
     track = (await kz.client.get(f"/v1/track/{moving.tracking_code}")).json()
     current = track["current_place"]
     assert (current["office"], current["lat"], current["lon"]) == ("UZGIS001", 41.38, 69.12)  # the office's own
-    assert page.one(id="status").attrs["data-status"] == "in_transit"
+    alert = track["timeline"][-1]
+    assert (alert["rule"], alert["distance_km"], alert["minutes"], alert["office"]) == (
+        "route-deviation",
+        68.5,
+        None,
+        None,
+    )
+    assert "ESEAL-UZ-1" not in orjson.dumps(track).decode()
+    assert page.one(id="status").attrs["data-status"] == "in_transit" and track["final"] is False
+    assert "hidden" not in page.one(id="live").attrs and page.one("body").attrs["data-polling"] == "on"
+
+    russian = parse((await kz.client.get(f"/track/{moving.tracking_code}", params={"lang": "ru"})).text)
+    last = timeline_rows(russian)[-1]
+    assert last.children[1].text == "Отклонение от маршрута"
+    assert last.children[3].children[0].text == "на участке Гишткуприк — Алат"
+    assert last.children[4].text == "68,5 км от маршрута"
 
 
 def test_the_pages_are_mounted_but_not_in_the_api_document() -> None:
@@ -274,3 +317,158 @@ async def test_the_nodes_address_opens_a_landing_page_with_its_links(corridor: I
     assert {"/track/", "/docs", "/redoc", "/openapi.json", "/v1/corridor/trust-list"} <= links
     for href in sorted(links):  # every link leads somewhere (readiness is 503 here: the test runs no background work)
         assert (await corridor["KZ"].client.get(href)).status_code in ((200, 503) if href == "/readyz" else (200,))
+
+
+def test_a_name_two_places_on_the_page_share_gets_its_country_in_either_language() -> None:
+    """Almaty → Baku passes the Uzbek Alat (at the Farap crossing) and ends through Azerbaijan's port of Alat: both
+    names carry their country, the other places only their name, in Cyrillic in Russian. Without the port the
+    Uzbek Alat is just Alat."""
+    english = place_names(ALMATY_TO_BAKU, OFFICES, lang="en")
+    assert (english["UZALT001"], english["AZALA001"]) == ("Alat (Uzbekistan)", "Alat port (Azerbaijan)")
+    assert (english["KZALA001"], english["KZZHZ001"], english["AZBAK001"]) == ("Almaty", "Zhibek Zholy", "Baku")
+    russian = place_names(ALMATY_TO_BAKU, OFFICES, lang="ru")
+    assert (russian["UZALT001"], russian["AZALA001"]) == ("Алат (Узбекистан)", "порт Алят (Азербайджан)")
+    assert [russian[code] for code in ("KZALA001", "KZZHZ001", "TMFAR001", "AZBAK001")] == [
+        "Алматы",
+        "Жибек Жолы",
+        "Фарап",
+        "Баку",
+    ]
+    assert place_names(["KZALA001", "UZALT001", "TMFAR001"], OFFICES, lang="en")["UZALT001"] == "Alat"
+
+
+def _event(kind: str, at: datetime, *, office: str | None, country: str, **details: object) -> TrackingEvent:
+    return TrackingEvent(
+        id=f"{kind}-{at.isoformat()}", kind=kind, event_time=at, office=office, country=country, details=details
+    )
+
+
+def test_each_alert_says_its_rule_where_and_how_much_at_the_local_time_of_its_place() -> None:
+    """What the public view makes of each rule's alert on the way from Almaty to Baku, from the details the rules
+    write (tracking/positions.py, alerts.check_overdue): the rule's name, the stretch of the route (never the
+    position), the measure in words and as a number; the time in the zone of the place (Baku is UTC+04:00). A
+    peer's details that are not numbers give no measure rather than their text."""
+    start = (clock.utcnow() - timedelta(days=2)).replace(hour=4, minute=0, second=0, microsecond=0)
+    hour = timedelta(hours=1)
+    timeline = [
+        _event("released", start, office="KZALA001", country="KZ"),
+        _event("alert", start + hour, office=None, country="KZ", rule="route-deviation", distance_km=68.46),
+        _event("exit", start + 2 * hour, office="KZZHZ001", country="KZ"),
+        _event("entry", start + 3 * hour, office="UZGIS001", country="UZ"),
+        _event("alert", start + 5 * hour, office=None, country="KZ", rule="long-stop", minutes=95, since="x"),
+        _event(
+            "alert",
+            start + 9 * hour,
+            office=None,
+            country="KZ",
+            rule="overdue-crossing",
+            last_office="UZGIS001",
+            next_office="UZALT001",
+            distance_km=512.3,
+            expected_by=clock.isoformat(start + 8 * hour),
+        ),
+        _event("entry", start + 30 * hour, office="AZALA001", country="AZ"),
+        _event("seal-opened", start + 31 * hour, office=None, country="KZ", rule="seal-opened", seal_state="tampered"),
+        _event("alert", start + 32 * hour, office=None, country="KZ", rule="route-deviation", distance_km="far"),
+    ]
+    names = place_names(ALMATY_TO_BAKU, OFFICES, lang="en")
+    steps = public_steps(timeline, itinerary=ALMATY_TO_BAKU, offices=OFFICES, names=names, lang="en").steps
+    shown = [(step.label, step.place, step.detail, step.distance_km, step.minutes) for step in steps if step.alert]
+    due = display(local_iso(start + 8 * hour, "UZ"))
+    assert shown == [
+        ("Route deviation", "between Almaty and Zhibek Zholy", "68.5 km off the route", 68.46, None),
+        ("Long stop", "between Gishtkuprik and Alat (Uzbekistan)", "stopped for 1 h 35 min", None, 95),
+        (
+            "Border crossing overdue",
+            "between Gishtkuprik and Alat (Uzbekistan)",
+            f"due at Alat (Uzbekistan) by {due}, 512.3 km from Gishtkuprik",
+            512.3,
+            None,
+        ),
+        (
+            "Seal opened",
+            "between Alat port (Azerbaijan) and Baku",
+            "tampered with, away from a customs office",
+            None,
+            None,
+        ),
+        ("Route deviation", "between Alat port (Azerbaijan) and Baku", None, None, None),
+    ]
+    assert [step.rule for step in steps if step.alert] == [
+        "route-deviation",
+        "long-stop",
+        "overdue-crossing",
+        "seal-opened",
+        "route-deviation",
+    ]
+    assert [step.time[-6:] for step in steps] == ["+05:00"] * 6 + ["+04:00"] * 3  # KZ, UZ; then in Azerbaijan
+    assert steps[1].time == local_iso(start + hour, "KZ") and all(SHOWN_TIME.match(display(s.time)) for s in steps)
+
+    russian = public_steps(
+        timeline,
+        itinerary=ALMATY_TO_BAKU,
+        offices=OFFICES,
+        names=place_names(ALMATY_TO_BAKU, OFFICES, lang="ru"),
+        lang="ru",
+    ).steps
+    assert [(step.label, step.place, step.detail) for step in russian if step.alert][:2] == [
+        ("Отклонение от маршрута", "на участке Алматы — Жибек Жолы", "68,5 км от маршрута"),
+        ("Длительная стоянка", "на участке Гишткуприк — Алат (Узбекистан)", "стоянка 1 ч 35 мин"),
+    ]
+
+
+def test_times_read_one_way_in_the_zone_of_the_place() -> None:
+    """RFC 3339 to the minute in the office's country zone (Kabul is UTC+04:30, Bishkek +06:00), read as
+    '2026-05-01 14:03 UTC+05:00' everywhere on the page."""
+    moment = datetime(2026, 5, 1, 9, 3, 30, tzinfo=UTC)
+    assert [local_iso(moment, country) for country in ("KZ", "KG", "AZ", "AF")] == [
+        "2026-05-01T14:03+05:00",
+        "2026-05-01T15:03+06:00",
+        "2026-05-01T13:03+04:00",
+        "2026-05-01T13:33+04:30",
+    ]
+    assert display("2026-05-01T14:03+05:00") == "2026-05-01 14:03 UTC+05:00"
+    assert events.offset_text("AF", moment) == "+04:30"
+
+
+def test_map_labels_stay_inside_the_map_and_are_larger_on_a_phone() -> None:
+    """Almaty → Baku in Russian, the widest names: at both sizes every label (АЗЕРБАЙДЖАН too) keeps its distance
+    from the map's border, office labels do not cover one another, and the phone's are set larger."""
+    names = place_names(ALMATY_TO_BAKU, OFFICES, lang="ru")
+    route = [
+        Place(
+            office=code,
+            name=names[code],
+            country=code[:2],
+            lat=OFFICES.require(code).lat,
+            lon=OFFICES.require(code).lon,
+        )
+        for code in ALMATY_TO_BAKU
+    ]
+    track = PublicTrack(
+        mrn="26KZALA000000001J5",
+        status="in_transit",
+        final=False,
+        countries=["KZ", "UZ", "TM", "AZ"],
+        route=route,
+        current_place=route[3],
+        timeline=[
+            PublicStep(step="exit", label="-", office="UZALT001", place=names["UZALT001"], country="UZ", time="-")
+        ],
+        as_of="-",
+    )
+    countries = {"KZ": "Казахстан", "UZ": "Узбекистан", "TM": "Туркменистан", "AZ": "Азербайджан"}
+    built = routemap.build(track, OFFICES, country_names=countries, alerts=[], truck_title="-")
+    wide, narrow = built.layouts
+    assert (wide.name, narrow.name) == ("wide", "narrow") and narrow.font > wide.font
+    assert {code for code, _ in wide.offices} == set(ALMATY_TO_BAKU)  # on a wide map every office is named
+    assert {"KZALA001", "AZBAK001", "UZALT001"} <= {code for code, _ in narrow.offices}  # the ends and the truck's
+    assert dict(wide.offices)["UZALT001"].text == "Алат (Узбекистан)"
+    for layout in (wide, narrow):
+        boxes = [routemap._text_box(label, layout.font) for _, label in layout.offices]
+        boxes += [routemap._text_box(label, routemap.COUNTRY_FONT, capitals=True) for _, label in layout.countries]
+        for left, top, right, bottom in boxes:
+            assert left >= routemap.EDGE and top >= routemap.EDGE, (layout.name, left, top)
+            assert right <= built.width - routemap.EDGE and bottom <= built.height - routemap.EDGE
+        offices = boxes[: len(layout.offices)]
+        assert not any(routemap._overlap(a, b) for i, a in enumerate(offices) for b in offices[i + 1 :]), layout.name

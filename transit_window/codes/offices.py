@@ -6,7 +6,8 @@ are corridor-internal 8-character references shaped like NCTS office numbers: th
 digits (`KZALA001` Almaty). The UN/LOCODE, where the place has one, is kept apart in `unlocode` ("KZ ALA").
 
 A border crossing is two offices, one per side, that name each other as `partner` (Zhibek Zholy KZZHZ001 and
-Gishtkuprik UZGIS001). Coordinates flagged `approx` are estimates: good for a map, not for a geofence.
+Gishtkuprik UZGIS001). Coordinates flagged `approx` are estimates: good for a map, not for a geofence. Each
+bundled office also has its Russian name (`name_ru`, Cyrillic) for the public tracking page in Russian.
 This module reads files; it must not talk to a database or the network.
 """
 
@@ -27,6 +28,7 @@ TransportMode = Literal["road", "rail", "sea"]
 
 OfficeCode = Annotated[str, Field(pattern=r"^[A-Z]{2}[A-Z0-9]{6}$")]
 CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+CYRILLIC = r"[\u0400-\u04FF]"  # at least one Cyrillic letter: the English name pasted into name_ru is a mistake
 
 
 class Office(BaseModel):
@@ -36,6 +38,9 @@ class Office(BaseModel):
 
     code: OfficeCode
     name: Annotated[str, Field(min_length=1, max_length=120)]
+    name_ru: Annotated[str, Field(min_length=1, max_length=120, pattern=CYRILLIC)] | None = None
+    """The name in Russian, in Cyrillic (the public page in Russian); an operator's entry without one is shown by
+    `name` in both languages."""
     role: OfficeRole
     country: CountryCode
     lat: Annotated[float, Field(ge=-90, le=90)]
@@ -48,6 +53,10 @@ class Office(BaseModel):
     modes: tuple[TransportMode, ...] = ()
     approx: bool = False
     """The coordinates are an estimate."""
+
+    def name_in(self, lang: str) -> str:
+        """The name a reader of `lang` ("en" or "ru") knows the place by."""
+        return self.name_ru if lang == "ru" and self.name_ru else self.name
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

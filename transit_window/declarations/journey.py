@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
     from transit_window.node import Node
 
+FINAL = frozenset({"closed", "cancelled"})  # no step moves a movement out of these: its journey is over
 RANK = {"accepted": 0, "released": 1, "in_transit": 2, "arrived": 3, "closed": 4}
 STATUS_OF_STEP = {
     "released": "released",

@@ -18,16 +18,15 @@ from transit_window.declarations.models import Movement
 from transit_window.errors import Forbidden, NotFound
 from transit_window.node import Node
 from transit_window.text import Printable
-from transit_window.tracking import access, codes, timeline, vocabulary
-from transit_window.tracking.events import office_timezone
+from transit_window.tracking import access, codes, timeline
 from transit_window.tracking.models import ConsignmentParty, TrackingEvent
+from transit_window.tracking.public import public_view
 from transit_window.tracking.schemas import (
     Consignment,
     ConsignmentPage,
     EventPage,
     GrantIn,
     GrantOut,
-    PublicStep,
     PublicTrack,
     Timeline,
     TrackingCodeOut,
@@ -208,39 +207,6 @@ async def rotate_code(mrn: MrnPath, principal: Reader, node: NodeDep, session: S
         raise Forbidden("only the declarant (or customs) may rotate the tracking code")
     code = await codes.issue(session, mrn=mrn)
     return TrackingCodeOut(mrn=mrn, tracking_code=code, url=f"{node.settings.public_url}/track/{code}")
-
-
-async def public_view(session: SessionDep, node: Node, code: str, *, lang: str = "en") -> PublicTrack:
-    mrn = await codes.mrn_of(session, code)
-    movement = await session.scalar(select(Movement).where(Movement.mrn == mrn)) if mrn else None
-    if movement is None:
-        raise NotFound("no consignment with this tracking code (it may have been rotated)")
-    offices = offices_of(node)
-    events = await timeline.timeline(session, movement.mrn)
-    steps = []
-    for event in events:
-        words = vocabulary.of(event.kind)
-        office = offices.get(event.office) if event.office else None
-        local = event.event_time.astimezone(office_timezone(event.country))
-        steps.append(
-            PublicStep(
-                step=event.kind,
-                label=words.label_ru if lang == "ru" else words.label_en,
-                office=event.office,
-                place=office.name if office else None,
-                country=event.country,
-                time=local.isoformat(timespec="minutes"),
-                alert=event.kind in ("alert", "seal-opened"),
-            )
-        )
-    return PublicTrack(
-        mrn=movement.mrn,
-        status=movement.status,
-        countries=movement.countries,
-        route=[timeline.place(office, office[:2], offices) for office in movement.offices],
-        current_place=timeline.current_place(events, offices),
-        timeline=steps,
-    )
 
 
 @router.get(

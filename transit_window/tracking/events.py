@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from transit_window import clock
+from transit_window.codes import InvalidCode, time_zone
 from transit_window.db.base import table_of
 from transit_window.db.upsert import insert_ignore
 from transit_window.ids import new_id
@@ -17,18 +18,21 @@ from transit_window.webhooks import service as webhooks
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-# The offices' local time, used to show every event in the time of the place it happened (times are stored UTC).
-UTC_OFFSETS = {"KZ": 5, "KG": 6, "UZ": 5, "TJ": 5, "TM": 5, "AZ": 4, "CN": 8, "GE": 4, "TR": 3, "RU": 3, "AF": 4}
+
+def office_timezone(country: str) -> tzinfo:
+    """The civil time zone of an office's country (`codes.countries.TIME_ZONES`: Asia/Tashkent, Asia/Kabul at
+    +04:30, ...), so every event is shown in the time of the place it happened (times are stored in UTC); UTC for a
+    country the corridor keeps no zone for."""
+    try:
+        return time_zone(country)
+    except InvalidCode:
+        return UTC
 
 
-def office_timezone(country: str) -> timezone:
-    hours = UTC_OFFSETS.get(country, 0)
-    return timezone(timedelta(hours=hours))
-
-
-def offset_text(country: str) -> str:
-    hours = UTC_OFFSETS.get(country, 0)
-    return f"{'+' if hours >= 0 else '-'}{abs(hours):02d}:00"
+def offset_text(country: str, at: datetime) -> str:
+    """The UTC offset of `country` at the instant `at`, as EPCIS writes it: "+05:00", "+04:30"."""
+    offset = at.astimezone(office_timezone(country)).strftime("%z")
+    return f"{offset[:3]}:{offset[3:5]}"
 
 
 _STEP_NAMESPACE = uuid.UUID("6f1c9a52-3a55-4f0e-9a8e-0d3c7c1e2b11")
@@ -74,7 +78,7 @@ async def record_event(
             mrn=mrn,
             kind=kind,
             event_time=at,
-            event_time_zone_offset=offset_text(country),
+            event_time_zone_offset=offset_text(country, at),
             record_time=clock.utcnow(),
             office=office,
             country=country,

@@ -87,13 +87,33 @@ class TrackingCodeOut(BaseModel):
 
 
 class PublicStep(BaseModel):
+    """One step of the public timeline, in the language asked for (`?lang=`)."""
+
     step: str
-    label: str
+    label: str = Field(description="What happened; for an alert, its rule (Route deviation, Long stop, ...)")
     office: str | None
-    place: str | None
-    country: str
-    time: str
+    place: str | None = Field(
+        description="Where: the office by its name in the language asked for, with its country in brackets when "
+        "another place of this view has the same name; for an alert on the road, the stretch of the route "
+        "between the last office passed and the next one (never a position)"
+    )
+    country: str = Field(description="The country that recorded the step and signed it")
+    time: str = Field(
+        description="RFC 3339 in the local time of the office (for an alert on the road, of the last office "
+        "passed), with its offset, to the minute"
+    )
     alert: bool = False
+    rule: str | None = Field(
+        default=None, description="An alert's rule: route-deviation, long-stop, seal-opened or overdue-crossing"
+    )
+    detail: str | None = Field(
+        default=None,
+        description="An alert's measure in words: how far off the route, how long stopped, when a crossing was due",
+    )
+    distance_km: float | None = Field(
+        default=None, description="Route deviation: km off the route; overdue crossing: km from the last office"
+    )
+    minutes: int | None = Field(default=None, description="Long stop: how long the truck stood still")
 
 
 class PublicTrack(BaseModel):
@@ -102,6 +122,9 @@ class PublicTrack(BaseModel):
 
     mrn: str
     status: str
+    final: bool = Field(
+        description="The movement is closed or cancelled: this view will not change any more (stop polling)"
+    )
     countries: list[str]
     route: list[Place]
     current_place: Place | None = Field(
@@ -110,3 +133,6 @@ class PublicTrack(BaseModel):
         "an e-seal. The tracking page draws the truck here"
     )
     timeline: list[PublicStep]
+    as_of: str = Field(
+        description="When the node read this view: RFC 3339, to the minute, in the local time the last step is shown in"
+    )

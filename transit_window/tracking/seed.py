@@ -62,7 +62,7 @@ def _event_rows(mrn: str, count: int, start: Any) -> list[dict[str, Any]]:
                 "mrn": mrn,
                 "kind": kind,
                 "event_time": at,
-                "event_time_zone_offset": offset_text(office[:2]),
+                "event_time_zone_offset": offset_text(office[:2], at),
                 "record_time": at,
                 "office": office,
                 "country": office[:2],

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -39,18 +38,6 @@ def place(
 
 
 DESK_STEPS = frozenset({"closed", "cancelled"})  # recorded at the departure's desk, not where the truck is
-
-
-def current_place(events: Sequence[TrackingEvent], offices: OfficeDirectory) -> Place | None:
-    """Where the public may think the truck is: the place of the latest step (by event time, then order) that
-    happened where the truck was — arrival included, desk steps (the write-off at the departure office, a
-    cancellation) left out — and that office's country. Never a position from an e-seal ping: the raw track of a
-    truck is for customs (a forged ping once moved it). The one rule behind `current_place` of
-    `GET /v1/track/{code}` and the truck on the tracking page (which draws this place)."""
-    for event in reversed(events):
-        if event.office and event.kind not in DESK_STEPS:
-            return place(event.office, event.country, offices)
-    return Place(office=None, country=events[-1].country) if events else None
 
 
 async def verification_of(session: AsyncSession, events: list[TrackingEvent], *, node_id: str) -> dict[str, str]:

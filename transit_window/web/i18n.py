@@ -1,13 +1,16 @@
 """The tracking page's words in English and Russian, and which of the two a visitor gets.
 
-`?lang=ru` wins; otherwise the best of `en`/`ru` in the browser's Accept-Language; otherwise English. Step labels
-come from the one vocabulary table (transit_window/tracking/vocabulary.py), not from here.
+`?lang=ru` wins; otherwise the best of `en`/`ru` in the browser's Accept-Language; otherwise English. Step labels,
+alert rules and country names come from the one vocabulary table (transit_window/tracking/vocabulary.py), which the
+public JSON view uses too, not from here.
 """
 
 # ruff: noqa: RUF001 - Russian text: Cyrillic letters that look Latin are meant
 from __future__ import annotations
 
 from typing import Final
+
+from transit_window.tracking import vocabulary
 
 LANGUAGES: Final = {"en": "English", "ru": "Русский"}
 DEFAULT = "en"
@@ -98,36 +101,7 @@ STATUSES: Final[dict[str, dict[str, str]]] = {
     },
 }
 
-COUNTRIES: Final[dict[str, dict[str, str]]] = {
-    "en": {
-        "KZ": "Kazakhstan",
-        "KG": "Kyrgyzstan",
-        "UZ": "Uzbekistan",
-        "TJ": "Tajikistan",
-        "TM": "Turkmenistan",
-        "AZ": "Azerbaijan",
-        "CN": "China",
-        "RU": "Russia",
-        "GE": "Georgia",
-        "TR": "Türkiye",
-        "IR": "Iran",
-        "AF": "Afghanistan",
-    },
-    "ru": {
-        "KZ": "Казахстан",
-        "KG": "Кыргызстан",
-        "UZ": "Узбекистан",
-        "TJ": "Таджикистан",
-        "TM": "Туркменистан",
-        "AZ": "Азербайджан",
-        "CN": "Китай",
-        "RU": "Россия",
-        "GE": "Грузия",
-        "TR": "Турция",
-        "IR": "Иран",
-        "AF": "Афганистан",
-    },
-}
+COUNTRIES: Final = vocabulary.COUNTRY_NAMES  # one table: the public view names countries in its text too
 
 
 def choose(query: str | None, accept_language: str | None) -> tuple[str, bool]:

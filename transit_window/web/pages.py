@@ -17,8 +17,6 @@ from urllib.parse import quote, urlencode
 
 import jinja2
 import orjson
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -32,9 +30,8 @@ from transit_window.codes import OfficeDirectory
 from transit_window.codes.of_node import offices_of
 from transit_window.errors import NotFound
 from transit_window.node import Node
-from transit_window.tracking.endpoints import public_view
-from transit_window.tracking.models import TrackingEvent
-from transit_window.tracking.schemas import PublicTrack
+from transit_window.tracking.public import display, public_view
+from transit_window.tracking.schemas import Place, PublicTrack
 from transit_window.web import i18n, routemap
 
 HERE = Path(__file__).parent
@@ -94,13 +91,7 @@ class SecurityHeaders:
             scope["route"] = RouteTemplate(f"{scope.get('root_path', '')}{route or '/{unmatched}'}")
 
 
-def _display_time(value: str) -> str:
-    """'2026-05-01T14:03+05:00' → '2026-05-01 14:03 UTC+05:00' (the office's local time); track.js does the same."""
-    date, _, rest = value.partition("T")
-    return f"{date} {rest[:5]} UTC{rest[5:]}" if rest else value
-
-
-templates.filters["display_time"] = _display_time
+templates.filters["display_time"] = display  # the one format of every time on the page; track.js does the same
 
 
 class Pages:
@@ -166,22 +157,23 @@ class Pages:
                 track = await public_view(session, node, code, lang=lang)
             except NotFound:
                 return self._not_found(request, code=code)
-            alerts = await _alert_spots(session, track, offices)
         words = i18n.WORDS[lang]
         countries = {*track.countries, *(place.country for place in track.route)}
         names = {country: i18n.country(country, lang) for country in countries}
         route_map = routemap.build(
-            track, offices, country_names=names, alerts=alerts, truck_title=words["legend_truck"]
+            track, offices, country_names=names, alerts=_alert_spots(track, offices), truck_title=words["legend_truck"]
         )
-        truck = track.current_place
+        truck = routemap.truck_place(track)
         api = f"{self._root(request).removesuffix('/track')}/v1/track/{code}?lang={lang}"
         script_data = {
             "api": api,
             "poll": POLL_SECONDS,
+            "final": track.final,
             "statuses": i18n.STATUSES[lang],
             "countries": {**i18n.COUNTRIES[lang], **names},
             "words": {key: words[key] for key in ("offline", "live")},
         }
+        heading = f"{_name(track.route[0])} → {_name(track.route[-1])}" if track.route else words["title"]
         return self._render(
             request,
             "track.html",
@@ -189,8 +181,10 @@ class Pages:
             negotiated=negotiated,
             code=code,
             track=track,
+            heading=heading,
             map=route_map,
             truck=truck,
+            position=position_text(truck, names) if truck else words["unknown_position"],
             names=names,
             status_label=i18n.status(track.status, lang),
             script_data=orjson.dumps(script_data).decode(),
@@ -205,24 +199,27 @@ class Pages:
         raise exc
 
 
-async def _alert_spots(session: AsyncSession, track: PublicTrack, offices: OfficeDirectory) -> list[routemap.AlertAt]:
-    """Where the alerts of the timeline were raised, drawn only when that was at an office: an alert on the road
-    carries the ping's raw position, which the public page never shows (issue 13)."""
-    kinds = {step.step for step in track.timeline if step.alert}
-    if not kinds:
-        return []
-    rows = await session.execute(
-        select(TrackingEvent.office)
-        .where(TrackingEvent.mrn == track.mrn, TrackingEvent.kind.in_(kinds))
-        .order_by(TrackingEvent.event_time, TrackingEvent.id)
-    )
-    labels = [step.label for step in track.timeline if step.alert]
-    spots = []
-    for index, row in enumerate(rows):
-        office = offices.get(row.office) if row.office else None
+def _name(place: Place) -> str:
+    return place.name or place.office or place.country
+
+
+def position_text(place: Place, country_names: dict[str, str]) -> str:
+    """'Gishtkuprik, Uzbekistan'; the country once only when the name already carries it ('Alat (Uzbekistan)')."""
+    country = country_names.get(place.country, place.country)
+    name = _name(place)
+    return name if name.endswith(f"({country})") else f"{name}, {country}"
+
+
+def _alert_spots(track: PublicTrack, offices: OfficeDirectory) -> list[routemap.AlertAt]:
+    """Where the alerts of the timeline are drawn: only those raised at an office, at the office. An alert on the
+    road is listed with the stretch of the route it was on, never drawn: its ping's position is for customs, and
+    the public page never shows it (issue 13)."""
+    spots: list[routemap.AlertAt] = []
+    for step in track.timeline:
+        office = offices.get(step.office) if step.alert and step.office else None
         if office is not None:
-            title = labels[index] if index < len(labels) else "alert"
-            spots.append((office.lat, office.lon, title, row.office))
+            title = f"{step.label}: {step.detail}" if step.detail else step.label
+            spots.append((office.lat, office.lon, title, office.code))
     return spots
 
 

@@ -1,7 +1,10 @@
 // The tracking page updates itself: it polls GET /v1/track/{code} on this node (same origin, allowed by the
 // page's Content-Security-Policy) and, when the timeline has changed, redraws the timeline, the status badge, the
-// last known position, the truck on the map and its alerts. Data only ever goes into the page through textContent
-// and attributes, never parsed as markup. No build step, no dependencies.
+// last known position, the truck on the map and its alerts. It polls only while the movement can still change:
+// not at all for a page rendered closed or cancelled, and no more once a poll says so (`final`), when the
+// "Updates automatically" badge goes too. Times are shown as the server wrote them, in the office's local time,
+// never in the browser's. Data only ever goes into the page through textContent and attributes, never parsed as
+// markup. No build step, no dependencies.
 (function () {
   "use strict";
 
@@ -13,6 +16,7 @@
   var SVG = "http://www.w3.org/2000/svg";
   var seen = signature(document.querySelectorAll("#timeline > li"));
   var timer = null;
+  var stopped = Boolean(config.final);
 
   function signature(rows) {
     var parts = [];
@@ -28,7 +32,7 @@
   }
 
   function displayTime(value) {
-    // '2026-05-01T14:03+05:00' -> '2026-05-01 14:03 UTC+05:00', as the server renders it
+    // '2026-05-01T14:03+05:00' -> '2026-05-01 14:03 UTC+05:00', as the server renders it (tracking/public.py)
     var at = value.indexOf("T");
     if (at < 0) {
       return value;
@@ -56,6 +60,9 @@
       if (step.alert) {
         row.classList.add("alert");
       }
+      if (step.rule) {
+        row.setAttribute("data-rule", step.rule);
+      }
       if (i === steps.length - 1) {
         row.classList.add("latest");
       }
@@ -70,6 +77,9 @@
       var chip = row.querySelector(".chip");
       chip.textContent = countryName(step.country);
       chip.classList.add("country-" + step.country);
+      var detail = row.querySelector(".detail");
+      detail.textContent = step.detail || "";
+      detail.hidden = !step.detail;
       rows.push(row);
     }
     list.replaceChildren.apply(list, rows);
@@ -100,9 +110,20 @@
   }
 
   function truckPlace(track) {
-    // The server decides where the truck is (tracking/timeline.current_place: the latest step's place, arrival
-    // included, desk steps such as the write-off left out); the page only draws it.
-    return track.current_place || null;
+    // As the server draws it (routemap.truck_place): the last office passed, from the view's current place.
+    var current = track.current_place;
+    if (current && current.lat !== null && current.lat !== undefined) {
+      return current;
+    }
+    return null;
+  }
+
+  function positionText(place) {
+    // 'Gishtkuprik, Uzbekistan'; the country once only when the name carries it (pages.position_text)
+    var country = countryName(place.country);
+    var name = place.name || place.office || place.country;
+    var suffix = "(" + country + ")";
+    return name.slice(-suffix.length) === suffix ? name : name + ", " + country;
   }
 
   function point(place) {
@@ -123,11 +144,7 @@
     if (!place) {
       return;
     }
-    var where = place.name || place.office;
-    if (!where && place.lat !== null && place.lat !== undefined) {
-      where = place.lat.toFixed(3) + ", " + place.lon.toFixed(3);
-    }
-    text.textContent = where + ", " + countryName(place.country);
+    text.textContent = positionText(place);
     var xy = point(place);
     if (truck && xy) {
       truck.setAttribute("transform", "translate(" + xy[0] + " " + xy[1] + ")");
@@ -165,7 +182,7 @@
     group.setAttribute("class", "alert-marker");
     group.setAttribute("transform", "translate(" + xy[0] + " " + xy[1] + ")");
     var title = document.createElementNS(SVG, "title");
-    title.textContent = last.label;
+    title.textContent = last.detail ? last.label + ": " + last.detail : last.label;
     var path = document.createElementNS(SVG, "path");
     path.setAttribute("d", "M0 -10 L10 7 L-10 7 Z");
     var mark = document.createElementNS(SVG, "text");
@@ -180,16 +197,29 @@
     var live = document.getElementById("live");
     live.setAttribute("data-state", ok ? "live" : "offline");
     live.textContent = ok ? config.words.live : config.words.offline;
-    if (ok) {
-      var now = new Date();
-      var updated = document.getElementById("updated");
-      updated.textContent = now.toLocaleTimeString(document.documentElement.lang || undefined);
-      updated.setAttribute("datetime", now.toISOString());
+  }
+
+  function stop() {
+    // The movement is closed or cancelled: nothing will change any more, so the page stops asking.
+    stopped = true;
+    if (timer !== null) {
+      window.clearTimeout(timer);
+      timer = null;
     }
+    document.getElementById("live").hidden = true;
+    body.setAttribute("data-polling", "off");
+  }
+
+  function renderUpdated(asOf) {
+    // When the node read the view, in the same format and local time as the steps (not the browser's clock)
+    var updated = document.getElementById("updated");
+    updated.textContent = displayTime(asOf);
+    updated.setAttribute("datetime", asOf);
   }
 
   function update(track) {
     renderStatus(track.status);
+    renderUpdated(track.as_of);
     var next = signature(track.timeline);
     if (next === seen) {
       return;
@@ -219,7 +249,11 @@
       })
       .then(function (track) {
         update(track);
-        setLive(true);
+        if (track.final) {
+          stop();
+        } else {
+          setLive(true);
+        }
       })
       .catch(function () {
         setLive(false);
@@ -228,18 +262,17 @@
   }
 
   function schedule() {
-    if (timer === null) {
+    if (timer === null && !stopped) {
       timer = window.setTimeout(poll, (config.poll || 2.5) * 1000);
     }
   }
 
   document.addEventListener("visibilitychange", function () {
-    if (!document.hidden && timer !== null) {
+    if (!document.hidden && timer !== null && !stopped) {
       window.clearTimeout(timer);
       timer = null;
       poll();
     }
   });
-  setLive(true);
   schedule();
 })();

@@ -110,7 +110,14 @@ class Settings(BaseSettings):
     crossing_grace_minutes: float = Field(
         default=240.0, description="Added to the expected travel time before a crossing is overdue (queues, rest)."
     )
-    overdue_check_seconds: float = Field(default=60.0, description="How often overdue crossings are looked for.")
+    overdue_check_seconds: float = Field(
+        default=60.0, description="How often overdue crossings, and arrivals without their crossings, are looked for."
+    )
+    unrecorded_crossings_wait_minutes: float = Field(
+        default=15.0,
+        description="An arrival recorded here this long ago whose route's crossings are still not all held raises "
+        "an unrecorded-crossings alert (the wait lets a crossing still in delivery, and the status answers, arrive).",
+    )
 
     bench_floor_endpoint: bool = Field(
         default=False, description="Benchmarks only: mount POST /v1/_floor (one row per request, no auth)."

@@ -65,6 +65,16 @@ def start(node: Node, stop: asyncio.Event, *, deliver: bool = True, maintain: bo
                 _every(stop, settings.overdue_check_seconds, "overdue crossings", lambda: alerts.check_overdue(node))
             )
         )
+        tasks.append(
+            asyncio.create_task(
+                _every(
+                    stop,
+                    settings.overdue_check_seconds,
+                    "unrecorded crossings",
+                    lambda: alerts.check_unrecorded_crossings(node),
+                )
+            )
+        )
     return tasks
 
 

@@ -18,7 +18,7 @@ from tests.tracking.conftest import ASHGABAT, client_for, travel
 from transit_window import clock
 from transit_window.protocol.models import InboxMessage, OutboxMessage
 from transit_window.tracking import geo
-from transit_window.tracking.alerts import check_overdue
+from transit_window.tracking.alerts import check_overdue, check_unrecorded_crossings
 
 ALMATY = (43.24, 76.89)
 ZHIBEK_ZHOLY = (41.38, 69.12)  # the KZ-UZ road crossing, next on the itinerary after Almaty
@@ -237,9 +237,10 @@ async def test_an_arrival_without_its_border_crossings_ends_as_usual_and_raises_
 ) -> None:
     """Issue 14: Almaty → Ashgabat with Kazakhstan's exit at Zhibek Zholy and Turkmenistan's entry at Farap never
     recorded (Uzbekistan records both of its crossings). Ashgabat accepts the arrival as NCTS does, and Kazakhstan
-    writes the movement off and frees the guarantee as always; but Turkmenistan raises one `unrecorded-crossings`
-    alert naming both missing crossings, for the departure country and the countries whose crossings are missing
-    (KZ, and TM itself), not for Uzbekistan. It is on both timelines and open until customs close it."""
+    writes the movement off and frees the guarantee as always; Turkmenistan asks Kazakhstan at once what it holds,
+    and when the wait has passed with both crossings still missing it raises one `unrecorded-crossings` alert naming
+    them, for the departure country and the countries whose crossings are missing (KZ, and TM itself), not for
+    Uzbekistan. It is on both timelines and open until customs close it; the check does not raise it twice."""
     kz, uz, tm = corridor["KZ"], corridor["UZ"], corridor["TM"]
     mrn = (await kz.client.post("/v1/declarations", json=declaration(), headers=customs["KZ"])).json()["mrn"]
     assert (await kz.client.post(f"/v1/declarations/{mrn}/release", headers=customs["KZ"])).status_code == 200
@@ -262,6 +263,12 @@ async def test_an_arrival_without_its_border_crossings_ends_as_usual_and_raises_
     held = (await kz.client.get(f"/v1/guarantees/{guarantee}", headers=customs["KZ"])).json()
     assert held["reserved"] == "0.00" and held["available"] == held["reference_amount"]
 
+    assert await check_unrecorded_crossings(tm.node) == []  # not yet: a crossing may still be on its way
+    wait = timedelta(minutes=tm.node.settings.unrecorded_crossings_wait_minutes)
+    later = clock.utcnow() + wait + timedelta(seconds=1)
+    assert len(await check_unrecorded_crossings(tm.node, now=later)) == 1
+    assert await check_unrecorded_crossings(tm.node, now=later + timedelta(minutes=5)) == []
+    await corridor.deliver_all()
     on_tm = (await tm.client.get("/v1/alerts", params={"mrn": mrn}, headers=customs["TM"])).json()["items"]
     assert [(a["rule"], a["raised_by"], a["status"], a["office"]) for a in on_tm] == [
         ("unrecorded-crossings", "TM", "open", "TMASB001")
@@ -308,3 +315,34 @@ async def test_an_arrival_without_its_border_crossings_ends_as_usual_and_raises_
     closed = await kz.client.post(f"/v1/alerts/{on_kz[0]['id']}/close", json=note, headers=customs["KZ"])
     assert (closed.status_code, closed.json()["status"], closed.json()["closed_note"]) == (200, "closed", note["note"])
     assert (await kz.client.get("/v1/alerts", params={"status": "open"}, headers=customs["KZ"])).json()["items"] == []
+
+
+async def test_a_crossing_that_reaches_the_destination_after_the_arrival_raises_no_alert(
+    corridor: InProcessCorridor, customs: dict[str, dict[str, str]], guarantee: str
+) -> None:
+    """Kazakhstan's exit is recorded, but its message has not reached Ashgabat when the arrival is recorded there
+    (a retry, a node down): Turkmenistan asks, the exit comes, and when the wait is over nothing is missing."""
+    del guarantee
+    kz, uz, tm = corridor["KZ"], corridor["UZ"], corridor["TM"]
+    mrn = (await kz.client.post("/v1/declarations", json=declaration(), headers=customs["KZ"])).json()["mrn"]
+    assert (await kz.client.post(f"/v1/declarations/{mrn}/release", headers=customs["KZ"])).status_code == 200
+    await corridor.deliver_all()
+    steps = (
+        (kz, "crossings", {"office": "KZZHZ001", "direction": "exit"}),
+        (uz, "crossings", {"office": "UZGIS001", "direction": "entry"}),
+        (uz, "crossings", {"office": "UZALT001", "direction": "exit"}),
+        (tm, "crossings", {"office": "TMFAR001", "direction": "entry"}),
+        (tm, "arrival", {"office": "TMASB001"}),
+    )
+    for node, path, body in steps:
+        step = await node.client.post(f"/v1/movements/{mrn}/{path}", json=body, headers=customs[node.node.id])
+        assert step.status_code == 201, step.text
+        await uz.deliver()
+        await tm.deliver()  # Kazakhstan's outbox holds its exit until the end
+    async with tm.node.sessionmaker() as session:
+        asked = await session.execute(select(OutboxMessage.peer).where(OutboxMessage.type == "transit.status-request"))
+        assert [row.peer for row in asked] == ["KZ"]
+    await corridor.deliver_all()
+    wait = timedelta(minutes=tm.node.settings.unrecorded_crossings_wait_minutes)
+    assert await check_unrecorded_crossings(tm.node, now=clock.utcnow() + wait + timedelta(seconds=1)) == []
+    assert (await tm.client.get("/v1/alerts", params={"mrn": mrn}, headers=customs["TM"])).json()["items"] == []

@@ -509,8 +509,9 @@ async def record_arrival(session: AsyncSession, node: Node, *, mrn: str, arrival
     )
     from transit_window.tracking import alerts  # alerts build on declarations: imported when needed
 
-    # Crossings missing from the journey never hold up the end of a movement; they raise an alert for customs.
-    await alerts.check_crossings_at_arrival(session, node, movement, office=arrival.office, at=arrival.at)
+    # Crossings missing from the journey never hold up the end of a movement: their countries are asked now, and
+    # what is still missing after a wait raises an alert for customs (alerts.check_unrecorded_crossings).
+    await alerts.ask_for_missing_crossings(session, node, movement)
     await session.flush()
     return movement
 

@@ -59,6 +59,7 @@ AlertStatus = Literal["open", "acknowledged", "closed"]
 WATCHED = ("released", "in_transit")  # the statuses in which a movement is on the road
 UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 OVERDUE_PAGE = 500
+UNRECORDED_LOOKBACK = timedelta(days=7)  # arrivals older than this (a node down a week) are not looked at
 
 
 def event_kind(rule: str) -> str:
@@ -405,15 +406,7 @@ def _country_of(office_code: str, offices: OfficeDirectory) -> str:
     return office.country if office else office_code[:2]
 
 
-async def check_crossings_at_arrival(
-    session: AsyncSession, node: Node, movement: Movement, *, office: str, at: datetime
-) -> TrackingAlert | None:
-    """After the arrival at destination is recorded here: if crossings of the route are missing from the journey
-    this node holds, raise an `unrecorded-crossings` alert naming them, addressed to the departure country and the
-    countries whose crossings are missing, and ask those countries what they hold (`transit.status-request`, as an
-    overdue crossing does). The arrival stands and the movement ends as it would have (NCTS accepts an arrival with
-    transit records missing): the alert is for customs to find out why, and stays open until they close it."""
-    offices = offices_of(node)
+async def _missing_crossings(session: AsyncSession, movement: Movement, offices: OfficeDirectory) -> list[Crossing]:
     recorded = {
         (row.kind, row.office)
         for row in await session.execute(
@@ -422,9 +415,73 @@ async def check_crossings_at_arrival(
             )
         )
     }
-    missing = [c for c in route_crossings(movement.offices, offices) if (c.direction, c.office) not in recorded]
-    if not missing:
-        return None
+    return [c for c in route_crossings(movement.offices, offices) if (c.direction, c.office) not in recorded]
+
+
+def _ask_for_status(session: AsyncSession, node: Node, movement: Movement, countries: Iterable[str]) -> None:
+    for country in countries:
+        if country != node.id and node.trust.member(country) is not None:
+            outbox.enqueue(
+                session,
+                to=country,
+                message_type="transit.status-request",
+                body=StatusRequestBody(mrn=movement.mrn),
+                subject=movement.mrn,
+            )
+
+
+async def ask_for_missing_crossings(session: AsyncSession, node: Node, movement: Movement) -> None:
+    """When the arrival at destination is recorded here: ask each country whose crossing this node does not hold
+    what it holds (`transit.status-request`, as an overdue crossing does). Nothing is raised yet: a crossing
+    recorded minutes ago may still be on its way (a node down, a retry), and an alert is a customs officer's time.
+    `check_unrecorded_crossings` raises the alert for what is still missing once the answers had time to come."""
+    missing = await _missing_crossings(session, movement, offices_of(node))
+    _ask_for_status(session, node, movement, dict.fromkeys(crossing.country for crossing in missing))
+
+
+async def check_unrecorded_crossings(node: Node, *, now: datetime | None = None) -> list[TrackingAlert]:
+    """Raise an `unrecorded-crossings` alert for every arrival recorded here `unrecorded_crossings_wait_minutes`
+    ago or more (within the last `UNRECORDED_LOOKBACK`) whose journey still lacks crossings of the route, naming
+    them, addressed to the departure country and the countries whose crossings are missing; once per movement. The
+    arrival stands and the movement ends as it would have (NCTS accepts an arrival with transit records missing):
+    the alert is for customs to find out why, and stays open until they close it. Runs with the overdue check;
+    `now` is injectable for tests."""
+    now = now or clock.utcnow()
+    offices = offices_of(node)
+    until = now - timedelta(minutes=node.settings.unrecorded_crossings_wait_minutes)
+    raised: list[TrackingAlert] = []
+    async with unit_of_work(node) as session:
+        already = select(TrackingAlert.mrn).where(TrackingAlert.rule == "unrecorded-crossings")
+        arrivals = (
+            await session.execute(
+                select(MovementStep.mrn, MovementStep.office, MovementStep.at)
+                .where(
+                    MovementStep.kind == "arrived",
+                    MovementStep.signed_by == node.id,
+                    MovementStep.recorded_at <= until,
+                    MovementStep.recorded_at > until - UNRECORDED_LOOKBACK,
+                    MovementStep.mrn.not_in(already),
+                )
+                .order_by(MovementStep.mrn)
+            )
+        ).all()
+        for arrival in arrivals:
+            movement = await session.get(Movement, arrival.mrn)
+            if movement is None:
+                continue
+            missing = await _missing_crossings(session, movement, offices)
+            if not missing:
+                continue
+            alert = await _raise_unrecorded(session, node, movement, missing, office=arrival.office, at=arrival.at)
+            if alert is not None:
+                raised.append(alert)
+    return raised
+
+
+async def _raise_unrecorded(
+    session: AsyncSession, node: Node, movement: Movement, missing: list[Crossing], *, office: str, at: datetime
+) -> TrackingAlert | None:
+    offices = offices_of(node)
     countries = list(dict.fromkeys(crossing.country for crossing in missing))
     addressed = list(dict.fromkeys([movement.departure_country, *countries]))
     named = []
@@ -442,15 +499,14 @@ async def check_crossings_at_arrival(
         f"{item['country']} {item['direction']} at {item['name'] or item['office']} ({item['office']})"
         for item in named
     )
-    # Raised when the arrival is recorded, and never dated before the arrival (which may be up to the corridor's
-    # clock skew ahead of this clock), so the alert follows it on the timeline.
-    raised_at = max(clock.utcnow(), at + timedelta(milliseconds=1))
+    # Never dated before the arrival (which may be up to the corridor's clock skew ahead of this clock), so the
+    # alert follows it on the timeline.
     alert = await raise_alert(
         session,
         node,
         movement,
         rule="unrecorded-crossings",
-        at=raised_at,
+        at=max(clock.utcnow(), at + timedelta(milliseconds=1)),
         office=office,
         details={
             "arrival_office": office,
@@ -461,16 +517,6 @@ async def check_crossings_at_arrival(
         },
         to=addressed,
     )
-    if alert is not None:
-        for country in countries:
-            if country != node.id and node.trust.member(country) is not None:
-                outbox.enqueue(
-                    session,
-                    to=country,
-                    message_type="transit.status-request",
-                    body=StatusRequestBody(mrn=movement.mrn),
-                    subject=movement.mrn,
-                )
     return alert
 
 

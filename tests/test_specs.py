@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from transit_window import spec
-from transit_window.protocol.catalogue import REGISTRY
+from transit_window.catalogue import REGISTRY
 
 REGENERATE = "the committed spec is stale: run `transit-window spec` and commit the result"
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}

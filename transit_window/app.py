@@ -12,6 +12,7 @@ from fastapi.routing import APIRoute
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from transit_window import __version__, logs, tasks
+from transit_window import catalogue as catalogue
 from transit_window.api import docs, floor, ops, problems
 from transit_window.api.middleware import BodyLimit, HTTPMetrics, NoStore, RequestID
 from transit_window.declarations import endpoints as declaration_endpoints
@@ -20,7 +21,6 @@ from transit_window.metrics import Metrics
 from transit_window.node import Node
 from transit_window.permits import endpoints as permit_endpoints
 from transit_window.protocol import admin as protocol_admin
-from transit_window.protocol import catalogue as catalogue
 from transit_window.protocol import endpoints as corridor_endpoints
 from transit_window.settings import Settings
 from transit_window.tracking import alerts as tracking_alerts

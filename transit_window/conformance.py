@@ -32,6 +32,7 @@ from typing import Any
 import httpx
 import orjson
 
+from transit_window import catalogue as catalogue  # opening envelopes needs the sealed registry
 from transit_window import clock
 from transit_window.errors import NotAuthentic
 from transit_window.ids import new_id

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel
 
-from transit_window.protocol.catalogue import REGISTRY
+from transit_window.catalogue import REGISTRY
 from transit_window.protocol.envelope import EnvelopePayload, ReceiptPayload
 from transit_window.protocol.trust import TrustListBody
 

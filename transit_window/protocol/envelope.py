@@ -19,7 +19,7 @@ from transit_window.dates import Rfc3339
 from transit_window.errors import NotAuthentic
 from transit_window.protocol import MAX_JSON_INTEGER, jws
 from transit_window.protocol.keys import SigningKey
-from transit_window.protocol.registry import REGISTRY
+from transit_window.protocol.registry import REGISTRY, require_complete
 from transit_window.protocol.trust import TrustList
 
 MESSAGE_TYP = "dtc-msg+jws"
@@ -88,7 +88,10 @@ def seal(
 
 
 def open_envelope(token: str, *, trust: TrustList, me: str, now: datetime, skew: timedelta) -> VerifiedEnvelope:
-    """Verify a message addressed to `me`. Raises `NotAuthentic` with the first failing check."""
+    """Verify a message addressed to `me`. Raises `NotAuthentic` with the first failing check, and refuses to run
+    at all in a process whose registry was never sealed (`IncompleteRegistry`): an unknown type must mean unknown
+    to the corridor, never forgotten by this process."""
+    require_complete()
     try:
         header, _unverified = jws.peek_compact(token)
     except jws.JWSError as exc:

@@ -16,6 +16,7 @@ from transit_window import catalogue as catalogue
 from transit_window.api import docs, floor, ops, problems
 from transit_window.api.middleware import BodyLimit, HTTPMetrics, NoStore, RequestID
 from transit_window.declarations import endpoints as declaration_endpoints
+from transit_window.declarations import metrics as declaration_metrics
 from transit_window.documents import endpoints as document_endpoints
 from transit_window.metrics import Metrics
 from transit_window.node import Node
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None, *, background: bool | None = No
     problems.install(app)
     docs.install(app, title="transit_window")
     app.include_router(ops.router)
+    app.state.metrics_collectors = [declaration_metrics.collect]  # features' parts of /metrics
     app.include_router(declaration_endpoints.router)
     app.include_router(document_endpoints.router)
     app.include_router(permit_endpoints.router)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Coroutine
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -11,6 +10,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from transit_window.api.middleware import NO_STORE_MARK
+from transit_window.clients.principal import Principal as Principal
 from transit_window.clients.service import Role, authenticate
 from transit_window.db.session import unit_of_work
 from transit_window.errors import Forbidden, NotAuthenticated
@@ -33,15 +33,6 @@ async def get_session(node: NodeDep) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    client_id: str
-    name: str
-    role: Role
-    party_id: str | None
-    country: str
 
 
 def require(*roles: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:

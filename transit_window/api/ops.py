@@ -4,23 +4,29 @@ from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from transit_window import clock
 from transit_window.api.deps import NodeDep
 from transit_window.api.problems import responses
-from transit_window.declarations.models import Movement
 from transit_window.errors import NotAuthenticated
+from transit_window.metrics import Metrics
 from transit_window.protocol.models import LogHead, OutboxMessage, WorkerHeartbeat
 
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["ops"])
 WORKER_STALE = timedelta(seconds=30)
+
+MetricsCollector = Callable[[AsyncSession, Metrics], Awaitable[None]]
+"""A feature's part of `GET /metrics` (e.g. movements by status), read from its tables at scrape time. The app factory
+hands them in as `app.state.metrics_collectors`, so this module knows no feature."""
 
 
 @router.get("/healthz", operation_id="ops_healthz", summary="The process is up")
@@ -75,7 +81,8 @@ async def metrics_reader(request: Request, node: NodeDep) -> None:
     dependencies=[Depends(metrics_reader)],
     responses=responses(401, 429),
 )
-async def metrics(node: NodeDep) -> Response:
+async def metrics(request: Request, node: NodeDep) -> Response:
+    collectors: list[MetricsCollector] = getattr(request.app.state, "metrics_collectors", [])
     try:
         async with node.sessionmaker() as session:
             rows = await session.execute(
@@ -88,12 +95,8 @@ async def metrics(node: NodeDep) -> Response:
                 node.metrics.outbox_depth.labels(peer=peer, state=state).set(count)
             size = await session.scalar(select(LogHead.size).where(LogHead.id == 1))
             node.metrics.log_size.set(size or 0)
-            movements = await session.execute(
-                select(Movement.role, Movement.status, func.count()).group_by(Movement.role, Movement.status)
-            )
-            node.metrics.movements.clear()
-            for role, status, count in movements:
-                node.metrics.movements.labels(role=role, status=status).set(count)
+            for collect in collectors:
+                await collect(session, node.metrics)
     except Exception as exc:  # metrics must still be served when the database is down
         logger.warning("metrics: database unavailable (%s)", type(exc).__name__)
     return Response(generate_latest(node.metrics.registry), media_type=CONTENT_TYPE_LATEST)

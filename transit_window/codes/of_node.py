@@ -4,13 +4,26 @@ over them, loaded once per file. Every feature asks here, so they all see the sa
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Protocol
 
 from transit_window.codes.hs import HsNomenclature
 from transit_window.codes.offices import OfficeDirectory
 
-if TYPE_CHECKING:
-    from transit_window.node import Node
+
+class _CodeFiles(Protocol):
+    @property
+    def offices_file(self) -> Path | None: ...
+
+    @property
+    def hs_file(self) -> Path | None: ...
+
+
+class Node(Protocol):
+    """What the code lists need of a node: its settings' file paths. A protocol, so `codes` imports no node."""
+
+    @property
+    def settings(self) -> _CodeFiles: ...
 
 
 @lru_cache(maxsize=4)

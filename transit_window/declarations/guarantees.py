@@ -25,7 +25,7 @@ from transit_window.ids import new_id
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from transit_window.api.deps import Principal
+    from transit_window.clients.principal import Principal
     from transit_window.declarations.schemas import GuaranteeRef, Party
 
 ACCESS_CODE_PREFIX = "gac_"  # a prefix that makes a leaked code greppable

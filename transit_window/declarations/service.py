@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import InstrumentedAttribute
     from sqlalchemy.sql.elements import ColumnElement
 
-    from transit_window.api.deps import Principal
+    from transit_window.clients.principal import Principal
     from transit_window.node import Node
 
 

@@ -34,7 +34,7 @@ from transit_window.protocol import outbox
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from transit_window.api.deps import Principal
+    from transit_window.clients.principal import Principal
     from transit_window.node import Node
 
 logger = logging.getLogger(__name__)

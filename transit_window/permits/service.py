@@ -37,7 +37,7 @@ from transit_window.tracking.geo import haversine_km
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from transit_window.api.deps import Principal
+    from transit_window.clients.principal import Principal
     from transit_window.node import Node
 
 FINAL = ("consumed", "revoked")

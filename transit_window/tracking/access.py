@@ -16,7 +16,7 @@ from transit_window.tracking.models import ConsignmentParty
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from transit_window.api.deps import Principal
+    from transit_window.clients.principal import Principal
 
 PARTY_ROLES = ("declarant", "consignor", "consignee", "carrier")
 

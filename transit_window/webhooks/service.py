@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
     from sqlalchemy.sql.elements import ColumnElement
 
-    from transit_window.api.deps import Principal
+    from transit_window.clients.principal import Principal
     from transit_window.settings import Settings
 
 EVENT_TYPE_PREFIX = "tracking."

@@ -21,6 +21,7 @@ from transit_window.db.base import table_of
 from transit_window.db.engine import create_engine, create_sessionmaker
 from transit_window.db.upsert import insert_ignore
 from transit_window.metrics import Metrics
+from transit_window.protocol import sealing as sealing  # registers the commit sealer: see its docstring
 from transit_window.protocol.keys import SigningKey, load_private_key
 from transit_window.protocol.models import TrustVersion
 from transit_window.protocol.trust import TrustError, TrustList, verify_genesis

@@ -1,25 +1,38 @@
 """Units of work: the one place that commits.
 
-A unit of work seals what the transaction queued (outbound messages, log entries) right before `COMMIT`, so a
-domain change, the messages it causes and their log entries land together or not at all. Services only `flush()`.
+Right before `COMMIT`, a unit of work runs the sealers registered with it: the protocol's (`protocol/sealing.py`)
+turns what the transaction queued (outbound messages, log entries) into signed rows, so a domain change, the
+messages it causes and their log entries land together or not at all. Services only `flush()`. The sealers are
+handed in from above, so `db` knows neither the protocol nor any feature.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
-
-from transit_window.protocol import log, outbox, wakeup
-
-if TYPE_CHECKING:
-    from transit_window.node import Node
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 _AFTER_COMMIT = "tw_after_commit"
+
+
+class SessionSource(Protocol):
+    """What a unit of work needs of a node: its sessions (sealers get the node itself, whatever it is)."""
+
+    @property
+    def sessionmaker(self) -> async_sessionmaker[AsyncSession]: ...
+
+
+Sealer = Callable[[AsyncSession, Any], Awaitable[Callable[[], None] | None]]
+"""Runs inside the transaction right before COMMIT; may return what to do once it has committed."""
+
+_SEALERS: list[Sealer] = []
+
+
+def register_sealer(sealer: Sealer) -> None:
+    if sealer not in _SEALERS:
+        _SEALERS.append(sealer)
 
 
 def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
@@ -27,20 +40,10 @@ def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
     session.info.setdefault(_AFTER_COMMIT, []).append(callback)
 
 
-async def commit(session: AsyncSession, node: Node) -> None:
-    if outbox.has_pending(session) or log.has_pending(session):
-        size, head = await log.lock_head(session)
-        sent = await outbox.seal_pending(session, node)
-        await log.append_pending(session, size=size, head=head)
-        if sent and wakeup.notifies(node):
-            await wakeup.notify(session)
-        await session.commit()
-        if sent:
-            node.wake_worker()
-            node.metrics.messages_enqueued.inc(len(sent))
-    else:
-        await session.commit()
-    for callback in session.info.pop(_AFTER_COMMIT, []):
+async def commit(session: AsyncSession, node: Any) -> None:
+    committed = [done for sealer in _SEALERS if (done := await sealer(session, node)) is not None]
+    await session.commit()
+    for callback in [*committed, *session.info.pop(_AFTER_COMMIT, [])]:
         callback()
 
 
@@ -59,7 +62,7 @@ async def savepoint(session: AsyncSession) -> AsyncIterator[None]:
 
 
 @asynccontextmanager
-async def unit_of_work(node: Node) -> AsyncIterator[AsyncSession]:
+async def unit_of_work(node: SessionSource) -> AsyncIterator[AsyncSession]:
     session = node.sessionmaker()
     try:
         yield session
@@ -70,12 +73,3 @@ async def unit_of_work(node: Node) -> AsyncIterator[AsyncSession]:
     finally:
         session.info.clear()
         await session.close()
-
-
-@event.listens_for(Session, "before_commit")
-def _refuse_unsealed(session: Session, *_: Any) -> None:
-    """A safety net: a bare `session.commit()` with queued messages would silently drop them."""
-    if session.in_nested_transaction():
-        return  # releasing a savepoint; the outer commit seals
-    if session.info.get("tw_outbox_pending") or session.info.get("tw_log_pending"):
-        raise RuntimeError("commit through transit_window.db.session.commit(); messages or log entries are queued")

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from transit_window import clock
-from transit_window.api.throttle import BadTokenThrottle
+from transit_window.clients.throttle import BadTokenThrottle
 from transit_window.db.base import table_of
 from transit_window.db.engine import create_engine, create_sessionmaker
 from transit_window.db.upsert import insert_ignore

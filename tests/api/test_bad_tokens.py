@@ -143,7 +143,7 @@ async def test_missing_tokens_are_not_counted_as_guesses(corridor: InProcessCorr
 
 def test_the_throttle_forgets_addresses_whose_failures_left_the_window(monkeypatch: pytest.MonkeyPatch) -> None:
     """Addresses that never come back were kept forever: 100 windows of 200 fresh addresses left 20,000 entries."""
-    from transit_window.api import throttle as module
+    from transit_window.clients import throttle as module
 
     clock_now = [1000.0]
     monkeypatch.setattr(module.time, "monotonic", lambda: clock_now[0])

@@ -35,6 +35,7 @@ demo: install
 lint: install
 	$(BIN)/ruff check transit_window tests bench migrations/env.py
 	$(BIN)/ruff format --check transit_window tests bench migrations/env.py
+	$(BIN)/lint-imports
 
 typecheck: install
 	$(BIN)/mypy --strict transit_window

@@ -9,7 +9,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from transit_window.db.engine import create_engine
-from transit_window.db.models import metadata
+from transit_window.tables import metadata
 
 config = context.config
 

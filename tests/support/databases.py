@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 
 from transit_window.db import migrate
 from transit_window.db.engine import create_engine
-from transit_window.db.models import metadata
+from transit_window.tables import metadata
 
 DIALECTS = ("sqlite", "postgresql")
 

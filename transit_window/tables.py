@@ -1,4 +1,5 @@
-"""Every table of the node, imported in one place so Alembic and tests see the whole schema."""
+"""Composition: every table of the node, imported in one place so Alembic and tests see the whole schema (above the
+features, so `db` knows none of them)."""
 
 from transit_window.clients import models as clients_models
 from transit_window.db.base import Base

@@ -21,10 +21,10 @@ from transit_window import clock
 from transit_window.clients.service import hash_token
 from transit_window.db import migrate
 from transit_window.db.engine import create_engine
-from transit_window.tables import metadata
 from transit_window.ids import new_id
 from transit_window.protocol import jws
 from transit_window.protocol.models import LogEntry, LogHead, OutboxMessage
+from transit_window.tables import metadata
 
 
 @pytest.fixture

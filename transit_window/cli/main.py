@@ -13,7 +13,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.table import Table
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from transit_window import clock, logs
 from transit_window.cli import permits_cmd, trust_cmd
@@ -301,22 +301,13 @@ def outbox_retry(
     dead: Annotated[bool, typer.Option("--dead", help="Retry every dead-lettered message.")] = False,
 ) -> None:
     """Queue messages for delivery again now (the worker picks them up)."""
-    from transit_window.protocol.models import OutboxMessage
+    from transit_window.protocol import outbox
 
     if not message_id and not dead:
         raise typer.BadParameter("give --id or --dead")
 
     async def work(session: Any) -> int:
-        now = clock.utcnow()
-        statement = update(OutboxMessage).where(OutboxMessage.state.in_(["pending", "dead"]))
-        if message_id:
-            statement = statement.where(OutboxMessage.id.in_(message_id))
-        if dead:
-            statement = statement.where(OutboxMessage.state == "dead")
-        result = await session.execute(
-            statement.values(state="pending", next_attempt_at=now, queued_at=now, lease_owner=None, lease_until=None)
-        )
-        return int(result.rowcount)
+        return await outbox.retry(session, ids=message_id, state="dead" if dead else None)
 
     console.print(f"{_run(lambda: _with_session(work))} message(s) queued again")
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from transit_window import clock
 from transit_window.api.deps import AdminClient, NodeDep, SessionDep
@@ -179,17 +179,9 @@ async def retry_outbox(request: RetryRequest, admin: AdminClient, node: NodeDep,
             "name the messages to retry by ids or by state",
             errors=[FieldError(pointer="/body/ids", detail="give ids or state", code="missing")],
         )
-    now = clock.utcnow()
-    statement = update(OutboxMessage).where(OutboxMessage.state.in_(["pending", "dead"]))
-    if request.ids:
-        statement = statement.where(OutboxMessage.id.in_(request.ids))
-    if request.state:
-        statement = statement.where(OutboxMessage.state == request.state)
-    result = await session.execute(
-        statement.values(state="pending", next_attempt_at=now, queued_at=now, lease_owner=None, lease_until=None)
-    )
+    retried = await outbox.retry(session, ids=request.ids, state=request.state)
     node.wake_worker()
-    return RetryResult(retried=int(result.rowcount))  # type: ignore[attr-defined]
+    return RetryResult(retried=retried)
 
 
 @router.post(

@@ -8,6 +8,7 @@ transactions that write to several peers.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -111,3 +112,19 @@ async def seal_pending(session: AsyncSession, node: Node) -> list[Outbound]:
             await session.execute(insert(OutboundSequence).values(peer=peer, last_seq=last[peer]))
     await session.execute(insert(table_of(OutboxMessage)), outbox_rows)  # Core: no per-row ORM bookkeeping
     return messages
+
+
+async def retry(session: AsyncSession, *, ids: Sequence[str] | None = None, state: str | None = None) -> int:
+    """Queue pending or dead messages for delivery now (by id, by state, or both narrowing each other); how many.
+    The one retry behind `POST /v1/admin/outbox/retry` and `transit-window outbox retry`. Delivered and rejected
+    messages are final and never sent again."""
+    now = clock.utcnow()
+    statement = update(OutboxMessage).where(OutboxMessage.state.in_(["pending", "dead"]))
+    if ids:
+        statement = statement.where(OutboxMessage.id.in_(ids))
+    if state:
+        statement = statement.where(OutboxMessage.state == state)
+    result = await session.execute(
+        statement.values(state="pending", next_attempt_at=now, queued_at=now, lease_owner=None, lease_until=None)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

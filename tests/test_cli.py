@@ -227,8 +227,9 @@ def test_operator_migrates_an_empty_sqlite_node_and_manages_its_clients(tmp_path
         (revoked_at,) = connection.execute("SELECT revoked_at FROM api_clients WHERE id = ?", (client_id,)).fetchone()
     assert revoked_at is not None
 
-    listed, unknown, outbox = cli_together(
+    listed, unknown, outbox, retried, unnamed = cli_together(
         ("clients", "list"), ("clients", "revoke", "no-such-client"), ("outbox", "list", "--state", "pending"),
+        ("outbox", "retry", "--dead"), ("outbox", "retry"),
         cwd=tmp_path, env=env,
     )  # fmt: skip
     listing = ok(listed)
@@ -240,6 +241,8 @@ def test_operator_migrates_an_empty_sqlite_node_and_manages_its_clients(tmp_path
     assert "no client no-such-client" in said and "Traceback" not in said
 
     assert all(column in ok(outbox) for column in ("peer", "seq", "state", "receipt"))
+    assert "0 message(s) queued again" in ok(retried)  # protocol.outbox.retry, as the admin API (nothing is dead)
+    assert "give --id or --dead" in refused(unnamed, code=2)  # a usage error
 
 
 def test_an_operator_creates_an_e_seal_gateway_with_its_devices(tmp_path: Path) -> None:

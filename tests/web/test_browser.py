@@ -29,9 +29,9 @@ from transit_window.corridor.local import LocalCorridor
 from transit_window.corridor.topology import plan
 from transit_window.db.base import table_of
 from transit_window.declarations.models import Movement
-from transit_window.tracking import codes, vocabulary
-from transit_window.tracking.events import offset_text
+from transit_window.tracking import codes
 from transit_window.tracking.models import TrackingCode, TrackingEvent
+from transit_window.tracking.seed import event_row
 
 pytestmark = pytest.mark.corridor
 
@@ -428,33 +428,17 @@ def _finished_journey_to_baku(database_url: str) -> str:
         "created_at": start,
         "updated_at": now,
     }
-    events = []
-    for index, (kind, office) in enumerate(steps):
-        at = start + timedelta(hours=5 * index)
-        words = vocabulary.of(kind)
-        events.append(
-            {
-                "id": f"baku-{mrn}-{index}",
-                "mrn": mrn,
-                "kind": kind,
-                "event_time": at,
-                "event_time_zone_offset": offset_text(office[:2], at),
-                "record_time": at,
-                "office": office,
-                "country": office[:2],
-                "lat": None,
-                "lon": None,
-                "biz_step": words.biz_step,
-                "disposition": words.disposition,
-                "dcsa_code": words.dcsa,
-                "rec24_code": words.rec24,
-                "signed_by": office[:2],
-                "envelope_id": None,
-                "containers": {"containers": [], "vehicle": "777AAA02", "trailer": None},
-                "corrects": None,
-                "details": {},
-            }
+    events = [
+        event_row(
+            event_id=f"baku-{mrn}-{index}",
+            mrn=mrn,
+            kind=kind,
+            office=office,
+            at=start + timedelta(hours=5 * index),
+            vehicle="777AAA02",
         )
+        for index, (kind, office) in enumerate(steps)
+    ]
     engine = create_engine(database_url.replace("+aiosqlite", ""))
     try:
         with engine.begin() as connection:

@@ -406,15 +406,21 @@ def _country_of(office_code: str, offices: OfficeDirectory) -> str:
     return office.country if office else office_code[:2]
 
 
-async def _missing_crossings(session: AsyncSession, movement: Movement, offices: OfficeDirectory) -> list[Crossing]:
-    recorded = {
-        (row.kind, row.office)
-        for row in await session.execute(
-            select(MovementStep.kind, MovementStep.office).where(
-                MovementStep.mrn == movement.mrn, MovementStep.kind.in_(("exit", "entry"))
+async def _recorded_crossings(session: AsyncSession, mrns: Sequence[str]) -> dict[str, set[tuple[str, str]]]:
+    """(direction, office) of every exit and entry this node holds, per movement: one query per 500 movements."""
+    recorded: dict[str, set[tuple[str, str]]] = {mrn: set() for mrn in mrns}
+    for start in range(0, len(mrns), OVERDUE_PAGE):
+        rows = await session.execute(
+            select(MovementStep.mrn, MovementStep.kind, MovementStep.office).where(
+                MovementStep.mrn.in_(mrns[start : start + OVERDUE_PAGE]), MovementStep.kind.in_(("exit", "entry"))
             )
         )
-    }
+        for row in rows:
+            recorded[row.mrn].add((row.kind, row.office))
+    return recorded
+
+
+def _missing(movement: Movement, recorded: set[tuple[str, str]], offices: OfficeDirectory) -> list[Crossing]:
     return [c for c in route_crossings(movement.offices, offices) if (c.direction, c.office) not in recorded]
 
 
@@ -435,7 +441,8 @@ async def ask_for_missing_crossings(session: AsyncSession, node: Node, movement:
     what it holds (`transit.status-request`, as an overdue crossing does). Nothing is raised yet: a crossing
     recorded minutes ago may still be on its way (a node down, a retry), and an alert is a customs officer's time.
     `check_unrecorded_crossings` raises the alert for what is still missing once the answers had time to come."""
-    missing = await _missing_crossings(session, movement, offices_of(node))
+    recorded = await _recorded_crossings(session, [movement.mrn])
+    missing = _missing(movement, recorded[movement.mrn], offices_of(node))
     _ask_for_status(session, node, movement, dict.fromkeys(crossing.country for crossing in missing))
 
 
@@ -465,12 +472,21 @@ async def check_unrecorded_crossings(node: Node, *, now: datetime | None = None)
                 .order_by(MovementStep.mrn)
             )
         ).all()
+        # Arrivals with nothing missing come back every run until they leave the lookback: a constant three
+        # queries per run for them all (arrivals, their movements, their crossings), never one per movement.
+        mrns = [arrival.mrn for arrival in arrivals]
+        movements = {
+            movement.mrn: movement
+            for start in range(0, len(mrns), OVERDUE_PAGE)
+            for movement in await session.scalars(
+                select(Movement).where(Movement.mrn.in_(mrns[start : start + OVERDUE_PAGE]))
+            )
+        }
+        recorded = await _recorded_crossings(session, mrns)
         for arrival in arrivals:
-            movement = await session.get(Movement, arrival.mrn)
-            if movement is None:
-                continue
-            missing = await _missing_crossings(session, movement, offices)
-            if not missing:
+            movement = movements.get(arrival.mrn)
+            missing = _missing(movement, recorded[arrival.mrn], offices) if movement is not None else []
+            if movement is None or not missing:
                 continue
             alert = await _raise_unrecorded(session, node, movement, missing, office=arrival.office, at=arrival.at)
             if alert is not None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert
@@ -49,35 +49,47 @@ def _movement_row(mrn: str, now: Any) -> dict[str, Any]:
     }
 
 
+def event_row(*, event_id: str, mrn: str, kind: str, office: str, at: datetime, vehicle: str) -> dict[str, Any]:
+    """One `tracking_events` row of a step recorded and signed in the office's country, for writing straight into
+    a database (benchmarks here, the browser test's finished journey)."""
+    words = vocabulary.of(kind)
+    return {
+        "id": event_id,
+        "mrn": mrn,
+        "kind": kind,
+        "event_time": at,
+        "event_time_zone_offset": offset_text(office[:2], at),
+        "record_time": at,
+        "office": office,
+        "country": office[:2],
+        "lat": None,
+        "lon": None,
+        "biz_step": words.biz_step,
+        "disposition": words.disposition,
+        "dcsa_code": words.dcsa,
+        "rec24_code": words.rec24,
+        "signed_by": office[:2],
+        "envelope_id": None,
+        "containers": {"containers": [], "vehicle": vehicle, "trailer": None},
+        "corrects": None,
+        "details": {},
+    }
+
+
 def _event_rows(mrn: str, count: int, start: Any) -> list[dict[str, Any]]:
     rows = []
     for index in range(count):
         kind = KINDS[index % len(KINDS)]
-        office = ROUTE[index % len(ROUTE)] if index < len(ROUTE) else f"{ROUTE[index % len(ROUTE)]}"
-        words = vocabulary.of(kind)
-        at = start + timedelta(minutes=17 * index)
+        office = ROUTE[index % len(ROUTE)]
         rows.append(
-            {
-                "id": step_event_id(mrn, f"{kind}-{index}", office),
-                "mrn": mrn,
-                "kind": kind,
-                "event_time": at,
-                "event_time_zone_offset": offset_text(office[:2], at),
-                "record_time": at,
-                "office": office,
-                "country": office[:2],
-                "lat": None,
-                "lon": None,
-                "biz_step": words.biz_step,
-                "disposition": words.disposition,
-                "dcsa_code": words.dcsa,
-                "rec24_code": words.rec24,
-                "signed_by": office[:2],
-                "envelope_id": None,
-                "containers": {"containers": [], "vehicle": "BENCH01", "trailer": None},
-                "corrects": None,
-                "details": {},
-            }
+            event_row(
+                event_id=step_event_id(mrn, f"{kind}-{index}", office),
+                mrn=mrn,
+                kind=kind,
+                office=office,
+                at=start + timedelta(minutes=17 * index),
+                vehicle="BENCH01",
+            )
         )
     return rows
 

@@ -11,8 +11,8 @@ from tests.declarations.conftest import declaration
 from tests.support.inprocess import InProcessCorridor
 from transit_window import clock
 from transit_window.codes import OfficeDirectory
+from transit_window.codes.geo import haversine_km
 from transit_window.declarations.validation import MAX_TRANSIT_DAYS, default_limit_date
-from transit_window.tracking.geo import haversine_km
 
 OFFICES = OfficeDirectory()
 

@@ -17,8 +17,8 @@ from tests.support.inprocess import InProcessCorridor
 from tests.support.papers import provide_papers
 from transit_window import clock
 from transit_window.clients.service import add_client
+from transit_window.codes import permit_rules as rules
 from transit_window.db.session import unit_of_work
-from transit_window.permits import rules
 from transit_window.permits.years import start_of
 
 
@@ -172,7 +172,7 @@ async def test_a_destination_rule_in_the_operators_rules_file_asks_for_more(
     """Rules are data: an operator's TW_PERMIT_RULES_FILE can add that Turkmenistan wants a certificate of origin
     for fruit (chapter 08); the apples, with their phytosanitary certificate and permit, are then refused for it."""
     await provide_papers(corridor, declaration())
-    bundled = orjson.loads((Path(rules.__file__).with_name("rules.json")).read_bytes())
+    bundled = orjson.loads((Path(rules.__file__).with_name("permit_rules.json")).read_bytes())
     bundled["document_rules"] = [
         {
             "destination": "TM",

@@ -32,7 +32,7 @@ import orjson
 from tests.harness.wire import Answer, NodeClient, WebhookReceiver, WireError
 from transit_window import clock
 from transit_window.codes import OfficeDirectory, required_certificates
-from transit_window.permits.rules import permit_rules
+from transit_window.codes.permit_rules import permit_rules
 from transit_window.permits.years import local_today
 
 AMOUNT = "5000.00"

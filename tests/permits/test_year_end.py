@@ -30,8 +30,8 @@ from tests.support.inprocess import InProcessCorridor
 from tests.support.papers import provide_papers
 from transit_window import clock
 from transit_window.clients.service import add_client
+from transit_window.codes.permit_rules import PermitRules, RulesFile
 from transit_window.db.session import unit_of_work
-from transit_window.permits.rules import PermitRules, RulesFile
 from transit_window.permits.verify import verify_permit
 from transit_window.permits.years import PermitYears, local_today, start_of
 

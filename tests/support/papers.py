@@ -11,9 +11,8 @@ from tests.support.inprocess import InProcessCorridor
 from transit_window import clock
 from transit_window.clients.service import add_client
 from transit_window.codes.hs import bundled_nomenclature
-from transit_window.codes.of_node import offices_of
+from transit_window.codes.of_node import offices_of, rules_of
 from transit_window.db.session import unit_of_work
-from transit_window.permits.service import rules_of
 from transit_window.permits.years import local_today
 
 

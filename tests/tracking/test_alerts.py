@@ -16,8 +16,8 @@ from tests.declarations.conftest import declaration
 from tests.support.inprocess import InProcessCorridor
 from tests.tracking.conftest import ASHGABAT, client_for, travel
 from transit_window import clock
+from transit_window.codes import geo
 from transit_window.protocol.models import InboxMessage, OutboxMessage
-from transit_window.tracking import geo
 from transit_window.tracking.alerts import check_overdue, check_unrecorded_crossings
 
 ALMATY = (43.24, 76.89)

@@ -1,5 +1,6 @@
-"""The code lists a node works with: the bundled ones with the operator's files (TW_OFFICES_FILE, TW_HS_FILE) laid
-over them, loaded once per file. Every feature asks here, so they all see the same directory."""
+"""The code lists a node works with: the bundled ones with the operator's files (TW_OFFICES_FILE, TW_HS_FILE,
+TW_PERMIT_RULES_FILE) laid over or instead of them, loaded once per file. Every feature asks here, so they all see
+the same directory."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Protocol
 
 from transit_window.codes.hs import HsNomenclature
 from transit_window.codes.offices import OfficeDirectory
+from transit_window.codes.permit_rules import PermitRules, permit_rules
 
 
 class _CodeFiles(Protocol):
@@ -17,6 +19,9 @@ class _CodeFiles(Protocol):
 
     @property
     def hs_file(self) -> Path | None: ...
+
+    @property
+    def permit_rules_file(self) -> Path | None: ...
 
 
 class Node(Protocol):
@@ -44,3 +49,9 @@ def offices_of(node: Node) -> OfficeDirectory:
 def hs_of(node: Node) -> HsNomenclature:
     path = node.settings.hs_file
     return hs_nomenclature(str(path) if path else None)
+
+
+def rules_of(node: Node) -> PermitRules:
+    """The permit and destination-certificate rules: the operator's file when set (it replaces the bundled one)."""
+    path = node.settings.permit_rules_file
+    return permit_rules(str(path) if path else None)

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from transit_window.clients.principal import Principal
-    from transit_window.declarations.schemas import GuaranteeRef, Party
+    from transit_window.declarations.schemas import GuaranteeRef
+    from transit_window.fields import Party
 
 ACCESS_CODE_PREFIX = "gac_"  # a prefix that makes a leaked code greppable
 

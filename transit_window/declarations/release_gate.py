@@ -8,7 +8,7 @@ permit or by a year's permit and the next one's together. Not through the limit 
 
 The answer to a refusal is one 409 problem listing exactly what is missing (`missing`: kind, type, country, detail),
 so the declarant fixes everything in one go. Certificates come from the HS chapter rules (`codes/hs.json`) and the
-destination rules of `permits/rules.json`; permits from the same rules file (`PermitRules.needs`).
+destination rules of `codes/permit_rules.json`; permits from the same rules file (`PermitRules.needs`).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from transit_window import clock
+from transit_window.codes.geo import haversine_km
 from transit_window.codes.of_node import hs_of, offices_of
 from transit_window.declarations.models import Movement
 from transit_window.documents.models import Document
@@ -27,7 +28,6 @@ from transit_window.errors import Conflict
 from transit_window.permits.models import Permit
 from transit_window.permits.service import effective_status, rules_of, years_of
 from transit_window.permits.years import local_text, local_today
-from transit_window.tracking.geo import haversine_km
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession

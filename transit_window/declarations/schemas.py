@@ -13,13 +13,10 @@ from transit_window import clock
 from transit_window.api.pagination import Page
 from transit_window.codes import amount_text
 from transit_window.dates import CorridorDate, CorridorDatetime
+from transit_window.fields import Country, Party, Text35, Text512
 from transit_window.text import Printable
 
-Text35 = Annotated[str, StringConstraints(min_length=1, max_length=35, strip_whitespace=True), Printable]
-Text70 = Annotated[str, StringConstraints(min_length=1, max_length=70, strip_whitespace=True), Printable]
-Text512 = Annotated[str, StringConstraints(min_length=1, max_length=512, strip_whitespace=True), Printable]
 Remarks = Annotated[str, StringConstraints(max_length=512), Printable]
-Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
 OfficeRef = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}[A-Z0-9]{6}$")]
 # A JSON number or a decimal string; at most 3 decimals (KWD, BHD, OMR: no currency has more), and whether the
 # currency has that many is a rule of `validation.check_amount`. 15 digits: every such decimal survives SQLite, which
@@ -50,14 +47,6 @@ _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
 WHEN = (
     "When it happened (RFC 3339 with an offset); now when left out. Not in the future, nor before the step it follows."
 )
-
-
-class Party(BaseModel):
-    model_config = _STRICT
-
-    id: Text35 = Field(description="Trader id: Kazakh BIN/IIN, Azerbaijani VÖEN, Uzbek STIR, Kyrgyz or Tajik INN.")
-    name: Text70
-    country: Country
 
 
 class Vehicle(BaseModel):

@@ -28,9 +28,9 @@ from transit_window.codes import (
     validate_hs6,
     validate_trader_id,
 )
+from transit_window.codes.geo import haversine_km
 from transit_window.declarations.schemas import DeclarationIn
 from transit_window.errors import FieldError
-from transit_window.tracking.geo import haversine_km
 
 MAX_TRANSIT_DAYS = 90
 CROSSING_ROLES = ("border", "port")

@@ -12,7 +12,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstr
 from transit_window import clock
 from transit_window.api.pagination import Page
 from transit_window.dates import CorridorDatetime
-from transit_window.declarations.schemas import Country, Party, Text512
+from transit_window.fields import Country, Party, Text512
 from transit_window.text import Printable
 
 DocumentType = Literal["phytosanitary", "veterinary", "origin"]

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from transit_window.permits.rules import PermitType
+from transit_window.codes.permit_rules import PermitType
 from transit_window.permits.signed import PERMIT_ID, Carrier
 from transit_window.text import Printable
 

@@ -24,11 +24,11 @@ import orjson
 
 from transit_window import clock
 from transit_window.codes import OfficeDirectory
+from transit_window.codes.geo import haversine_km
 from transit_window.codes.offices import Office
 from transit_window.permits.signed import RevocationList
 from transit_window.permits.verify import RevocationListError, open_revocation_list
 from transit_window.protocol.trust import TrustError, TrustList, verify_genesis, verify_successor
-from transit_window.tracking.geo import haversine_km
 
 TrustOutcome = Literal["first-use", "pinned", "unchanged", "updated", "kept"]
 ListOutcome = Literal["updated", "unchanged", "kept", "unreachable", "refused"]

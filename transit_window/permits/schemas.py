@@ -8,9 +8,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from transit_window.api.pagination import Page
+from transit_window.codes.permit_rules import PermitType
 from transit_window.dates import CorridorDate, CorridorDatetime
-from transit_window.declarations.schemas import Text35, Text70
-from transit_window.permits.rules import PermitType
+from transit_window.fields import Text35, Text70
 from transit_window.text import Printable
 
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)

@@ -12,7 +12,9 @@ from sqlalchemy import func, select, update
 
 from transit_window import clock
 from transit_window.codes import InvalidCode, normalise_plate, time_zone, validate_trader_id
-from transit_window.codes.of_node import offices_of
+from transit_window.codes.geo import haversine_km
+from transit_window.codes.of_node import offices_of, rules_of
+from transit_window.codes.permit_rules import TYPE_CODES, QuotaKind
 from transit_window.dates import within_corridor
 from transit_window.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
 from transit_window.ids import new_id
@@ -25,14 +27,12 @@ from transit_window.permits.models import (
     PermitQuota,
     PermitRequest,
 )
-from transit_window.permits.rules import TYPE_CODES, PermitRules, QuotaKind, permit_rules
 from transit_window.permits.schemas import ApplicationIn, QuotaIn, UseIn
 from transit_window.permits.signed import Carrier, PermitClaims, RevocationList, RevokedEntry, sign_permit
 from transit_window.permits.verify import Verdict, verify_permit
 from transit_window.permits.years import PermitYears, local_text, local_today, start_of
 from transit_window.protocol import outbox
 from transit_window.settings import NODE_IDS
-from transit_window.tracking.geo import haversine_km
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -41,11 +41,6 @@ if TYPE_CHECKING:
     from transit_window.node import Node
 
 FINAL = ("consumed", "revoked")
-
-
-def rules_of(node: Node) -> PermitRules:
-    path = node.settings.permit_rules_file
-    return permit_rules(str(path) if path else None)
 
 
 def years_of(node: Node) -> PermitYears:

@@ -18,7 +18,7 @@ import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema
 
 from transit_window import clock
-from transit_window.permits.rules import PermitType
+from transit_window.codes.permit_rules import PermitType
 from transit_window.protocol import jws
 from transit_window.protocol.keys import SigningKey
 

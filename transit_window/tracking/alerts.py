@@ -29,6 +29,7 @@ from transit_window import clock
 from transit_window.api.deps import Principal, SessionDep, require
 from transit_window.api.pagination import Page
 from transit_window.api.problems import responses
+from transit_window.codes import geo
 from transit_window.codes.of_node import offices_of
 from transit_window.db.base import table_of
 from transit_window.db.session import unit_of_work
@@ -41,7 +42,7 @@ from transit_window.ids import new_id
 from transit_window.protocol import outbox
 from transit_window.protocol.registry import Rejection, message_type
 from transit_window.text import Printable
-from transit_window.tracking import events, geo
+from transit_window.tracking import events
 from transit_window.tracking.models import TrackingAlert
 
 if TYPE_CHECKING:

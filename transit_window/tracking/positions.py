@@ -45,6 +45,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from transit_window import clock
 from transit_window.api.deps import NodeDep, Principal, SessionDep, require
 from transit_window.api.problems import responses
+from transit_window.codes import geo
 from transit_window.codes.of_node import offices_of
 from transit_window.dates import CorridorDatetime
 from transit_window.db.base import UTCDateTime, table_of
@@ -52,7 +53,7 @@ from transit_window.db.upsert import insert_ignore
 from transit_window.declarations.models import Movement
 from transit_window.errors import Conflict, DomainError, FieldError, Forbidden, InvalidInput
 from transit_window.text import Printable
-from transit_window.tracking import alerts, devices, geo
+from transit_window.tracking import alerts, devices
 from transit_window.tracking.alerts import AlertOut
 from transit_window.tracking.models import Device, TrackingAlert, TrackingPosition, TrackingPositionState
 

@@ -1,4 +1,4 @@
-"""Which permit a carrier needs in which country, as data: the bundled `rules.json` (the reference facts) or an
+"""Which permit a carrier needs in which country, as data: the bundled `permit_rules.json` (the reference facts) or an
 operator's file (`TW_PERMIT_RULES_FILE`, same schema) that replaces it. Also destination-specific certificate rules
 (the HS chapter rules are in `codes/hs.json`).
 
@@ -26,7 +26,7 @@ PERMIT_TYPES: tuple[PermitType, ...] = ("bilateral", "transit", "third-country",
 TYPE_CODES: dict[str, int] = {"bilateral": 1, "transit": 2, "third-country": 3, "return-load": 4}  # as in e-permit ids
 CertificateType = Literal["phytosanitary", "veterinary", "origin"]
 Country = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
-_BUNDLED = Path(__file__).with_name("rules.json")
+_BUNDLED = Path(__file__).with_name("permit_rules.json")
 
 
 def _month_day(value: str) -> str:

@@ -1,15 +1,14 @@
 """Quota years in each issuer's own calendar.
 
-A permit belongs to the quota year it starts in. It is valid until the end of the last day asked for, but never past
-the end of its year, which is 31 December or, where the rules file grants one (`year_end` in
-`codes/permit_rules.json`), a grace day of the next year (31 January for bilateral and transit permits in the bundled
-rules; none for multilateral ones). Next year's quotas, and applications for next year's permits, are accepted from
-the rule's opening day (1 December by default). Every day here is a day of the issuer's calendar: "today" and "31 December" in Tashkent end
-at midnight in Tashkent (`codes.countries.TIME_ZONES`), and are turned into UTC instants only at the edge
-(`start_of`), which is what a permit's signed `nbf`/`exp` carry. The one day that is not the issuer's is the first:
-an application's `valid_from` is a day of the carrier's calendar, and a permit starts with that day in the carrier's
-country or the issuer's, whichever comes first.
-"""
+A permit belongs to the quota year it starts in. It is valid until the end of the last day asked for, but never past the
+end of its year, which is 31 December or, where the rules file grants one (`year_end` in `codes/permit_rules.json`), a
+grace day of the next year (31 January for bilateral and transit permits in the bundled rules; none for multilateral
+ones). Next year's quotas, and applications for next year's permits, are accepted from the rule's opening day (1
+December by default). Every day here is a day of the issuer's calendar: "today" and "31 December" in Tashkent end at
+midnight in Tashkent (`codes.countries.TIME_ZONES`), and are turned into UTC instants only at the edge (`start_of`),
+which is what a permit's signed `nbf`/`exp` carry. The one day that is not the issuer's is the first: an application's
+`valid_from` is a day of the carrier's calendar, and a permit starts with that day in the carrier's country or the
+issuer's, whichever comes first. """
 
 from __future__ import annotations
 

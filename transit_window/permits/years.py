@@ -8,7 +8,8 @@ December by default). Every day here is a day of the issuer's calendar: "today" 
 midnight in Tashkent (`codes.countries.TIME_ZONES`), and are turned into UTC instants only at the edge (`start_of`),
 which is what a permit's signed `nbf`/`exp` carry. The one day that is not the issuer's is the first: an application's
 `valid_from` is a day of the carrier's calendar, and a permit starts with that day in the carrier's country or the
-issuer's, whichever comes first. """
+issuer's, whichever comes first.
+"""
 
 from __future__ import annotations
 

@@ -34,7 +34,7 @@ from bench._support import drop_database, free_port_base, fresh_database, percen
 from transit_window.corridor.local import LocalCorridor
 from transit_window.corridor.topology import plan
 from transit_window.db.engine import create_engine
-from transit_window.tracking.seed import seed
+from transit_window.seed import seed
 
 
 def seeded_node(name: str, *, movements: int, events: int) -> tuple[LocalCorridor, list[str]]:

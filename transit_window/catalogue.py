@@ -1,18 +1,49 @@
-"""Composition: every module that registers corridor message types, imported once, then the registry sealed.
+"""Composition: the one place the features are wired to the protocol and to each other, once per process.
 
-Lives above the features (the protocol imports none of them). Imported by the app factory, the worker process, the
-spec export and the conformance kit; `protocol.envelope.open_envelope` refuses to run before this has been imported.
+- every module that registers corridor message types is imported, then the message registry is sealed
+  (`protocol.envelope.open_envelope` refuses to run before);
+- the features' subscribers are put on the event bus (`transit_window.bus`), then it is sealed (publishing before is
+  refused): tracking hears of declarations' movements and steps, webhooks of tracking's events;
+- declarations' ports are provided (`declarations.ports`): the release checks of documents and permits, tracking's
+  codes, and the kept `tracking.alert` handed back to tracking.
+
+Lives above the features (nothing below imports it). Imported by the app factory, the worker process (`tasks.py`),
+the spec export and the conformance kit.
 """
 
+from transit_window import bus
 from transit_window.declarations import remote as transit_messages
+from transit_window.declarations.events import MovementHeld, StepRecorded
+from transit_window.declarations.ports import PORTS
 from transit_window.documents import remote as document_messages
+from transit_window.documents.release_check import CertificatesCheck
 from transit_window.permits import remote as permit_messages
+from transit_window.permits.release_check import PermitsCheck
 from transit_window.protocol import corridor_messages as corridor_messages
 from transit_window.protocol import registry
 from transit_window.protocol.registry import REGISTRY as REGISTRY
 from transit_window.tracking import alerts as tracking_alerts
+from transit_window.tracking import codes as tracking_codes
+from transit_window.tracking import subscribers as tracking
+from transit_window.tracking.events import EventRecorded
+from transit_window.webhooks import service as webhooks
+
+
+def _wire() -> None:
+    if bus.BUS.sealed:
+        return
+    bus.BUS.subscribe(MovementHeld, tracking.on_movement_held)
+    bus.BUS.subscribe(StepRecorded, tracking.on_step_recorded)
+    bus.BUS.subscribe(EventRecorded, webhooks.on_event_recorded)
+    bus.BUS.seal()
+    PORTS.papers = [CertificatesCheck(), PermitsCheck()]  # certificates first: the order of the 409's `missing`
+    PORTS.tracking_codes = tracking_codes  # the module is the port: `active_code(session, *, mrn)`
+    PORTS.parked["tracking.alert"] = tracking.on_parked_alert
+    PORTS.wired = True
+
 
 registry.seal()
+_wire()
 
 __all__ = [
     "REGISTRY",

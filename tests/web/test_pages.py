@@ -22,7 +22,7 @@ from transit_window.tracking import events
 from transit_window.tracking.models import TrackingEvent
 from transit_window.tracking.public import display, local_iso, place_names, public_steps
 from transit_window.tracking.schemas import Place, PublicStep, PublicTrack
-from transit_window.tracking.seed import ROUTE as ALMATY_TO_BAKU
+from transit_window.seed import ROUTE as ALMATY_TO_BAKU
 from transit_window.web import routemap
 
 SECURITY_HEADERS = {

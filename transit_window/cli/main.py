@@ -411,7 +411,7 @@ def tracking_seed(
     from rich.progress import Progress
 
     from transit_window.db.engine import create_engine
-    from transit_window.tracking.seed import seed
+    from transit_window.seed import seed
 
     async def main() -> int:
         engine = create_engine(Settings().database_url, pool_size=2)

@@ -15,6 +15,7 @@ from transit_window.api.problems import responses
 from transit_window.codes import amount_text
 from transit_window.declarations import guarantees, idempotency, journey, service
 from transit_window.declarations.models import Guarantee, GuaranteeAuthorisation, Movement
+from transit_window.declarations.ports import PORTS
 from transit_window.declarations.schemas import (
     ArrivalIn,
     AuthorisationCreated,
@@ -37,7 +38,6 @@ from transit_window.declarations.schemas import (
 )
 from transit_window.errors import FieldError, InvalidInput, NotFound
 from transit_window.text import Printable
-from transit_window.tracking import codes
 
 router = APIRouter(tags=["declarations"])
 CustomsClient = Annotated[Principal, Depends(require("customs"))]
@@ -68,7 +68,9 @@ async def movement_out(session: SessionDep, movement: Movement) -> MovementOut:
             )
             for step in steps
         ],
-        tracking_code=await codes.active_code(session, mrn=movement.mrn) if movement.role == "departure" else None,
+        tracking_code=await PORTS.codes().active_code(session, mrn=movement.mrn)
+        if movement.role == "departure"
+        else None,
         created_at=movement.created_at,
         updated_at=movement.updated_at,
     )

@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from transit_window import clock
+from transit_window import bus, clock
 from transit_window.db.base import table_of
 from transit_window.db.upsert import insert_ignore
+from transit_window.declarations.events import StepRecorded
 from transit_window.declarations.messages import StepRecord
 from transit_window.declarations.models import Movement, MovementStep
 from transit_window.protocol import outbox
-from transit_window.tracking import events
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -55,6 +55,7 @@ def advance(movement: Movement, kind: str) -> None:
 
 async def add_step(
     session: AsyncSession,
+    node: Node,
     movement: Movement,
     *,
     kind: str,
@@ -64,8 +65,10 @@ async def add_step(
     signed_by: str,
     envelope_id: str | None,
     details: dict[str, Any] | None = None,
+    here: bool = False,
 ) -> bool:
-    """Record a step (once) and advance the status; False when the step was already recorded."""
+    """Record a step (once), advance the status and publish `StepRecorded`; False when the step was already recorded.
+    `here`: this node's own customs recorded it."""
     # Lock the movement and read its status afresh first. Two transactions recording steps of one movement at once
     # (customs recording the arrival while a peer's exit message is applied) would otherwise each advance the status
     # they read before the other committed, and the later commit would move it backwards. Locking before the step
@@ -89,18 +92,20 @@ async def add_step(
     inserted = bool(result.rowcount)  # type: ignore[attr-defined]
     if inserted:
         advance(movement, kind)
-        await events.record_event(
+        await bus.publish(
             session,
-            mrn=movement.mrn,
-            kind=kind,
-            office=office,
-            country=country,
-            at=at,
-            signed_by=signed_by,
-            envelope_id=envelope_id,
-            record=movement.record,
-            details=details,
-            event_id=events.step_event_id(movement.mrn, kind, office),
+            StepRecorded(
+                node=node,
+                movement=movement,
+                kind=kind,
+                office=office,
+                country=country,
+                at=at,
+                signed_by=signed_by,
+                envelope_id=envelope_id,
+                details=details or {},
+                here=here,
+            ),
         )
     return inserted
 
@@ -170,6 +175,7 @@ async def record_here(
         message_id = broadcast(session, node, movement, message_type=message_type, body=body)
     await add_step(
         session,
+        node,
         movement,
         kind=kind,
         office=office,
@@ -178,4 +184,5 @@ async def record_here(
         signed_by=node.id,
         envelope_id=message_id,
         details=details,
+        here=True,
     )

@@ -9,57 +9,46 @@ permit or by a year's permit and the next one's together. Not through the limit 
 The answer to a refusal is one 409 problem listing exactly what is missing (`missing`: kind, type, country, detail),
 so the declarant fixes everything in one go. Certificates come from the HS chapter rules (`codes/hs.json`) and the
 destination rules of `codes/permit_rules.json`; permits from the same rules file (`PermitRules.needs`).
+
+Declarations knows neither documents nor permits: each answers through the `ReleasePapers` port (`ports.py`,
+implemented in `documents/release_check.py` and `permits/release_check.py`, wired by `transit_window.catalogue`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-
-from transit_window import clock
-from transit_window.codes.geo import haversine_km
-from transit_window.codes.of_node import hs_of, offices_of
-from transit_window.declarations.models import Movement
-from transit_window.documents.models import Document
+from transit_window.declarations.ports import PORTS, Missing, MovementPapers
 from transit_window.errors import Conflict
-from transit_window.permits.models import Permit
-from transit_window.permits.service import effective_status, rules_of, years_of
-from transit_window.permits.years import local_text, local_today
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
+    from transit_window.declarations.models import Movement
     from transit_window.node import Node
 
 
-@dataclass(frozen=True, slots=True)
-class Missing:
-    kind: str  # certificate | permit
-    type: str
-    country: str
-    detail: str
-    extra: dict[str, str] = field(default_factory=dict)  # for permits: needed_at, next_year, next_year_opens
-
-    def as_dict(self) -> dict[str, str]:
-        return {"kind": self.kind, "type": self.type, "country": self.country, "detail": self.detail, **self.extra}
+def papers_of(movement: Movement) -> MovementPapers:
+    return MovementPapers(
+        mrn=movement.mrn,
+        record=movement.record,
+        offices=list(movement.offices),
+        countries=list(movement.countries),
+        destination_office=movement.destination_office,
+    )
 
 
-@dataclass(slots=True)
-class Cleared:
-    """What the release relies on: shared with the route along with the movement."""
-
-    documents: list[Document]
-    permits: list[Permit]
-
-
-async def check_release(session: AsyncSession, node: Node, movement: Movement) -> Cleared:
-    """Raise `Conflict` listing everything missing; else the documents and permits the release relies on."""
+async def check_release(session: AsyncSession, node: Node, movement: Movement) -> list[Callable[[], Awaitable[None]]]:
+    """Raise `Conflict` listing everything missing; else what to do once the release goes ahead."""
+    papers = papers_of(movement)
     missing: list[Missing] = []
-    documents = await _certificates(session, node, movement, missing)
-    permits = await _permits(session, node, movement, missing)
+    then: list[Callable[[], Awaitable[None]]] = []
+    for check in PORTS.release_papers():
+        verdict = await check.check(session, node, papers)
+        missing.extend(verdict.missing)
+        if verdict.on_release is not None:
+            then.append(verdict.on_release)
     if missing:
         count = len(missing)
         raise Conflict(
@@ -67,206 +56,4 @@ async def check_release(session: AsyncSession, node: Node, movement: Movement) -
             f"valid: {'; '.join(item.detail for item in missing)}",
             missing=[item.as_dict() for item in missing],
         )
-    return Cleared(documents=documents, permits=permits)
-
-
-async def _certificates(
-    session: AsyncSession, node: Node, movement: Movement, missing: list[Missing]
-) -> list[Document]:
-    record: dict[str, Any] = movement.record
-    destination = offices_of(node).require(movement.destination_office).country
-    rules = rules_of(node)
-    needed: dict[str, list[str]] = {}  # certificate type → HS codes that need it, in declaration order
-    reasons: dict[str, str] = {}
-    for item in record.get("goods", []):
-        code = str(item["hs_code"])
-        for chapter_rule in hs_of(node).required_certificates(code):
-            needed.setdefault(chapter_rule, []).append(code)
-            reasons.setdefault(chapter_rule, hs_of(node).certificate_reason(code, chapter_rule))
-        for rule in rules.certificates_for(destination=destination, hs_code=code):
-            needed.setdefault(rule.certificate, []).append(code)
-            reasons.setdefault(rule.certificate, f"{destination}: {rule.reason}")
-    cleared: list[Document] = []
-    refs = record.get("documents", [])
-    for kind, codes in needed.items():
-        certificate = str(kind)
-        declared = [ref for ref in refs if ref.get("type") == certificate]
-        if not declared:
-            missing.append(
-                Missing(
-                    "certificate",
-                    certificate,
-                    node.id,
-                    f"a {certificate} certificate for HS {', '.join(dict.fromkeys(codes))} ({reasons[certificate]}) "
-                    "is not among the declaration's documents",
-                )
-            )
-            continue
-        uncovered = list(dict.fromkeys(codes))
-        problems: list[str] = []
-        for ref in declared:
-            document = await session.scalar(
-                select(Document).where(
-                    Document.country == ref["country"], Document.type == certificate, Document.number == ref["number"]
-                )
-            )
-            label = f"{certificate} certificate {ref['number']} of {ref['country']}"
-            if document is None:
-                problems.append(f"{label} is not known at {node.id}: its issuer has not sent it")
-                continue
-            if document.status != "issued":
-                problems.append(f"{label} was {document.status}" + _withdrawal(document))
-                continue
-            covered = {str(goods.get("hs_code")) for goods in document.goods}
-            if not covered & set(uncovered):
-                problems.append(f"{label} covers HS {', '.join(sorted(covered))}, not {', '.join(uncovered)}")
-                continue
-            cleared.append(document)
-            uncovered = [code for code in uncovered if code not in covered]
-        if uncovered:
-            detail = "; ".join(problems) if problems else f"no declared {certificate} certificate covers it"
-            missing.append(
-                Missing(
-                    "certificate",
-                    certificate,
-                    node.id,
-                    f"HS {', '.join(uncovered)} lacks a {certificate} certificate: {detail}",
-                )
-            )
-    return cleared
-
-
-def _withdrawal(document: Document) -> str:
-    if document.replaced_by:
-        return f" (replaced by {document.replaced_by})"
-    return f": {document.withdraw_reason}" if document.withdraw_reason else ""
-
-
-@dataclass(frozen=True, slots=True)
-class Window:
-    """When the truck may enter a country: from the earliest (the great-circle distance along the itinerary at the
-    fastest a loaded lorry goes, `TW_PERMIT_MAX_SPEED_KMH`, no stop) to the latest (at `TW_EXPECTED_SPEED_KMH` plus
-    `TW_CROSSING_GRACE_MINUTES`, when the overdue-crossing alert would fire). Both are `now` for the country the
-    truck leaves from."""
-
-    earliest: datetime
-    latest: datetime
-
-
-def entry_windows(node: Node, movement: Movement, *, now: datetime) -> dict[str, Window]:
-    offices = offices_of(node)
-    fastest = node.settings.permit_max_speed_kmh
-    expected = node.settings.expected_speed_kmh
-    grace = timedelta(minutes=node.settings.crossing_grace_minutes)
-    codes = list(movement.offices)
-    first = offices.get(codes[0]) if codes else None
-    windows: dict[str, Window] = {first.country: Window(now, now)} if first else {}
-    distance = 0.0
-    previous = first
-    for code in codes[1:]:
-        office = offices.get(code)
-        if office is None:
-            continue
-        if previous is not None:
-            distance += haversine_km(previous.lat, previous.lon, office.lat, office.lon)
-        windows.setdefault(
-            office.country,
-            Window(now + timedelta(hours=distance / fastest), now + timedelta(hours=distance / expected) + grace),
-        )
-        previous = office
-    return windows
-
-
-def _covering(permits: list[Permit], window: Window) -> list[Permit] | None:
-    """Permits whose validity together covers the window without a gap (a year-Y permit, then the Y+1 one from
-    midnight), fewest first; None when no combination does."""
-    chosen: list[Permit] = []
-    reached = window.earliest
-    for permit in sorted(permits, key=lambda item: (item.valid_from, -item.expires_at.timestamp())):
-        if permit.valid_from > reached:
-            break  # a gap before this permit starts
-        if permit.expires_at > reached:
-            chosen.append(permit)
-            reached = permit.expires_at
-            if reached > window.latest:
-                return chosen
-    return None
-
-
-async def _permits(session: AsyncSession, node: Node, movement: Movement, missing: list[Missing]) -> list[Permit]:
-    record: dict[str, Any] = movement.record
-    carrier = record["carrier"]
-    vehicle = record["vehicle"]
-    plate = str(vehicle["plate"])
-    carrier_country = str(carrier["country"])
-    now = clock.utcnow()
-    windows = entry_windows(node, movement, now=now)
-    departure = next(iter(windows), None)
-    years = years_of(node)
-    cleared: list[Permit] = []
-    for need in rules_of(node).needs(carrier_country=carrier_country, route=list(movement.countries)):
-        if not need.required:
-            continue
-        window = windows.get(need.country, Window(now, now))
-        if need.country == departure:
-            when = "at release"
-        else:
-            when = (
-                f"when the truck may enter {need.country}, from {local_text(need.country, window.earliest)} to "
-                f"{local_text(need.country, window.latest)}"
-            )
-        candidates = (
-            await session.scalars(
-                select(Permit)
-                .where(
-                    Permit.issuer == need.country,
-                    Permit.holder == carrier_country,
-                    Permit.type == need.type,
-                    Permit.carrier_id == str(carrier["id"]),
-                )
-                .order_by(Permit.valid_from)
-            )
-        ).all()
-        problems: list[str] = []
-        usable: list[Permit] = []
-        for permit in candidates:
-            status = effective_status(permit, now)
-            if permit.plate != plate:
-                problems.append(f"{permit.id} is for truck {permit.plate}, not {plate}")
-            elif status in ("revoked", "consumed"):
-                problems.append(f"{permit.id} is {status}")
-            elif permit.entries >= permit.trips:
-                problems.append(f"{permit.id} has no trip left ({permit.entries} of {permit.trips} entered)")
-            elif permit.expires_at <= window.earliest or permit.valid_from > window.latest:
-                problems.append(
-                    f"{permit.id} is valid from {clock.isoformat(permit.valid_from)} until "
-                    f"{clock.isoformat(permit.expires_at)}"
-                )
-            else:
-                usable.append(permit)
-        covering = _covering(usable, window)
-        if covering is not None:
-            cleared.extend(covering)
-            continue
-        if usable:
-            spans = ", ".join(
-                f"{permit.id} from {clock.isoformat(permit.valid_from)} until {clock.isoformat(permit.expires_at)}"
-                for permit in usable
-            )
-            problems.append(f"{spans}: not the whole of that time")
-        wanted = (
-            f"a {need.type} permit of {need.country} for carrier {carrier['id']} ({carrier_country}) and truck {plate}"
-            f", valid {when}"
-        )
-        detail = f"{wanted}: " + ("; ".join(problems) if problems else f"none is known at {node.id}")
-        extra = {"needed_from": clock.isoformat(window.earliest), "needed_at": clock.isoformat(window.latest)}
-        year = local_today(need.country, window.latest).year
-        if year > local_today(need.country, now).year:
-            terms = years.terms(issuer=need.country, type=need.type, year=year, quota=None)
-            closed = years.why_closed(issuer=need.country, type=need.type, year=year, quota=None, now=now)
-            detail += f"; the truck may enter in {year}: " + (
-                closed if closed else f"{need.country}'s {year} quotas are open (since {terms.opens_on})"
-            )
-            extra |= {"next_year": str(year), "next_year_opens": terms.opens_on.isoformat()}
-        missing.append(Missing("permit", need.type, need.country, detail, extra))
-    return cleared
+    return then

@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel
 from sqlalchemy import delete, select
 
-from transit_window import clock
+from transit_window import bus, clock
 from transit_window.declarations import journey, service
+from transit_window.declarations.events import MovementHeld
 from transit_window.declarations.messages import (
     AnticipatedBody,
     ArrivedBody,
@@ -33,11 +34,11 @@ from transit_window.declarations.messages import (
     StepRecord,
 )
 from transit_window.declarations.models import Movement, PendingStep
+from transit_window.declarations.ports import PORTS
 from transit_window.declarations.schemas import CrossingIn
 from transit_window.errors import DomainError
 from transit_window.protocol import outbox
 from transit_window.protocol.registry import Rejection, message_type
-from transit_window.tracking import access
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -60,10 +61,11 @@ async def _movement(session: AsyncSession, mrn: str) -> Movement | None:
     return await session.scalar(select(Movement).where(Movement.mrn == mrn))
 
 
-async def merge_journey(session: AsyncSession, movement: Movement, steps: list[StepRecord]) -> None:
+async def merge_journey(session: AsyncSession, node: Node, movement: Movement, steps: list[StepRecord]) -> None:
     for step in steps:
         await journey.add_step(
             session,
+            node,
             movement,
             kind=step.kind,
             office=step.office,
@@ -122,7 +124,7 @@ async def on_record(session: AsyncSession, envelope: VerifiedEnvelope, node: Nod
         )
         session.add(movement)
         await session.flush()
-        await access.register_parties(session, movement)
+        await bus.publish(session, MovementHeld(node=node, movement=movement))
     journey_steps = body.journey or [
         StepRecord(
             kind="released",
@@ -135,7 +137,7 @@ async def on_record(session: AsyncSession, envelope: VerifiedEnvelope, node: Nod
     for step in journey_steps:
         if step.kind == "released" and step.envelope_id is None:
             step.envelope_id = envelope.payload.id
-    await merge_journey(session, movement, journey_steps)
+    await merge_journey(session, node, movement, journey_steps)
     await session.flush()
     await apply_pending(session, node, movement)
 
@@ -151,11 +153,11 @@ async def apply_pending(session: AsyncSession, node: Node, movement: Movement) -
         try:
             if item.source == "local":
                 await service.apply_crossing(session, node, movement, CrossingIn.model_validate(item.body))
-            elif item.message_type == "tracking.alert":
-                from transit_window.tracking import alerts  # alerts build on declarations: imported when needed
-
-                body = alerts.AlertBody.model_validate(item.body)
-                await alerts.apply_alert(session, movement, body, sender=item.signed_by, envelope_id=item.envelope_id)
+            elif item.message_type not in STEP_BODIES:  # another feature's message (tracking.alert): handed back
+                handler = PORTS.parked_handler(item.message_type)
+                await handler(
+                    session, node, movement, body=item.body, sender=item.signed_by, envelope_id=item.envelope_id
+                )
             else:
                 model = STEP_BODIES[item.message_type].model_validate(item.body)
                 await apply_step(
@@ -255,6 +257,7 @@ async def apply_step(
             raise Rejection("15", f"{iss} may report crossings only at its own offices, not {body.office}")
         await journey.add_step(
             session,
+            node,
             movement,
             kind=body.direction,
             office=body.office,
@@ -269,6 +272,7 @@ async def apply_step(
             raise Rejection("14", f"{movement.mrn} is bound for {movement.destination_office}, not {body.office}")
         await journey.add_step(
             session,
+            node,
             movement,
             kind="arrived",
             office=body.office,
@@ -283,6 +287,7 @@ async def apply_step(
             raise Rejection("15", f"control results for {movement.mrn} come from {movement.destination_office}")
         await journey.add_step(
             session,
+            node,
             movement,
             kind="control-results",
             office=body.office,
@@ -303,6 +308,7 @@ async def apply_step(
         details = {"outcome": body.outcome} if isinstance(body, ClosedBody) else {"reason": body.reason}
         await journey.add_step(
             session,
+            node,
             movement,
             kind=kind,
             office=body.office,
@@ -360,5 +366,5 @@ async def on_status_response(session: AsyncSession, envelope: VerifiedEnvelope, 
     movement = await _movement(session, body.mrn)
     if movement is None:
         raise Rejection("90", f"no movement {body.mrn} at {node.id}")
-    await merge_journey(session, movement, body.journey)
+    await merge_journey(session, node, movement, body.journey)
     await session.flush()

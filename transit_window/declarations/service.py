@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Numeric, func, select, text, update
 
-from transit_window import clock
+from transit_window import bus, clock
 from transit_window.codes import OfficeDirectory, amount_text, generate_mrn
 from transit_window.codes.of_node import hs_of, offices_of
 from transit_window.db import locks
 from transit_window.declarations import guarantees, journey, release_gate
+from transit_window.declarations.events import MovementHeld
 from transit_window.declarations.messages import (
     AnticipatedBody,
     ArrivedBody,
@@ -35,10 +36,8 @@ from transit_window.declarations.schemas import (
     with_amounts_shown,
 )
 from transit_window.declarations.validation import check_amount, check_declaration, default_limit_date
-from transit_window.documents import service as documents
 from transit_window.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
 from transit_window.protocol import outbox
-from transit_window.tracking import access, codes
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -154,7 +153,7 @@ async def declare(session: AsyncSession, node: Node, *, client: Principal, decla
     )
     session.add(movement)
     await session.flush()
-    await access.register_parties(session, movement)
+    await bus.publish(session, MovementHeld(node=node, movement=movement))
     return movement
 
 
@@ -265,11 +264,10 @@ async def release(session: AsyncSession, node: Node, *, mrn: str) -> Movement:
     if movement.status != "accepted":
         raise Conflict(f"{mrn} is {movement.status}; only an accepted declaration can be released")
     await guarantees.check_release_use(session, movement)
-    cleared = await release_gate.check_release(session, node, movement)
+    then = await release_gate.check_release(session, node, movement)
     await _reserve(session, movement)
-    for document in cleared.documents:  # the route sees the certificates the goods travel under
-        await documents.share(session, node, document=document, countries=movement.countries)
-    await codes.issue(session, mrn=mrn)
+    for action in then:  # the route sees the certificates the goods travel under
+        await action()
     now = clock.utcnow()
     released = StepRecord(kind="released", office=movement.departure_office, country=node.id, at=now, signed_by=node.id)
     await journey.record_here(
@@ -507,11 +505,8 @@ async def record_arrival(session: AsyncSession, node: Node, *, mrn: str, arrival
         body=body,
         details={"remarks": arrival.remarks},
     )
-    from transit_window.tracking import alerts  # alerts build on declarations: imported when needed
-
-    # Crossings missing from the journey never hold up the end of a movement: their countries are asked now, and
-    # what is still missing after a wait raises an alert for customs (alerts.check_unrecorded_crossings).
-    await alerts.ask_for_missing_crossings(session, node, movement)
+    # Crossings missing from the journey never hold up the end of a movement: tracking, told of the arrival
+    # (`StepRecorded`), asks their countries now and raises an alert for what is still missing after a wait.
     await session.flush()
     return movement
 

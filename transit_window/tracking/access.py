@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from transit_window import clock
-from transit_window.declarations.models import Movement
+from transit_window.declarations.interface import Movement
 from transit_window.errors import NotFound
 from transit_window.tracking.models import ConsignmentParty
 

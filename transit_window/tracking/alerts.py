@@ -34,9 +34,8 @@ from transit_window.codes.of_node import offices_of
 from transit_window.db.base import table_of
 from transit_window.db.session import unit_of_work
 from transit_window.db.upsert import insert_ignore
-from transit_window.declarations import journey
-from transit_window.declarations.messages import MRN, StatusRequestBody
-from transit_window.declarations.models import Movement, MovementStep
+from transit_window.declarations import interface as declarations
+from transit_window.declarations.interface import MRN, Movement, MovementStep, StatusRequestBody
 from transit_window.errors import Conflict, NotFound
 from transit_window.ids import new_id
 from transit_window.protocol import outbox
@@ -107,9 +106,7 @@ async def on_alert(session: AsyncSession, envelope: VerifiedEnvelope, node: Node
             raise Rejection("90", f"no movement {body.mrn} at {node.id}")
         # The alert outran the movement's record (batches travel in parallel): keep it like an early step, to be
         # applied when the record comes, instead of refusing it for good.
-        from transit_window.declarations import service
-
-        if await service.park(
+        if await declarations.park(
             session,
             node,
             mrn=body.mrn,
@@ -240,7 +237,9 @@ async def raise_alert(
         device_id=device_id,
         client_id=client_id,
     )
-    envelope_id = journey.broadcast(session, node, movement, message_type="tracking.alert", body=body, countries=to)
+    envelope_id = declarations.broadcast(
+        session, node, movement, message_type="tracking.alert", body=body, countries=to
+    )
     await events.record_event(
         session,
         mrn=movement.mrn,

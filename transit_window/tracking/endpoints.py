@@ -14,7 +14,7 @@ from transit_window.api.pagination import decode_cursor, encode_cursor
 from transit_window.api.problems import responses
 from transit_window.codes.of_node import offices_of
 from transit_window.dates import CorridorDatetime
-from transit_window.declarations.models import Movement
+from transit_window.declarations.interface import Movement
 from transit_window.errors import Forbidden, NotFound
 from transit_window.node import Node
 from transit_window.text import Printable

@@ -1,22 +1,34 @@
-"""Turning movement steps (and alerts) into EPCIS-style tracking events, in the step's own transaction."""
+"""Turning movement steps (and alerts) into EPCIS-style tracking events, in the step's own transaction.
+
+A new event is published on the bus (`EventRecorded`): webhooks subscribes to it and queues its deliveries in the
+same transaction, so tracking does not know webhooks exist."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 
-from transit_window import clock
+from transit_window import bus, clock
 from transit_window.codes import InvalidCode, time_zone
 from transit_window.db.base import table_of
 from transit_window.db.upsert import insert_ignore
 from transit_window.ids import new_id
 from transit_window.tracking import vocabulary
 from transit_window.tracking.models import TrackingEvent
-from transit_window.webhooks import service as webhooks
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecorded:
+    """A tracking event was recorded here for the first time (a step's or an alert's)."""
+
+    event_id: str
+    mrn: str
+    kind: str
 
 
 def office_timezone(country: str) -> tzinfo:
@@ -96,5 +108,5 @@ async def record_event(
         )
     )
     if inserted.rowcount:  # type: ignore[attr-defined]
-        await webhooks.enqueue_for_event(session, event_id=event_id, mrn=mrn, kind=kind)  # same transaction
+        await bus.publish(session, EventRecorded(event_id=event_id, mrn=mrn, kind=kind))  # same transaction
     return event_id

@@ -50,7 +50,7 @@ from transit_window.codes.of_node import offices_of
 from transit_window.dates import CorridorDatetime
 from transit_window.db.base import UTCDateTime, table_of
 from transit_window.db.upsert import insert_ignore
-from transit_window.declarations.models import Movement
+from transit_window.declarations.interface import Movement
 from transit_window.errors import Conflict, DomainError, FieldError, Forbidden, InvalidInput
 from transit_window.text import Printable
 from transit_window.tracking import alerts, devices

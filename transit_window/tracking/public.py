@@ -26,8 +26,8 @@ from sqlalchemy import select
 
 from transit_window import clock
 from transit_window.codes.of_node import offices_of
-from transit_window.declarations import journey
-from transit_window.declarations.models import Movement
+from transit_window.declarations import interface as declarations
+from transit_window.declarations.interface import Movement
 from transit_window.errors import NotFound
 from transit_window.tracking import codes, timeline, vocabulary
 from transit_window.tracking.events import office_timezone
@@ -317,7 +317,7 @@ async def public_view(session: AsyncSession, node: Node, code: str, *, lang: str
     return PublicTrack(
         mrn=movement.mrn,
         status=movement.status,
-        final=movement.status in journey.FINAL,
+        final=movement.status in declarations.FINAL,
         countries=movement.countries,
         route=[_place(office, office[:2], offices, names) for office in itinerary],
         current_place=_last_place(events, offices, names),

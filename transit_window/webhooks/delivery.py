@@ -28,8 +28,7 @@ from transit_window import __version__, clock
 from transit_window.codes.of_node import offices_of
 from transit_window.db.session import unit_of_work
 from transit_window.protocol.delivery import backoff
-from transit_window.tracking import timeline
-from transit_window.tracking.models import TrackingEvent
+from transit_window.tracking.interface import TrackingEvent, render
 from transit_window.webhooks import service, signing
 from transit_window.webhooks.models import WebhookDelivery, WebhookSubscription
 
@@ -167,7 +166,7 @@ class WebhookWorker:
             return
         ids = sorted({item.event_id for item in deliveries})
         events = list((await session.scalars(select(TrackingEvent).where(TrackingEvent.id.in_(ids)))).all())
-        rendered = await timeline.render(session, events, node_id=self.node.id, offices=offices_of(self.node))
+        rendered = await render(session, events, node_id=self.node.id, offices=offices_of(self.node))
         by_id = {event.id: (event, shown) for event, shown in zip(events, rendered, strict=True)}
         for item in deliveries:
             payload: dict[str, Any] = {"type": item.event_type, "timestamp": clock.isoformat(item.created_at)}

@@ -15,7 +15,7 @@ from transit_window.api.deps import SECRET_BEARING, NodeDep, Principal, SessionD
 from transit_window.api.pagination import Page
 from transit_window.api.problems import responses
 from transit_window.text import Printable
-from transit_window.tracking import access
+from transit_window.tracking.interface import readable_movement
 from transit_window.webhooks import service, signing
 from transit_window.webhooks.models import WebhookDelivery, WebhookSubscription
 
@@ -183,7 +183,7 @@ async def create_subscription(
     request: SubscriptionIn, principal: Owner, node: NodeDep, session: SessionDep
 ) -> SubscriptionCreated:
     if request.mrn:
-        await access.readable_movement(session, principal, request.mrn)
+        await readable_movement(session, principal, request.mrn)
     subscription, secret = await service.create(
         session,
         principal,

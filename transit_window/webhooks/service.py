@@ -28,8 +28,7 @@ from transit_window import clock
 from transit_window.db.base import table_of
 from transit_window.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
 from transit_window.ids import new_id
-from transit_window.tracking import vocabulary
-from transit_window.tracking.models import ConsignmentParty
+from transit_window.tracking.interface import STEPS, ConsignmentParty, EventRecorded
 from transit_window.webhooks import signing
 from transit_window.webhooks.models import WebhookDelivery, WebhookSubscription
 
@@ -41,13 +40,13 @@ if TYPE_CHECKING:
     from transit_window.settings import Settings
 
 EVENT_TYPE_PREFIX = "tracking."
-EVENT_TYPES = tuple(EVENT_TYPE_PREFIX + kind for kind in vocabulary.STEPS)
+EVENT_TYPES = tuple(EVENT_TYPE_PREFIX + kind for kind in STEPS)
 DISABLED_NOTE = "not delivered while the subscription is disabled; enabling it resumes delivery"
 
 
 def event_type_of(kind: str) -> str:
     """`tracking.<step>`; kinds outside the vocabulary are alerts (as `vocabulary.of` reads them)."""
-    return EVENT_TYPE_PREFIX + (kind if kind in vocabulary.STEPS else "alert")
+    return EVENT_TYPE_PREFIX + (kind if kind in STEPS else "alert")
 
 
 # --- SSRF guard -------------------------------------------------------------------------------------------------
@@ -329,7 +328,11 @@ async def redeliver(session: AsyncSession, subscription: WebhookSubscription, de
     return delivery
 
 
-# --- the hook in record_event -----------------------------------------------------------------------------------
+# --- subscribed to tracking's EventRecorded ------------------------------------------------------------------------
+
+
+async def on_event_recorded(session: AsyncSession, event: EventRecorded) -> None:
+    await enqueue_for_event(session, event_id=event.event_id, mrn=event.mrn, kind=event.kind)
 
 
 async def enqueue_for_event(session: AsyncSession, *, event_id: str, mrn: str, kind: str) -> int:

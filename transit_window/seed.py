@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from transit_window import clock
 from transit_window.codes import generate_mrn
 from transit_window.db.base import table_of
-from transit_window.declarations.models import Movement
+from transit_window.declarations.interface import Movement
 from transit_window.tracking import vocabulary
 from transit_window.tracking.events import offset_text, step_event_id
 from transit_window.tracking.models import TrackingEvent

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
-import socket
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -24,7 +23,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
-from tests.harness.postgres import port_free
+from tests.harness.postgres import free_ports
 from tests.support import databases
 from transit_window.corridor.local import LocalCorridor
 from transit_window.corridor.processes import NodeProcess
@@ -52,14 +51,10 @@ def require_libfaketime(purpose: str) -> Path:
 
 
 def free_base_port(count: int) -> int:
-    """A base such that base+1 .. base+count are free on loopback (plan() puts node i on base + i)."""
-    for _ in range(100):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1] - 1
-        if base + count <= 65535 and all(port_free(base + index) for index in range(1, count + 1)):
-            return base
-    raise RuntimeError(f"no {count} consecutive free ports on 127.0.0.1")
+    """A base such that base+1 .. base+count are free on loopback (plan() puts node i on base + i), below the
+    kernel's ephemeral range: a node started late or restarted after a kill must find its port still free, and a
+    port in that range may meanwhile be the local end of any outgoing connection (to PostgreSQL, to a peer)."""
+    return free_ports(count) - 1
 
 
 def _tail(path: Path, lines: int = 40) -> str:

@@ -4,7 +4,8 @@
 databases, demo clients), starts every node as its own `transit-window serve` process on free ports and returns a
 `ProcessCorridor`: HTTP helpers that only talk to the nodes over the wire, read-only database queries for the
 verification a test does afterwards, and `wait_until`, which shows the nodes' logs when a deadline passes.
-Teardown stops every process it started (API nodes and extra worker processes) and drops the databases.
+`run=[]` starts none, for a test that composes a node of several processes itself (`add_worker`, `add_api`).
+Teardown stops every process it started (API nodes, extra API and worker processes) and drops the databases.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
-import socket
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
-from tests.harness.postgres import port_free
+from tests.harness.postgres import free_ports
 from tests.support import databases
 from transit_window.corridor.local import LocalCorridor
 from transit_window.corridor.processes import NodeProcess
@@ -52,14 +53,10 @@ def require_libfaketime(purpose: str) -> Path:
 
 
 def free_base_port(count: int) -> int:
-    """A base such that base+1 .. base+count are free on loopback (plan() puts node i on base + i)."""
-    for _ in range(100):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1] - 1
-        if base + count <= 65535 and all(port_free(base + index) for index in range(1, count + 1)):
-            return base
-    raise RuntimeError(f"no {count} consecutive free ports on 127.0.0.1")
+    """A base such that base+1 .. base+count are free on loopback (plan() puts node i on base + i), below the
+    kernel's ephemeral range: a node started late or restarted after a kill must find its port still free, and a
+    port in that range may meanwhile be the local end of any outgoing connection (to PostgreSQL, to a peer)."""
+    return free_ports(count) - 1
 
 
 def _tail(path: Path, lines: int = 40) -> str:
@@ -74,6 +71,7 @@ class ProcessCorridor:
     local: LocalCorridor
     http: httpx.Client
     workers: list[NodeProcess] = dataclasses.field(default_factory=list)
+    apis: list[NodeProcess] = dataclasses.field(default_factory=list)  # API processes besides each node's first
 
     # --- processes ---------------------------------------------------------------------------------------------
 
@@ -98,14 +96,30 @@ class ProcessCorridor:
         self.workers.append(worker)
         return worker
 
+    def add_api(self, node: str, name: str) -> NodeProcess:
+        """Another `transit-window serve` process of `node` (same settings and database) on a port of its own,
+        started now. Peers reach the node at its trust-list endpoint, the first API process; this one serves the
+        node's clients, as a second replica behind a load balancer would."""
+        api = self.process(node)
+        taken = {spec.port for spec in self.local.specs} | {process.spec.port for process in self.apis}
+        port = free_ports(1)
+        while port in taken:
+            port = free_ports(1)
+        spec = dataclasses.replace(api.spec, port=port, url=f"http://127.0.0.1:{port}", folder=api.spec.folder / name)
+        process = NodeProcess(spec=spec, env={**api.env, "TW_PORT": str(port)})
+        process.start()
+        self.apis.append(process)
+        return process
+
     def stop(self) -> None:
-        for worker in self.workers:
-            worker.stop()
-        self.local.stop()
+        """Every process at once: each takes a second or two to finish its loops, and a test may start a dozen."""
+        processes = [*self.apis, *self.workers, *self.local.processes.values()]
+        with ThreadPoolExecutor(max_workers=max(1, len(processes))) as pool:
+            list(pool.map(NodeProcess.stop, processes))
 
     def logs(self) -> str:
         parts = []
-        for process in [*self.local.processes.values(), *self.workers]:
+        for process in [*self.local.processes.values(), *self.apis, *self.workers]:
             state = "running" if process.alive else f"exited {process.process.returncode if process.process else '-'}"
             parts.append(f"--- {process.spec.log_file} ({state}) ---\n{_tail(process.spec.log_file)}")
         return "\n".join(parts)
@@ -263,7 +277,8 @@ def start_corridor(tmp_path: Path) -> Iterator[StartCorridor]:
             local.process(node).env.update(env)
         chosen = list(run if run is not None else nodes)
         try:
-            local.start(chosen)
+            if chosen:
+                local.start(chosen)
         except (RuntimeError, TimeoutError) as exc:
             raise AssertionError(f"the corridor did not start: {exc}\n{corridor.logs()}") from exc
         return corridor

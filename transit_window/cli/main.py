@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from transit_window import clock, logs
 from transit_window.cli import permits_cmd, trust_cmd
-from transit_window.cli.console import console_for
+from transit_window.console import console_for
 from transit_window.settings import Settings
 
 T = TypeVar("T")

@@ -19,10 +19,10 @@ from transit_window.declarations import endpoints as declaration_endpoints
 from transit_window.declarations import metrics as declaration_metrics
 from transit_window.documents import endpoints as document_endpoints
 from transit_window.metrics import Metrics
-from transit_window.node import Node
 from transit_window.permits import endpoints as permit_endpoints
 from transit_window.protocol import admin as protocol_admin
 from transit_window.protocol import endpoints as corridor_endpoints
+from transit_window.protocol.node import Node
 from transit_window.settings import Settings
 from transit_window.tracking import alerts as tracking_alerts
 from transit_window.tracking import devices as tracking_devices

@@ -10,9 +10,9 @@ import socket
 from collections.abc import Awaitable, Callable
 
 from transit_window import catalogue as catalogue  # a worker-only process must know every message type
-from transit_window.node import Node
 from transit_window.protocol import checkpoints, pull, wakeup
 from transit_window.protocol.delivery import DeliveryWorker
+from transit_window.protocol.node import Node
 from transit_window.tracking import alerts
 from transit_window.webhooks.delivery import WebhookWorker
 

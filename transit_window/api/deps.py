@@ -14,7 +14,7 @@ from transit_window.clients.principal import Principal as Principal
 from transit_window.clients.service import Role, authenticate
 from transit_window.db.session import unit_of_work
 from transit_window.errors import Forbidden, NotAuthenticated
-from transit_window.node import Node
+from transit_window.protocol.node import Node
 from transit_window.protocol.peer_auth import verify_request
 
 

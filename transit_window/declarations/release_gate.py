@@ -32,7 +32,7 @@ from transit_window.tracking.geo import haversine_km
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from transit_window.node import Node
+    from transit_window.protocol.node import Node
 
 
 @dataclass(frozen=True, slots=True)

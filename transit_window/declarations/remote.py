@@ -42,8 +42,8 @@ from transit_window.tracking import access
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from transit_window.node import Node
     from transit_window.protocol.envelope import VerifiedEnvelope
+    from transit_window.protocol.node import Node
 
 logger = logging.getLogger(__name__)
 

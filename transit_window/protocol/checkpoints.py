@@ -17,7 +17,7 @@ from transit_window.protocol.corridor_messages import CheckpointBody
 from transit_window.protocol.models import Checkpoint, LogHead
 
 if TYPE_CHECKING:
-    from transit_window.node import Node
+    from transit_window.protocol.node import Node
 
 logger = logging.getLogger(__name__)
 CHECKPOINT_TYP = "dtc-checkpoint+jws"

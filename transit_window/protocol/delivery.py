@@ -29,7 +29,7 @@ from transit_window.protocol.envelope import ReceiptError, digest_of, verify_rec
 from transit_window.protocol.models import OutboxMessage, WorkerHeartbeat
 
 if TYPE_CHECKING:
-    from transit_window.node import Node
+    from transit_window.protocol.node import Node
 
 logger = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ from transit_window.protocol.models import InboundSequence, InboxMessage
 from transit_window.protocol.registry import REGISTRY, Rejection
 
 if TYPE_CHECKING:
-    from transit_window.node import Node
+    from transit_window.protocol.node import Node
 
 logger = logging.getLogger(__name__)
 

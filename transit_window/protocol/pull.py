@@ -27,7 +27,7 @@ from transit_window.protocol.peer_auth import PeerAuth
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from transit_window.node import Node
+    from transit_window.protocol.node import Node
 
 logger = logging.getLogger(__name__)
 PULL_LIMIT = 500

@@ -19,7 +19,7 @@ from sqlalchemy import text
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from transit_window.node import Node
+    from transit_window.protocol.node import Node
 
 logger = logging.getLogger(__name__)
 

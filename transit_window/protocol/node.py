@@ -2,6 +2,12 @@
 
 One `Node` per process (per app in tests). Built by `Node.open`, closed by `Node.close`; the API, the worker and
 the CLI all use it so there is one way to reach the database and one way to talk to peers.
+
+It lives in the protocol package because it is the protocol's node: what it holds is the signing key, the trust
+list it adopts, the sealer it registers on every commit, and the database and peers' HTTP client the inbox, outbox,
+delivery and log work with. Those modules take a `Node`, and the node loads its trust list with theirs, so outside
+the package the two imported each other; inside, the protocol (and everything above it) has one node and nothing
+below it needs one.
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ def start(node: Node, stop: asyncio.Event, *, deliver: bool = True, maintain: bo
     if deliver:
         worker = DeliveryWorker(node, worker_id=worker_id(node))
         tasks.append(asyncio.create_task(worker.run(stop), name="delivery"))
-        if not settings.is_sqlite:
+        if node.dialect.notifications:  # other processes' commits wake this worker
             tasks.append(asyncio.create_task(wakeup.listen(node, stop), name="outbox listener"))
     if maintain:
         tasks.append(

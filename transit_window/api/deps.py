@@ -41,7 +41,7 @@ def require(*roles: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise NotAuthenticated("send the client's token as: Authorization: Bearer <token>")
-        if node.settings.is_sqlite:
+        if not node.dialect.concurrent_writers:
             # SQLite's BEGIN IMMEDIATE would hold the write lock for the whole request, and routes that open their
             # own units of work (audit, checkpoints) would wait on it: authenticate in a short session of its own.
             async with node.sessionmaker() as own:

@@ -24,8 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from transit_window import clock
 from transit_window.clients.throttle import BadTokenThrottle
 from transit_window.db.base import table_of
+from transit_window.db.dialect import Dialect, dialect_of, dialect_of_engine
 from transit_window.db.engine import create_engine, create_sessionmaker
-from transit_window.db.upsert import insert_ignore
 from transit_window.metrics import Metrics
 from transit_window.protocol import sealing as sealing  # registers the commit sealer: see its docstring
 from transit_window.protocol.keys import SigningKey, load_private_key
@@ -53,6 +53,11 @@ class Node:
     @property
     def id(self) -> str:
         return self.settings.node_id
+
+    @property
+    def dialect(self) -> Dialect:
+        """What this node's database does differently (concurrent writers, LISTEN/NOTIFY, ...): db/dialect.py."""
+        return dialect_of_engine(self.engine)
 
     @classmethod
     async def open(cls, settings: Settings, *, metrics: Metrics | None = None) -> Node:
@@ -147,7 +152,9 @@ async def load_trust(session: AsyncSession, settings: Settings) -> TrustList:
     genesis = TrustList.from_json(raw)
     verify_genesis(genesis, pinned_sha256=settings.genesis_sha256, now=clock.utcnow())
     await session.execute(  # ignore: an API and its workers may start together on a fresh database
-        insert_ignore(table_of(TrustVersion), session.get_bind().dialect.name).values(
+        dialect_of(session)
+        .insert_ignore(table_of(TrustVersion))
+        .values(
             version=genesis.version,
             sha256=genesis.sha256,
             document=genesis.to_json().decode(),

@@ -18,11 +18,11 @@ from transit_window.api.middleware import BodyLimit, HTTPMetrics, NoStore, Reque
 from transit_window.declarations import endpoints as declaration_endpoints
 from transit_window.declarations import metrics as declaration_metrics
 from transit_window.documents import endpoints as document_endpoints
+from transit_window.exchange import admin as exchange_admin
+from transit_window.exchange import endpoints as corridor_endpoints
 from transit_window.metrics import Metrics
-from transit_window.node import Node
 from transit_window.permits import endpoints as permit_endpoints
-from transit_window.protocol import admin as protocol_admin
-from transit_window.protocol import endpoints as corridor_endpoints
+from transit_window.protocol.node import Node
 from transit_window.settings import Settings
 from transit_window.tracking import alerts as tracking_alerts
 from transit_window.tracking import devices as tracking_devices
@@ -83,7 +83,7 @@ def create_app(settings: Settings | None = None, *, background: bool | None = No
     app.include_router(tracking_alerts.router)
     app.include_router(tracking_devices.router)
     app.include_router(corridor_endpoints.router)
-    app.include_router(protocol_admin.router)
+    app.include_router(exchange_admin.router)
     app.mount("/track", create_web_app(lambda: app.state.node), name="track")  # HTML pages: not in the spec
     landing.install(app, lambda: app.state.node)
     if settings.bench_floor_endpoint:

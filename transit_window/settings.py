@@ -176,7 +176,3 @@ class Settings(BaseSettings):
     @cached_property
     def trusted_proxy_list(self) -> list[str]:
         return [item for item in self.trusted_proxies.split(",") if item]
-
-    @cached_property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")

@@ -10,9 +10,9 @@ import socket
 from collections.abc import Awaitable, Callable
 
 from transit_window import catalogue as catalogue  # a worker-only process must know every message type
-from transit_window.node import Node
 from transit_window.protocol import checkpoints, pull, wakeup
 from transit_window.protocol.delivery import DeliveryWorker
+from transit_window.protocol.node import Node
 from transit_window.tracking import alerts
 from transit_window.webhooks.delivery import WebhookWorker
 
@@ -41,7 +41,7 @@ def start(node: Node, stop: asyncio.Event, *, deliver: bool = True, maintain: bo
     if deliver:
         worker = DeliveryWorker(node, worker_id=worker_id(node))
         tasks.append(asyncio.create_task(worker.run(stop), name="delivery"))
-        if not settings.is_sqlite:
+        if node.dialect.notifications:  # other processes' commits wake this worker
             tasks.append(asyncio.create_task(wakeup.listen(node, stop), name="outbox listener"))
     if maintain:
         tasks.append(

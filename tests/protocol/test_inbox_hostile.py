@@ -21,7 +21,6 @@ from tests.support.keys import TestMember as Member
 from transit_window import clock
 from transit_window.errors import NotAuthentic
 from transit_window.ids import new_id
-from transit_window.node import Node
 from transit_window.protocol import jws
 from transit_window.protocol.envelope import (
     MESSAGE_TYP,
@@ -38,6 +37,7 @@ from transit_window.protocol.models import (
     LogEntry,
     TrustVersion,
 )
+from transit_window.protocol.node import Node
 from transit_window.protocol.trust import TrustList, TrustListBody
 
 INBOX = "/v1/corridor/messages"

@@ -16,10 +16,10 @@ from tests.support.keys import TestMember as Member
 from transit_window import clock
 from transit_window.conformance import SEQ_FLOOR
 from transit_window.ids import new_id
-from transit_window.node import Node
 from transit_window.protocol import MAX_JSON_INTEGER
 from transit_window.protocol.envelope import seal
 from transit_window.protocol.models import InboundSequence, InboxMessage, OutboxMessage
+from transit_window.protocol.node import Node
 from transit_window.protocol.peer_auth import SCHEME, PeerAuth
 from transit_window.protocol.pull import fill_gaps
 

@@ -11,8 +11,8 @@ import pytest
 
 from tests.support import databases
 from tests.support.inprocess import InProcessCorridor
-from transit_window.node import Node
 from transit_window.protocol import wakeup
+from transit_window.protocol.node import Node
 
 
 async def woken(node: Node, *, within: float = 10.0) -> None:

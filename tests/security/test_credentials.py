@@ -22,8 +22,8 @@ from tests.support.inprocess import InProcessCorridor
 from transit_window.clients.models import ApiClient
 from transit_window.clients.service import add_client
 from transit_window.db.session import unit_of_work
-from transit_window.node import Node
 from transit_window.protocol.keys import KeyFileError, load_private_key, write_private_key
+from transit_window.protocol.node import Node
 from transit_window.settings import Settings
 
 

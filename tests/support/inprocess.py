@@ -23,8 +23,8 @@ from tests.support.keys import TestMember, signed, trust_body
 from transit_window.app import create_app
 from transit_window.clients.service import add_client
 from transit_window.db.session import unit_of_work
-from transit_window.node import Node
 from transit_window.protocol.delivery import DeliveryWorker
+from transit_window.protocol.node import Node
 from transit_window.settings import Settings
 
 

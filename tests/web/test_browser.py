@@ -29,9 +29,9 @@ from transit_window.corridor.local import LocalCorridor
 from transit_window.corridor.topology import plan
 from transit_window.db.base import table_of
 from transit_window.declarations.models import Movement
+from transit_window.seed import event_row
 from transit_window.tracking import codes
 from transit_window.tracking.models import TrackingCode, TrackingEvent
-from transit_window.seed import event_row
 
 pytestmark = pytest.mark.corridor
 

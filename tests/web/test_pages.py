@@ -17,12 +17,12 @@ from transit_window import clock, spec
 from transit_window.app import create_app
 from transit_window.codes import OfficeDirectory
 from transit_window.db.session import unit_of_work
+from transit_window.seed import ROUTE as ALMATY_TO_BAKU
 from transit_window.settings import Settings
 from transit_window.tracking import events
 from transit_window.tracking.models import TrackingEvent
 from transit_window.tracking.public import display, local_iso, place_names, public_steps
 from transit_window.tracking.schemas import Place, PublicStep, PublicTrack
-from transit_window.seed import ROUTE as ALMATY_TO_BAKU
 from transit_window.web import routemap
 
 SECURITY_HEADERS = {

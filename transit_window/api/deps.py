@@ -14,7 +14,7 @@ from transit_window.clients.principal import Principal as Principal
 from transit_window.clients.service import Role, authenticate
 from transit_window.db.session import unit_of_work
 from transit_window.errors import Forbidden, NotAuthenticated
-from transit_window.node import Node
+from transit_window.protocol.node import Node
 from transit_window.protocol.peer_auth import verify_request
 
 
@@ -41,7 +41,7 @@ def require(*roles: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise NotAuthenticated("send the client's token as: Authorization: Bearer <token>")
-        if node.settings.is_sqlite:
+        if not node.dialect.concurrent_writers:
             # SQLite's BEGIN IMMEDIATE would hold the write lock for the whole request, and routes that open their
             # own units of work (audit, checkpoints) would wait on it: authenticate in a short session of its own.
             async with node.sessionmaker() as own:

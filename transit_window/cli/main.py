@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from transit_window import clock, logs
 from transit_window.cli import permits_cmd, trust_cmd
-from transit_window.cli.console import console_for
+from transit_window.console import console_for
 from transit_window.settings import Settings
 
 T = TypeVar("T")
@@ -104,7 +104,7 @@ def serve() -> None:
 def worker() -> None:
     """Run only the delivery worker and maintenance loops (scale out: several may share one PostgreSQL)."""
     from transit_window import tasks
-    from transit_window.node import Node
+    from transit_window.protocol.node import Node
 
     settings = Settings()
     logs.configure(level=settings.log_level, json=settings.log_json)
@@ -317,8 +317,8 @@ def audit_verify(
     peers: Annotated[bool, typer.Option(help="Also compare with the checkpoints peers witnessed.")] = True,
 ) -> None:
     """Recompute the log chain; exit 1 and name the first entry that does not match."""
-    from transit_window.node import Node
     from transit_window.protocol import audit
+    from transit_window.protocol.node import Node
 
     async def main() -> audit.AuditReport:
         node = await Node.open(Settings())

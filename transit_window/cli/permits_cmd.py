@@ -20,8 +20,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from transit_window import clock
-from transit_window.cli.console import console_for
 from transit_window.codes import InvalidCode, OfficeDirectory, ReferenceDataError, normalise_plate
+from transit_window.console import console_for
 from transit_window.permits.offline import (
     CacheError,
     ListSync,

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from transit_window import clock
-from transit_window.cli.console import console_for
+from transit_window.console import console_for
 from transit_window.protocol.keys import KeyFileError, load_private_key
 from transit_window.protocol.trust import (
     TrustError,

@@ -30,7 +30,7 @@ import httpx
 from rich.table import Table
 
 from transit_window import clock
-from transit_window.cli.console import console_for
+from transit_window.console import console_for
 from transit_window.corridor.local import LocalCorridor
 from transit_window.corridor.topology import COUNTRY_NAMES, plan
 from transit_window.permits.years import local_today

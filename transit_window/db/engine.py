@@ -1,4 +1,5 @@
-"""Engines for both dialects: the one switch point on the URL's dialect.
+"""Engines for both dialects: how a connection to each is made and configured. What the SQL then does differently is
+asked of the engine's `Dialect` (db/dialect.py).
 
 SQLite runs in WAL mode with foreign keys on, and every transaction starts with `BEGIN IMMEDIATE` so writers
 queue on the database lock instead of failing half-way with "database is locked" at their first write.
@@ -49,7 +50,3 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
-
-
-def is_postgres(engine: AsyncEngine) -> bool:
-    return engine.dialect.name == "postgresql"

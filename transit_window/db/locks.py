@@ -1,8 +1,8 @@
 """Transaction-scoped advisory locks on names (a movement's MRN, a permit id): one order for every transaction.
 
 A transaction that locks several names must take them in one global order, or two of them can each hold what the
-other waits for. `lock_names` takes them sorted, in one statement. PostgreSQL only: SQLite runs one writing
-transaction at a time, so there is nothing to order.
+other waits for. `lock_names` takes them sorted, in one statement, where the dialect has advisory locks
+(PostgreSQL); SQLite runs one writing transaction at a time, so there is nothing to order and it returns at once.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import Text
+
+from transit_window.db.dialect import dialect_of
 
 # The key space of these locks (the first int of the two-int advisory key): any constant no one else uses.
 SPACE = 6346
@@ -26,6 +28,6 @@ _LOCK_SORTED = text(
 async def lock_names(session: AsyncSession, names: Iterable[str]) -> None:
     """Hold an exclusive lock on each name until the transaction ends (re-entrant within it)."""
     wanted = sorted(set(names))
-    if not wanted or session.get_bind().dialect.name != "postgresql":
+    if not wanted or not dialect_of(session).advisory_locks:
         return
     await session.execute(_LOCK_SORTED, {"space": SPACE, "names": wanted})

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from transit_window.declarations.models import Movement
-    from transit_window.node import Node
+    from transit_window.protocol.node import Node
 
 
 @dataclass(frozen=True, slots=True)

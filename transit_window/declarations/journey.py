@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from transit_window.node import Node
+    from transit_window.protocol.node import Node
 
 FINAL = frozenset({"closed", "cancelled"})  # no step moves a movement out of these: its journey is over
 RANK = {"accepted": 0, "released": 1, "in_transit": 2, "arrived": 3, "closed": 4}

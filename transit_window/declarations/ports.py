@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from transit_window.declarations.models import Movement
-    from transit_window.node import Node
+    from transit_window.protocol.node import Node
 
 
 @dataclass(frozen=True, slots=True)

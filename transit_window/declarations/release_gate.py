@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from transit_window.declarations.models import Movement
-    from transit_window.node import Node
+    from transit_window.protocol.node import Node
 
 
 def papers_of(movement: Movement) -> MovementPapers:

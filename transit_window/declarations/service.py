@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from sqlalchemy.sql.elements import ColumnElement
 
     from transit_window.clients.principal import Principal
-    from transit_window.node import Node
+    from transit_window.protocol.node import Node
 
 
 async def get_movement(session: AsyncSession, mrn: str, *, lock: bool = False) -> Movement:

@@ -18,7 +18,7 @@ from transit_window.documents.models import Document
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from transit_window.node import Node
+    from transit_window.protocol.node import Node
 
 
 class CertificatesCheck:

@@ -25,7 +25,7 @@ from transit_window.permits.years import local_text, local_today
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from transit_window.node import Node
+    from transit_window.protocol.node import Node
 
 
 class PermitsCheck:

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from transit_window.clients.principal import Principal
-    from transit_window.node import Node
+    from transit_window.protocol.node import Node
 
 FINAL = ("consumed", "revoked")
 

@@ -21,7 +21,7 @@ from transit_window.protocol.peer_auth import PeerAuth
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from transit_window.node import Node
+    from transit_window.protocol.node import Node
 
 BATCH = 5000
 

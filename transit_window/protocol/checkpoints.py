@@ -10,14 +10,14 @@ from sqlalchemy import select
 
 from transit_window import clock
 from transit_window.db.base import table_of
+from transit_window.db.dialect import dialect_of
 from transit_window.db.session import unit_of_work
-from transit_window.db.upsert import insert_ignore
 from transit_window.protocol import jws, outbox
 from transit_window.protocol.corridor_messages import CheckpointBody
 from transit_window.protocol.models import Checkpoint, LogHead
 
 if TYPE_CHECKING:
-    from transit_window.node import Node
+    from transit_window.protocol.node import Node
 
 logger = logging.getLogger(__name__)
 CHECKPOINT_TYP = "dtc-checkpoint+jws"
@@ -56,11 +56,10 @@ async def publish(node: Node, *, size: int, head: str) -> bool:
     signed = body.model_dump(mode="json")  # what this token signs is what the peers' envelopes carry
     token = jws.sign_compact(orjson.dumps(signed), key=node.key, typ=CHECKPOINT_TYP)
     async with unit_of_work(node) as session:
-        dialect = session.get_bind().dialect.name
         kept = await session.execute(
-            insert_ignore(table_of(Checkpoint), dialect, index_elements=["node", "size"]).values(
-                node=node.id, size=size, head=head, at=at, signed_at=signed["at"], token=token, received_at=now
-            )
+            dialect_of(session)
+            .insert_ignore(table_of(Checkpoint), index_elements=["node", "size"])
+            .values(node=node.id, size=size, head=head, at=at, signed_at=signed["at"], token=token, received_at=now)
         )
         if kept.rowcount == 0:  # type: ignore[attr-defined]
             return False

@@ -19,8 +19,8 @@ from transit_window.text import Printable
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from transit_window.node import Node
     from transit_window.protocol.envelope import VerifiedEnvelope
+    from transit_window.protocol.node import Node
 
 
 class PingBody(BaseModel):

@@ -22,14 +22,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from transit_window import clock
 from transit_window.db.base import UTCDateTime, table_of
+from transit_window.db.dialect import dialect_of
 from transit_window.db.session import unit_of_work
-from transit_window.db.upsert import insert_ignore
 from transit_window.protocol import log
 from transit_window.protocol.envelope import ReceiptError, digest_of, verify_receipt
 from transit_window.protocol.models import OutboxMessage, WorkerHeartbeat
 
 if TYPE_CHECKING:
-    from transit_window.node import Node
+    from transit_window.protocol.node import Node
 
 logger = logging.getLogger(__name__)
 
@@ -95,9 +95,10 @@ class DeliveryWorker:
         self._last_heartbeat = loop_time
         async with unit_of_work(self.node) as session:
             now = clock.utcnow()
-            dialect = session.get_bind().dialect.name
             inserted = await session.execute(
-                insert_ignore(table_of(WorkerHeartbeat), dialect).values(worker_id=self.worker_id, seen_at=now)
+                dialect_of(session)
+                .insert_ignore(table_of(WorkerHeartbeat))
+                .values(worker_id=self.worker_id, seen_at=now)
             )
             if inserted.rowcount == 0:  # type: ignore[attr-defined]
                 await session.execute(
@@ -128,9 +129,8 @@ class DeliveryWorker:
                 )
                 .order_by(OutboxMessage.next_attempt_at, OutboxMessage.peer, OutboxMessage.seq)
                 .limit(settings.delivery_batch_size)
+                .with_for_update(skip_locked=True)  # PostgreSQL: workers take disjoint rows; SQLite: one at a time
             )
-            if session.get_bind().dialect.name == "postgresql":
-                due = due.with_for_update(skip_locked=True)
             ids = list((await session.scalars(due)).all())
             if not ids:
                 return []
@@ -277,7 +277,7 @@ async def _finish(session: AsyncSession, rows: list[dict[str, Any]]) -> list[str
 
     On PostgreSQL one `UPDATE ... FROM unnest(arrays) RETURNING` per batch (executemany costs a round trip per row
     there); SQLite, in-process and serialised, updates row by row."""
-    if session.get_bind().dialect.name == "postgresql":
+    if dialect_of(session).arrays:
         result = await session.execute(
             _FINISH_POSTGRES,
             {

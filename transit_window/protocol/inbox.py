@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from transit_window import clock
 from transit_window.db import locks
 from transit_window.db.base import table_of
+from transit_window.db.dialect import dialect_of
 from transit_window.db.session import after_commit, savepoint
-from transit_window.db.upsert import insert_ignore
 from transit_window.errors import Conflict, NotAuthentic, Problem
 from transit_window.protocol import log
 from transit_window.protocol.envelope import (
@@ -33,7 +33,7 @@ from transit_window.protocol.models import InboundSequence, InboxMessage
 from transit_window.protocol.registry import REGISTRY, Rejection
 
 if TYPE_CHECKING:
-    from transit_window.node import Node
+    from transit_window.protocol.node import Node
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +77,6 @@ async def receive(session: AsyncSession, node: Node, verified: list[VerifiedEnve
     envelopes = [(index, item) for index, item in enumerate(verified) if isinstance(item, VerifiedEnvelope)]
     if not envelopes:
         return [outcome for outcome in outcomes if outcome is not None]
-    dialect = session.get_bind().dialect.name
     now = clock.utcnow()
 
     keys = list({(env.payload.iss, env.payload.id) for _, env in envelopes})
@@ -147,7 +146,9 @@ async def receive(session: AsyncSession, node: Node, verified: list[VerifiedEnve
 
     if rows_to_store:
         table = table_of(InboxMessage)
-        statement = insert_ignore(table, dialect, index_elements=["iss", "id"]).returning(table.c.iss, table.c.id)
+        statement = (
+            dialect_of(session).insert_ignore(table, index_elements=["iss", "id"]).returning(table.c.iss, table.c.id)
+        )
         stored = {(row.iss, row.id) for row in await session.execute(statement, rows_to_store)}
         if len(stored) != len(rows_to_store):
             raise ConcurrentDelivery("a message of this request was delivered concurrently; retry")
@@ -228,15 +229,14 @@ async def track_sequence(session: AsyncSession, *, peer: str, seen: int) -> None
     """Advance the contiguous mark of `peer`'s sequence and note a gap for the puller. `seen` is the highest seq of
     the messages from `peer` just received: what lies above the mark counts from the arrivals, not from every stored
     row, so a gap closed as unfillable (`pull.close_unfillable_gap`) stays closed."""
-    statement = select(InboundSequence).where(InboundSequence.peer == peer)
-    if session.get_bind().dialect.name == "postgresql":
-        statement = statement.with_for_update()
+    statement = select(InboundSequence).where(InboundSequence.peer == peer).with_for_update()
     state = (await session.execute(statement)).scalar_one_or_none()
-    if state is None and session.get_bind().dialect.name == "postgresql":
+    dialect = dialect_of(session)
+    if state is None and dialect.concurrent_writers:
         # Two first batches from a new peer would both find no row and both insert it: create it race-free, then
         # lock it (once per peer: every later batch finds the row).
         values = {"peer": peer, "contiguous": 0, "max_seen": 0}
-        await session.execute(insert_ignore(table_of(InboundSequence), "postgresql").values(**values))
+        await session.execute(dialect.insert_ignore(table_of(InboundSequence)).values(**values))
         state = (await session.execute(statement)).scalar_one_or_none()
     contiguous = state.contiguous if state else 0
     seqs = (

@@ -50,10 +50,7 @@ def has_pending(session: AsyncSession) -> bool:
 
 
 async def lock_head(session: AsyncSession) -> tuple[int, str]:
-    statement = select(LogHead.size, LogHead.head).where(LogHead.id == 1)
-    if session.get_bind().dialect.name == "postgresql":
-        statement = statement.with_for_update()
-    row = (await session.execute(statement)).one()
+    row = (await session.execute(select(LogHead.size, LogHead.head).where(LogHead.id == 1).with_for_update())).one()
     return int(row.size), str(row.head)
 
 

@@ -25,7 +25,7 @@ from transit_window.protocol.models import OutboundSequence, OutboxMessage
 from transit_window.protocol.registry import REGISTRY
 
 if TYPE_CHECKING:
-    from transit_window.node import Node
+    from transit_window.protocol.node import Node
 
 _PENDING = "tw_outbox_pending"
 

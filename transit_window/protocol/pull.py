@@ -27,7 +27,7 @@ from transit_window.protocol.peer_auth import PeerAuth
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from transit_window.node import Node
+    from transit_window.protocol.node import Node
 
 logger = logging.getLogger(__name__)
 PULL_LIMIT = 500
@@ -82,9 +82,7 @@ async def close_unfillable_gap(node: Node, *, peer: str, after_seq: int, asked_a
     """`peer` answered, at `asked_at` or later, that it holds nothing for us after `after_seq`: forget the numbers
     above it seen before the question (they are not the peer's sequence); those received since may be genuine."""
     async with unit_of_work(node) as session:
-        statement = select(InboundSequence).where(InboundSequence.peer == peer)
-        if session.get_bind().dialect.name == "postgresql":
-            statement = statement.with_for_update()
+        statement = select(InboundSequence).where(InboundSequence.peer == peer).with_for_update()
         state = (await session.execute(statement)).scalar_one_or_none()
         if state is None or state.contiguous != after_seq or state.max_seen <= state.contiguous:
             return  # moved on meanwhile: the next round asks again

@@ -18,8 +18,8 @@ from pydantic import BaseModel
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from transit_window.node import Node
     from transit_window.protocol.envelope import VerifiedEnvelope
+    from transit_window.protocol.node import Node
 
 
 class Rejection(Exception):

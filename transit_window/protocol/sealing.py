@@ -1,6 +1,7 @@
 """The protocol's part of every commit: what a transaction queued (outbound messages, log entries) is signed and
 appended to the tamper-evident log right before `COMMIT`, in the same transaction. Registered with the unit of
-work (`db.session.register_sealer`) when this module is imported, which `node.py` does: no node, no commit without it.
+work (`db.session.register_sealer`) when this module is imported, which `protocol/node.py` does: no node, no commit
+without it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from transit_window.db.session import register_sealer
 from transit_window.protocol import log, outbox, wakeup
 
 if TYPE_CHECKING:
-    from transit_window.node import Node
+    from transit_window.protocol.node import Node
 
 
 async def seal(session: AsyncSession, node: Node) -> Callable[[], None] | None:

@@ -19,7 +19,7 @@ from sqlalchemy import text
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from transit_window.node import Node
+    from transit_window.protocol.node import Node
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ CHANNEL = "tw_outbox"
 
 def notifies(node: Node) -> bool:
     """Whether a commit in this process must tell other processes: it runs no worker of its own."""
-    return not node.settings.run_worker and not node.settings.is_sqlite
+    return not node.settings.run_worker and node.dialect.notifications
 
 
 async def notify(session: AsyncSession) -> None:

@@ -48,8 +48,8 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from transit_window.codes import OfficeDirectory
-    from transit_window.node import Node
     from transit_window.protocol.envelope import VerifiedEnvelope
+    from transit_window.protocol.node import Node
 
 logger = logging.getLogger(__name__)
 

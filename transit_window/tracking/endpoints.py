@@ -16,7 +16,7 @@ from transit_window.codes.of_node import offices_of
 from transit_window.dates import CorridorDatetime
 from transit_window.declarations.interface import Movement
 from transit_window.errors import Forbidden, NotFound
-from transit_window.node import Node
+from transit_window.protocol.node import Node
 from transit_window.text import Printable
 from transit_window.tracking import access, codes, timeline
 from transit_window.tracking.models import ConsignmentParty, TrackingEvent

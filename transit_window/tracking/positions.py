@@ -61,7 +61,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from transit_window.codes import OfficeDirectory
-    from transit_window.node import Node
+    from transit_window.protocol.node import Node
     from transit_window.settings import Settings
 
 MAX_PINGS = 10_000

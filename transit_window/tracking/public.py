@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from transit_window.codes import Office, OfficeDirectory
-    from transit_window.node import Node
+    from transit_window.protocol.node import Node
     from transit_window.tracking.models import TrackingEvent
 
 DESK_STEPS = frozenset({"closed", "cancelled"})  # recorded at the departure office's desk, not where the truck is

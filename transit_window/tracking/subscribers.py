@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from transit_window.declarations.events import MovementHeld, StepRecorded
     from transit_window.declarations.interface import Movement
-    from transit_window.node import Node
+    from transit_window.protocol.node import Node
 
 
 async def on_movement_held(session: AsyncSession, event: MovementHeld) -> None:

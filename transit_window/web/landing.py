@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 
 from transit_window.codes import country_name
-from transit_window.node import Node
+from transit_window.protocol.node import Node
 from transit_window.web.pages import SECURITY_HEADERS
 
 LINKS = (

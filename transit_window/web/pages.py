@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from transit_window.codes import OfficeDirectory
 from transit_window.codes.of_node import offices_of
 from transit_window.errors import NotFound
-from transit_window.node import Node
+from transit_window.protocol.node import Node
 from transit_window.tracking.public import display, public_view
 from transit_window.tracking.schemas import Place, PublicTrack
 from transit_window.web import i18n, routemap

@@ -35,7 +35,7 @@ from transit_window.webhooks.models import WebhookDelivery, WebhookSubscription
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from transit_window.node import Node
+    from transit_window.protocol.node import Node
 
 logger = logging.getLogger(__name__)
 EXCERPT_BYTES = 300

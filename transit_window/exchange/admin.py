@@ -1,4 +1,4 @@
-"""Operator endpoints of the protocol layer (role `admin`): trust-list adoption, outbox, pings, audit, status."""
+"""Operator endpoints of the protocol (role `admin`): trust-list adoption, outbox, pings, audit, status."""
 
 from __future__ import annotations
 

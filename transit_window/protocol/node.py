@@ -2,6 +2,12 @@
 
 One `Node` per process (per app in tests). Built by `Node.open`, closed by `Node.close`; the API, the worker and
 the CLI all use it so there is one way to reach the database and one way to talk to peers.
+
+It lives in the protocol package because it is the protocol's node: what it holds is the signing key, the trust
+list it adopts, the sealer it registers on every commit, and the database and peers' HTTP client the inbox, outbox,
+delivery and log work with. Those modules take a `Node`, and the node loads its trust list with theirs, so outside
+the package the two imported each other; inside, the protocol (and everything above it) has one node and nothing
+below it needs one.
 """
 
 from __future__ import annotations
@@ -18,8 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from transit_window import clock
 from transit_window.clients.throttle import BadTokenThrottle
 from transit_window.db.base import table_of
+from transit_window.db.dialect import Dialect, dialect_of, dialect_of_engine
 from transit_window.db.engine import create_engine, create_sessionmaker
-from transit_window.db.upsert import insert_ignore
 from transit_window.metrics import Metrics
 from transit_window.protocol import sealing as sealing  # registers the commit sealer: see its docstring
 from transit_window.protocol.keys import SigningKey, load_private_key
@@ -47,6 +53,11 @@ class Node:
     @property
     def id(self) -> str:
         return self.settings.node_id
+
+    @property
+    def dialect(self) -> Dialect:
+        """What this node's database does differently (concurrent writers, LISTEN/NOTIFY, ...): db/dialect.py."""
+        return dialect_of_engine(self.engine)
 
     @classmethod
     async def open(cls, settings: Settings, *, metrics: Metrics | None = None) -> Node:
@@ -141,7 +152,9 @@ async def load_trust(session: AsyncSession, settings: Settings) -> TrustList:
     genesis = TrustList.from_json(raw)
     verify_genesis(genesis, pinned_sha256=settings.genesis_sha256, now=clock.utcnow())
     await session.execute(  # ignore: an API and its workers may start together on a fresh database
-        insert_ignore(table_of(TrustVersion), session.get_bind().dialect.name).values(
+        dialect_of(session)
+        .insert_ignore(table_of(TrustVersion))
+        .values(
             version=genesis.version,
             sha256=genesis.sha256,
             document=genesis.to_json().decode(),

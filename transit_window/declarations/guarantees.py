@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select, update
 
 from transit_window import clock
+from transit_window.db.dialect import dialect_of
 from transit_window.declarations.models import Guarantee, GuaranteeAuthorisation, Movement
 from transit_window.errors import FieldError, Forbidden, InvalidInput, NotFound
 from transit_window.ids import new_id
@@ -69,7 +70,7 @@ async def authorise(
             errors=[FieldError("/body/declarant_id", "the holder itself", "14")],
         )
     now = clock.utcnow()
-    if session.get_bind().dialect.name == "postgresql":
+    if dialect_of(session).concurrent_writers:
         # two concurrent authorisations of one declarant each revoked nothing and each inserted: both codes worked.
         # The guarantee's row serialises them (SQLite has one writer at a time already).
         await session.execute(select(Guarantee.grn).where(Guarantee.grn == guarantee.grn).with_for_update())

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from transit_window import clock
 from transit_window.db.base import table_of
-from transit_window.db.upsert import insert_ignore
+from transit_window.db.dialect import dialect_of
 from transit_window.declarations.models import IdempotencyRecord
 from transit_window.errors import FieldError, InvalidInput
 
@@ -38,9 +38,10 @@ async def claim(session: AsyncSession, *, client_id: str, key: str, raw_body: by
             errors=[FieldError("/header/Idempotency-Key", "1 to 100 printable characters", "12")],
         )
     digest = request_hash(raw_body)
-    dialect = session.get_bind().dialect.name
     result = await session.execute(
-        insert_ignore(table_of(IdempotencyRecord), dialect, index_elements=["client_id", "key"]).values(
+        dialect_of(session)
+        .insert_ignore(table_of(IdempotencyRecord), index_elements=["client_id", "key"])
+        .values(
             client_id=client_id, key=key, request_hash=digest, status_code=0, response={}, created_at=clock.utcnow()
         )
     )

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from transit_window import bus, clock
 from transit_window.db.base import table_of
-from transit_window.db.upsert import insert_ignore
+from transit_window.db.dialect import dialect_of
 from transit_window.declarations.events import StepRecorded
 from transit_window.declarations.messages import StepRecord
 from transit_window.declarations.models import Movement, MovementStep
@@ -75,9 +75,10 @@ async def add_step(
     # row is written keeps one order (movement, then steps) on every path, so two such transactions cannot deadlock.
     await session.flush()
     await session.refresh(movement, attribute_names=["status"], with_for_update=True)
-    dialect = session.get_bind().dialect.name
     result = await session.execute(
-        insert_ignore(table_of(MovementStep), dialect, index_elements=["mrn", "kind", "office"]).values(
+        dialect_of(session)
+        .insert_ignore(table_of(MovementStep), index_elements=["mrn", "kind", "office"])
+        .values(
             mrn=movement.mrn,
             kind=kind,
             office=office,

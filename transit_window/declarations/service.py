@@ -13,6 +13,7 @@ from transit_window import bus, clock
 from transit_window.codes import OfficeDirectory, amount_text, generate_mrn
 from transit_window.codes.of_node import hs_of, offices_of
 from transit_window.db import locks
+from transit_window.db.dialect import dialect_of
 from transit_window.declarations import guarantees, journey, release_gate
 from transit_window.declarations.events import MovementHeld
 from transit_window.declarations.messages import (
@@ -50,7 +51,7 @@ if TYPE_CHECKING:
 
 async def get_movement(session: AsyncSession, mrn: str, *, lock: bool = False) -> Movement:
     statement = select(Movement).where(Movement.mrn == mrn)
-    if lock and session.get_bind().dialect.name == "postgresql":
+    if lock:  # SQLite renders no FOR UPDATE: its writers run one at a time anyway
         statement = statement.with_for_update()
     movement = await session.scalar(statement)
     if movement is None:
@@ -64,7 +65,7 @@ async def get_movement(session: AsyncSession, mrn: str, *, lock: bool = False) -
 async def allocate_mrn(session: AsyncSession, *, year: int, country: str, office: str) -> str:
     """A new MRN. PostgreSQL: a sequence (no lock held for the transaction); SQLite: a counter row (writers
     are serialised there anyway). Gaps after a rollback are allowed, as in NCTS."""
-    if session.get_bind().dialect.name == "postgresql":
+    if dialect_of(session).sequences:
         serial = int(await session.scalar(text("SELECT nextval('mrn_serial')")) or 0)
     else:
         result = await session.execute(

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from transit_window import clock
 from transit_window.codes.of_node import hs_of
 from transit_window.db.base import table_of
-from transit_window.db.upsert import insert_ignore
+from transit_window.db.dialect import dialect_of
 from transit_window.documents.messages import DocumentAcknowledgedBody, DocumentIssuedBody, DocumentWithdrawnBody
 from transit_window.documents.models import Document, DocumentFile, DocumentShare
 from transit_window.documents.pdf import check_pdf
@@ -52,7 +52,7 @@ async def find(session: AsyncSession, *, country: str, type: str, number: str) -
 
 async def get(session: AsyncSession, document_id: str, *, lock: bool = False) -> Document:
     statement = select(Document).where(Document.id == document_id)
-    if lock and session.get_bind().dialect.name == "postgresql":
+    if lock:  # SQLite renders no FOR UPDATE: its writers run one at a time anyway
         statement = statement.with_for_update()
     document = await session.scalar(statement)
     if document is None:
@@ -211,7 +211,7 @@ async def share(session: AsyncSession, node: Node, *, document: Document, countr
     if document.received_from is not None:
         return
     shares = table_of(DocumentShare)
-    dialect = session.get_bind().dialect.name
+    dialect = dialect_of(session)
     now = clock.utcnow()
     for country in dict.fromkeys(countries):
         if country == node.id:
@@ -225,7 +225,7 @@ async def share(session: AsyncSession, node: Node, *, document: Document, countr
             )
             continue
         inserted = await session.execute(
-            insert_ignore(shares, dialect, index_elements=["document_id", "country"]).values(
+            dialect.insert_ignore(shares, index_elements=["document_id", "country"]).values(
                 document_id=document.id, country=country, shared_at=now, acknowledged_at=None
             )
         )

@@ -495,8 +495,7 @@ async def get_permit(session: AsyncSession, permit_id: str, *, lock: bool = Fals
     statement = select(Permit).where(Permit.id == permit_id)
     if lock:
         statement = statement.execution_options(populate_existing=True)
-        if session.get_bind().dialect.name == "postgresql":
-            statement = statement.with_for_update()
+        statement = statement.with_for_update()  # rendered on PostgreSQL only: SQLite has one writer at a time
     permit = await session.scalar(statement)
     if permit is None:
         raise NotFound(f"no permit {permit_id} at this node")

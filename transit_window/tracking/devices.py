@@ -22,7 +22,7 @@ from transit_window.api.pagination import Page
 from transit_window.api.problems import responses
 from transit_window.clients.models import ApiClient
 from transit_window.db.base import table_of
-from transit_window.db.upsert import insert_ignore
+from transit_window.db.dialect import dialect_of
 from transit_window.errors import Conflict, FieldError, InvalidInput, NotFound
 from transit_window.text import Printable
 from transit_window.tracking.models import Device
@@ -49,7 +49,9 @@ async def register(
         # Insert-or-nothing, then read whichever row won: two registrations of one device at once (a gateway's retry
         # while its first PUT is still running) made one of them a 500 on the primary key.
         await session.execute(
-            insert_ignore(table_of(Device), session.get_bind().dialect.name).values(
+            dialect_of(session)
+            .insert_ignore(table_of(Device))
+            .values(
                 device_id=device_id,
                 client_id=client_id,
                 seal_id=seal_id,

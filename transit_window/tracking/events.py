@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from transit_window import bus, clock
 from transit_window.codes import InvalidCode, time_zone
 from transit_window.db.base import table_of
-from transit_window.db.upsert import insert_ignore
+from transit_window.db.dialect import dialect_of
 from transit_window.ids import new_id
 from transit_window.tracking import vocabulary
 from transit_window.tracking.models import TrackingEvent
@@ -85,7 +85,9 @@ async def record_event(
     words = vocabulary.of(kind)
     event_id = event_id or new_id()
     inserted = await session.execute(  # ignore a repeat: a step's event id is the same wherever it is recorded
-        insert_ignore(table_of(TrackingEvent), session.get_bind().dialect.name, index_elements=["id"]).values(
+        dialect_of(session)
+        .insert_ignore(table_of(TrackingEvent), index_elements=["id"])
+        .values(
             id=event_id,
             mrn=mrn,
             kind=kind,

@@ -128,8 +128,7 @@ class WebhookWorker:
                 .order_by(delivery.next_attempt_at, delivery.id)
                 .limit(settings.webhook_batch_size)
             )
-            if session.get_bind().dialect.name == "postgresql":
-                due = due.with_for_update(skip_locked=True, of=delivery)
+            due = due.with_for_update(skip_locked=True, of=delivery)  # rendered on PostgreSQL only
             ids = list((await session.scalars(due)).all())
             if not ids:
                 return []

@@ -1,7 +1,8 @@
 """Composition: the one place the features are wired to the protocol and to each other, once per process.
 
-- every module that registers corridor message types is imported, then the message registry is sealed
-  (`protocol.envelope.open_envelope` refuses to run before);
+- every feature's corridor message types (`MESSAGES` in its `inbound.py`; the protocol's own in
+  `corridor_messages.py`) are registered, then the message registry is sealed (`protocol.envelope.open_envelope`
+  refuses to run before);
 - the features' subscribers are put on the event bus (`transit_window.bus`), then it is sealed (publishing before is
   refused): tracking hears of declarations' movements and steps, webhooks of tracking's events;
 - declarations' ports are provided (`declarations.ports`): the release checks of documents and permits, tracking's
@@ -12,12 +13,12 @@ the spec export and the conformance kit.
 """
 
 from transit_window import bus
-from transit_window.declarations import remote as transit_messages
+from transit_window.declarations import inbound as transit_messages
 from transit_window.declarations.events import MovementHeld, StepRecorded
 from transit_window.declarations.ports import PORTS
-from transit_window.documents import remote as document_messages
+from transit_window.documents import inbound as document_messages
 from transit_window.documents.release_check import CertificatesCheck
-from transit_window.permits import remote as permit_messages
+from transit_window.permits import inbound as permit_messages
 from transit_window.permits.release_check import PermitsCheck
 from transit_window.protocol import corridor_messages as corridor_messages
 from transit_window.protocol import registry
@@ -42,6 +43,13 @@ def _wire() -> None:
     PORTS.wired = True
 
 
+registry.register(
+    corridor_messages.MESSAGES,
+    transit_messages.MESSAGES,
+    document_messages.MESSAGES,
+    permit_messages.MESSAGES,
+    tracking_alerts.MESSAGES,
+)
 registry.seal()
 _wire()
 

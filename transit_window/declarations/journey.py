@@ -6,7 +6,7 @@
 Steps can reach a node out of order (a crossing relayed faster than the record, two batches in flight); a step
 never moves the status backwards, and a step already recorded is not recorded twice. The departure cancels only
 before it knows of a crossing, but a crossing it had not heard of yet may follow: the status is then `cancelled`
-whatever else the journey holds, so every node agrees however the two reached it (see `remote.py`).
+whatever else the journey holds, so every node agrees however the two reached it (see `inbound.py`).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The `transit.*` message bodies: what travels between nodes about a movement. Handlers are in `remote.py`."""
+"""The `transit.*` message bodies: what travels between nodes about a movement. Handlers are in `inbound.py`."""
 
 from __future__ import annotations
 

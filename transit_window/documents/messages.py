@@ -1,4 +1,4 @@
-"""The `document.*` message bodies: what travels between nodes about a certificate. Handlers are in `remote.py`.
+"""The `document.*` message bodies: what travels between nodes about a certificate. Handlers are in `inbound.py`.
 
 As on the IPPC ePhyto hub, the issuing country sends the certificate to the importing and transit countries, and
 they acknowledge it; the PDF itself stays with the issuer (only its SHA-256 travels).

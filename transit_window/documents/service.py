@@ -3,7 +3,7 @@ countries, and (at a receiving node) acknowledge. Every change and the messages 
 transaction; nothing here commits.
 
 The issuing node's row is the original; other nodes hold copies (`received_from`) and never change them except on
-their issuer's word (`remote.py`). `DocumentShare` at the issuer lists the countries sent a copy and their
+their issuer's word (`inbound.py`). `DocumentShare` at the issuer lists the countries sent a copy and their
 acknowledgements; at a receiving node its one row (country = this node) records receipt and our acknowledgement.
 """
 

@@ -1,5 +1,5 @@
 """The `permit.*` message bodies (e-permit's events between authorities). The permit JWS itself travels in
-`permit.issued`, so every holder can show and check it without asking the issuer again. Handlers: `remote.py`."""
+`permit.issued`, so every holder can show and check it without asking the issuer again. Handlers: `inbound.py`."""
 
 from __future__ import annotations
 

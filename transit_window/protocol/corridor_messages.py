@@ -12,7 +12,7 @@ from transit_window.dates import Rfc3339
 from transit_window.db.session import after_commit
 from transit_window.protocol import MAX_JSON_INTEGER
 from transit_window.protocol.models import Checkpoint, TrustVersion
-from transit_window.protocol.registry import Rejection, message_type
+from transit_window.protocol.registry import MessageTypes, Rejection
 from transit_window.protocol.trust import TrustError, TrustList, verify_successor
 from transit_window.text import Printable
 
@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
     from transit_window.protocol.envelope import VerifiedEnvelope
     from transit_window.protocol.node import Node
+
+MESSAGES = MessageTypes()  # registered by transit_window.catalogue
 
 
 class PingBody(BaseModel):
@@ -51,7 +53,7 @@ class CheckpointBody(BaseModel):
     at: Annotated[Rfc3339, PlainSerializer(clock.isoformat, return_type=str, when_used="json")]
 
 
-@message_type("corridor.ping", body=PingBody, summary="Reachability probe; the receipt is the answer.")
+@MESSAGES.message_type("corridor.ping", body=PingBody, summary="Reachability probe; the receipt is the answer.")
 async def on_ping(session: AsyncSession, envelope: VerifiedEnvelope, node: Node) -> None:
     """Nothing to apply: the stored inbox row and the signed receipt are the record of the ping."""
 
@@ -78,7 +80,7 @@ async def adopt_trust_list(session: AsyncSession, node: Node, candidate: TrustLi
     return True
 
 
-@message_type(
+@MESSAGES.message_type(
     "corridor.trust-update",
     body=TrustUpdateBody,
     summary="A new threshold-signed trust-list version (admission, key rotation, revocation).",
@@ -97,7 +99,7 @@ async def on_trust_update(session: AsyncSession, envelope: VerifiedEnvelope, nod
         raise Rejection("14", str(exc)) from exc
 
 
-@message_type("corridor.checkpoint", body=CheckpointBody, summary="A signed log head to witness.")
+@MESSAGES.message_type("corridor.checkpoint", body=CheckpointBody, summary="A signed log head to witness.")
 async def on_checkpoint(session: AsyncSession, envelope: VerifiedEnvelope, node: Node) -> None:
     body = envelope.body
     assert isinstance(body, CheckpointBody)

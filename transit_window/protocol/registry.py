@@ -1,8 +1,10 @@
 """The catalogue of corridor message types: one pydantic body model and one handler per `type`.
 
-Feature packages register their types at import; the protocol imports none of them. The composition layer
-(`transit_window.catalogue`, imported by the app factory, the worker, the spec export and the conformance kit)
-imports them all and then seals the registry, and an envelope is never opened on a registry that was not sealed:
+Each feature collects its types where its handlers are (`MESSAGES = MessageTypes()` in its `inbound.py`, each
+handler decorated `@MESSAGES.message_type(...)`); importing a module registers nothing. The composition
+(`transit_window.catalogue`, imported by the app factory, the worker, the spec export and the conformance kit) calls
+`register(...)` with every feature's collection and then seals the registry; the protocol imports no feature. An
+envelope is never opened on a registry that was not sealed:
 a process that forgot a feature would otherwise refuse that feature's messages as `unknown-type` (a worker-only
 process once knew 4 of 23 types and its gap pulls never filled anything).
 """
@@ -68,15 +70,28 @@ def require_complete() -> None:
         )
 
 
-def message_type(name: str, *, body: type[BaseModel], summary: str) -> Callable[[Handler], Handler]:
-    """Register the handler of message type `name` whose body is validated by `body`."""
+class MessageTypes:
+    """A feature's message types, collected where its handlers are defined; registered by the composition."""
 
-    def decorate(handler: Handler) -> Handler:
-        if _sealed:
-            raise RuntimeError(f"message type {name} registered after the registry was sealed")
-        if name in REGISTRY:
-            raise RuntimeError(f"message type {name} registered twice")
-        REGISTRY[name] = MessageType(name=name, body_model=body, handler=handler, summary=summary)
-        return handler
+    def __init__(self) -> None:
+        self.types: list[MessageType] = []
 
-    return decorate
+    def message_type(self, name: str, *, body: type[BaseModel], summary: str) -> Callable[[Handler], Handler]:
+        """Collect the handler of message type `name` whose body is validated by `body`."""
+
+        def decorate(handler: Handler) -> Handler:
+            self.types.append(MessageType(name=name, body_model=body, handler=handler, summary=summary))
+            return handler
+
+        return decorate
+
+
+def register(*collections: MessageTypes) -> None:
+    """Put the features' message types in the registry, before it is sealed; a type registered twice is refused."""
+    for collection in collections:
+        for message in collection.types:
+            if _sealed:
+                raise RuntimeError(f"message type {message.name} registered after the registry was sealed")
+            if message.name in REGISTRY:
+                raise RuntimeError(f"message type {message.name} registered twice")
+            REGISTRY[message.name] = message

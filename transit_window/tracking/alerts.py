@@ -39,7 +39,7 @@ from transit_window.declarations.interface import MRN, Movement, MovementStep, S
 from transit_window.errors import Conflict, NotFound
 from transit_window.ids import new_id
 from transit_window.protocol import outbox
-from transit_window.protocol.registry import Rejection, message_type
+from transit_window.protocol.registry import MessageTypes, Rejection
 from transit_window.text import Printable
 from transit_window.tracking import events
 from transit_window.tracking.models import TrackingAlert
@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from transit_window.protocol.node import Node
 
 logger = logging.getLogger(__name__)
+MESSAGES = MessageTypes()  # registered by transit_window.catalogue
 
 Rule = Literal["route-deviation", "long-stop", "seal-opened", "overdue-crossing", "unrecorded-crossings"]
 RULES: tuple[Rule, ...] = ("route-deviation", "long-stop", "seal-opened", "overdue-crossing", "unrecorded-crossings")
@@ -90,7 +91,7 @@ class AlertBody(BaseModel):
     )
 
 
-@message_type(
+@MESSAGES.message_type(
     "tracking.alert",
     body=AlertBody,
     summary="An alert on a movement (route deviation, long stop, opened seal, overdue "

@@ -38,7 +38,7 @@ from transit_window.declarations.ports import PORTS
 from transit_window.declarations.schemas import CrossingIn
 from transit_window.errors import DomainError
 from transit_window.protocol import outbox
-from transit_window.protocol.registry import Rejection, message_type
+from transit_window.protocol.registry import MessageTypes, Rejection
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from transit_window.protocol.node import Node
 
 logger = logging.getLogger(__name__)
+MESSAGES = MessageTypes()  # registered by transit_window.catalogue
 
 STEP_BODIES: dict[str, type[BaseModel]] = {
     "transit.crossed": CrossedBody,
@@ -77,14 +78,14 @@ async def merge_journey(session: AsyncSession, node: Node, movement: Movement, s
         )
 
 
-@message_type(
+@MESSAGES.message_type(
     "transit.anticipated", body=AnticipatedBody, summary="The released movement, for each country on the route."
 )
 async def on_anticipated(session: AsyncSession, envelope: VerifiedEnvelope, node: Node) -> None:
     await on_record(session, envelope, node)
 
 
-@message_type("transit.record-response", body=AnticipatedBody, summary="A movement record sent on request.")
+@MESSAGES.message_type("transit.record-response", body=AnticipatedBody, summary="A movement record sent on request.")
 async def on_record_response(session: AsyncSession, envelope: VerifiedEnvelope, node: Node) -> None:
     await on_record(session, envelope, node)
 
@@ -180,27 +181,29 @@ async def apply_pending(session: AsyncSession, node: Node, movement: Movement) -
         await session.execute(delete(PendingStep).where(PendingStep.mrn == movement.mrn))
 
 
-@message_type("transit.crossed", body=CrossedBody, summary="Goods crossed a border post (exit or entry).")
+@MESSAGES.message_type("transit.crossed", body=CrossedBody, summary="Goods crossed a border post (exit or entry).")
 async def on_crossed(session: AsyncSession, envelope: VerifiedEnvelope, node: Node) -> None:
     await on_step(session, envelope, node)
 
 
-@message_type("transit.arrived", body=ArrivedBody, summary="Goods arrived at the office of destination.")
+@MESSAGES.message_type("transit.arrived", body=ArrivedBody, summary="Goods arrived at the office of destination.")
 async def on_arrived(session: AsyncSession, envelope: VerifiedEnvelope, node: Node) -> None:
     await on_step(session, envelope, node)
 
 
-@message_type("transit.control-results", body=ControlResultsBody, summary="Control results at destination.")
+@MESSAGES.message_type("transit.control-results", body=ControlResultsBody, summary="Control results at destination.")
 async def on_control_results(session: AsyncSession, envelope: VerifiedEnvelope, node: Node) -> None:
     await on_step(session, envelope, node)
 
 
-@message_type("transit.closed", body=ClosedBody, summary="Written off at departure; the guarantee is released.")
+@MESSAGES.message_type(
+    "transit.closed", body=ClosedBody, summary="Written off at departure; the guarantee is released."
+)
 async def on_closed(session: AsyncSession, envelope: VerifiedEnvelope, node: Node) -> None:
     await on_step(session, envelope, node)
 
 
-@message_type("transit.cancelled", body=CancelledBody, summary="Cancelled at departure before the goods left.")
+@MESSAGES.message_type("transit.cancelled", body=CancelledBody, summary="Cancelled at departure before the goods left.")
 async def on_cancelled(session: AsyncSession, envelope: VerifiedEnvelope, node: Node) -> None:
     await on_step(session, envelope, node)
 
@@ -321,7 +324,9 @@ async def apply_step(
     await session.flush()
 
 
-@message_type("transit.record-request", body=RecordRequestBody, summary="Ask the country of departure for a record.")
+@MESSAGES.message_type(
+    "transit.record-request", body=RecordRequestBody, summary="Ask the country of departure for a record."
+)
 async def on_record_request(session: AsyncSession, envelope: VerifiedEnvelope, node: Node) -> None:
     body = envelope.body
     assert isinstance(body, RecordRequestBody)
@@ -342,7 +347,9 @@ async def on_record_request(session: AsyncSession, envelope: VerifiedEnvelope, n
     )
 
 
-@message_type("transit.status-request", body=StatusRequestBody, summary="Ask a country what it holds on a movement.")
+@MESSAGES.message_type(
+    "transit.status-request", body=StatusRequestBody, summary="Ask a country what it holds on a movement."
+)
 async def on_status_request(session: AsyncSession, envelope: VerifiedEnvelope, node: Node) -> None:
     body = envelope.body
     assert isinstance(body, StatusRequestBody)
@@ -359,7 +366,7 @@ async def on_status_request(session: AsyncSession, envelope: VerifiedEnvelope, n
     )
 
 
-@message_type("transit.status-response", body=StatusResponseBody, summary="Status and journey, to reconcile.")
+@MESSAGES.message_type("transit.status-response", body=StatusResponseBody, summary="Status and journey, to reconcile.")
 async def on_status_response(session: AsyncSession, envelope: VerifiedEnvelope, node: Node) -> None:
     body = envelope.body
     assert isinstance(body, StatusResponseBody)

@@ -15,7 +15,7 @@ from transit_window.documents import service
 from transit_window.documents.messages import DocumentAcknowledgedBody, DocumentIssuedBody, DocumentWithdrawnBody
 from transit_window.documents.models import Document, DocumentShare
 from transit_window.documents.schemas import DocumentType
-from transit_window.protocol.registry import Rejection, message_type
+from transit_window.protocol.registry import MessageTypes, Rejection
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -27,8 +27,10 @@ if TYPE_CHECKING:
 
 TYPES = get_args(DocumentType)
 
+MESSAGES = MessageTypes()  # registered by transit_window.catalogue
 
-@message_type(
+
+@MESSAGES.message_type(
     "document.issued",
     body=DocumentIssuedBody,
     summary="A certificate, from its issuing country to a country of the movements that carry the goods.",
@@ -86,7 +88,7 @@ async def on_issued(session: AsyncSession, envelope: VerifiedEnvelope, node: Nod
     await session.flush()
 
 
-@message_type(
+@MESSAGES.message_type(
     "document.withdrawn",
     body=DocumentWithdrawnBody,
     summary="The issuing country withdrew a certificate, or replaced it by another.",
@@ -106,7 +108,7 @@ async def on_withdrawn(session: AsyncSession, envelope: VerifiedEnvelope, node: 
     await session.flush()
 
 
-@message_type(
+@MESSAGES.message_type(
     "document.acknowledged",
     body=DocumentAcknowledgedBody,
     summary="A country the certificate was sent to acknowledges it (importing authority's receipt).",

@@ -14,7 +14,7 @@ from transit_window.permits import messages, service
 from transit_window.permits.models import Permit, PermitQuota, PermitRequest
 from transit_window.permits.verify import verify_permit
 from transit_window.protocol import outbox
-from transit_window.protocol.registry import Rejection, message_type
+from transit_window.protocol.registry import MessageTypes, Rejection
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,9 +23,10 @@ if TYPE_CHECKING:
     from transit_window.protocol.node import Node
 
 logger = logging.getLogger(__name__)
+MESSAGES = MessageTypes()  # registered by transit_window.catalogue
 
 
-@message_type(
+@MESSAGES.message_type(
     "permit.quota-granted",
     body=messages.QuotaGrantedBody,
     summary="A yearly permit quota the issuer grants a partner country (or every member).",
@@ -66,7 +67,7 @@ async def on_quota_granted(session: AsyncSession, envelope: VerifiedEnvelope, no
         quota.updated_at = now
 
 
-@message_type(
+@MESSAGES.message_type(
     "permit.requested",
     body=messages.RequestedBody,
     summary="A carrier's country asks the issuer for the permit its carrier's trip needs.",
@@ -88,7 +89,9 @@ async def on_requested(session: AsyncSession, envelope: VerifiedEnvelope, node: 
         node.metrics.permits_issued.labels(type=body.type, outcome="issued").inc()
 
 
-@message_type("permit.issued", body=messages.IssuedBody, summary="A permit (its JWS), to every country that keeps it.")
+@MESSAGES.message_type(
+    "permit.issued", body=messages.IssuedBody, summary="A permit (its JWS), to every country that keeps it."
+)
 async def on_issued(session: AsyncSession, envelope: VerifiedEnvelope, node: Node) -> None:
     body = envelope.body
     assert isinstance(body, messages.IssuedBody)
@@ -123,7 +126,9 @@ async def on_issued(session: AsyncSession, envelope: VerifiedEnvelope, node: Nod
         )
 
 
-@message_type("permit.refused", body=messages.RefusedBody, summary="The issuer refuses a requested permit, and why.")
+@MESSAGES.message_type(
+    "permit.refused", body=messages.RefusedBody, summary="The issuer refuses a requested permit, and why."
+)
 async def on_refused(session: AsyncSession, envelope: VerifiedEnvelope, node: Node) -> None:
     body = envelope.body
     assert isinstance(body, messages.RefusedBody)
@@ -141,7 +146,9 @@ async def on_refused(session: AsyncSession, envelope: VerifiedEnvelope, node: No
         raise Rejection("90", f"no open request of application {body.application_id} to {envelope.payload.iss}")
 
 
-@message_type("permit.used", body=messages.UsedBody, summary="ENTRY/EXIT at the issuer's border, or a SIGHTING.")
+@MESSAGES.message_type(
+    "permit.used", body=messages.UsedBody, summary="ENTRY/EXIT at the issuer's border, or a SIGHTING."
+)
 async def on_used(session: AsyncSession, envelope: VerifiedEnvelope, node: Node) -> None:
     body = envelope.body
     assert isinstance(body, messages.UsedBody)
@@ -157,7 +164,7 @@ async def on_used(session: AsyncSession, envelope: VerifiedEnvelope, node: Node)
         logger.warning(alert.detail, extra={"permit": alert.permit_id, "node": node.id})
 
 
-@message_type("permit.revoked", body=messages.RevokedBody, summary="The issuer revoked a permit.")
+@MESSAGES.message_type("permit.revoked", body=messages.RevokedBody, summary="The issuer revoked a permit.")
 async def on_revoked(session: AsyncSession, envelope: VerifiedEnvelope, node: Node) -> None:
     body = envelope.body
     assert isinstance(body, messages.RevokedBody)

@@ -24,10 +24,10 @@ from transit_window.metrics import Metrics
 from transit_window.permits import endpoints as permit_endpoints
 from transit_window.protocol.node import Node
 from transit_window.settings import Settings
-from transit_window.tracking import alerts as tracking_alerts
+from transit_window.tracking import alert_endpoints as tracking_alerts
 from transit_window.tracking import devices as tracking_devices
 from transit_window.tracking import endpoints as tracking_endpoints
-from transit_window.tracking import positions as tracking_positions
+from transit_window.tracking import position_endpoints as tracking_positions
 from transit_window.web import create_app as create_web_app
 from transit_window.web import landing
 from transit_window.webhooks import endpoints as webhook_endpoints

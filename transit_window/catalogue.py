@@ -23,8 +23,8 @@ from transit_window.permits.release_check import PermitsCheck
 from transit_window.protocol import corridor_messages as corridor_messages
 from transit_window.protocol import registry
 from transit_window.protocol.registry import REGISTRY as REGISTRY
-from transit_window.tracking import alerts as tracking_alerts
 from transit_window.tracking import codes as tracking_codes
+from transit_window.tracking import inbound as tracking_alerts
 from transit_window.tracking import subscribers as tracking
 from transit_window.tracking.events import EventRecorded
 from transit_window.webhooks import service as webhooks

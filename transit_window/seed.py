@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from transit_window import clock
 from transit_window.codes import generate_mrn
 from transit_window.db.base import table_of
+from transit_window.db.dialect import dialect_of_engine
 from transit_window.declarations.interface import Movement
 from transit_window.tracking import vocabulary
 from transit_window.tracking.events import offset_text, step_event_id
@@ -106,7 +107,7 @@ async def seed(
         generate_mrn(year=now.year % 100, country="KZ", serial=base_serial + i, office_part="BNCH")
         for i in range(movements)
     ]
-    postgres = engine.dialect.name == "postgresql"
+    postgres = dialect_of_engine(engine).name == "postgresql"  # asyncpg's COPY: a driver call, not a capability
     for start in range(0, movements, BATCH // per_movement or 1):
         chunk = mrns[start : start + max(1, BATCH // per_movement)]
         movement_rows = [_movement_row(mrn, now) for mrn in chunk]

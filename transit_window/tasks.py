@@ -13,7 +13,7 @@ from transit_window import catalogue as catalogue  # a worker-only process must 
 from transit_window.protocol import checkpoints, pull, wakeup
 from transit_window.protocol.delivery import DeliveryWorker
 from transit_window.protocol.node import Node
-from transit_window.tracking import alerts
+from transit_window.tracking import crossing_checks
 from transit_window.webhooks.delivery import WebhookWorker
 
 logger = logging.getLogger(__name__)
@@ -62,7 +62,12 @@ def start(node: Node, stop: asyncio.Event, *, deliver: bool = True, maintain: bo
         tasks.append(asyncio.create_task(webhooks.run(stop), name="webhooks"))
         tasks.append(
             asyncio.create_task(
-                _every(stop, settings.overdue_check_seconds, "overdue crossings", lambda: alerts.check_overdue(node))
+                _every(
+                    stop,
+                    settings.overdue_check_seconds,
+                    "overdue crossings",
+                    lambda: crossing_checks.check_overdue(node),
+                )
             )
         )
         tasks.append(
@@ -71,7 +76,7 @@ def start(node: Node, stop: asyncio.Event, *, deliver: bool = True, maintain: bo
                     stop,
                     settings.overdue_check_seconds,
                     "unrecorded crossings",
-                    lambda: alerts.check_unrecorded_crossings(node),
+                    lambda: crossing_checks.check_unrecorded_crossings(node),
                 )
             )
         )

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
+import transit_window
 from transit_window.db.dialect import POSTGRESQL, SQLITE, dialect_of, dialect_of_engine, named
 
 ROWS = Table("rows", MetaData(), Column("id", Integer, primary_key=True), Column("name", String))
@@ -55,3 +58,17 @@ def test_capabilities_differ_only_where_the_databases_do() -> None:
     assert (POSTGRESQL.arrays, SQLITE.arrays) == (True, False)
     with pytest.raises(ValueError, match="PostgreSQL or SQLite"):
         named("mysql")
+
+
+def test_only_the_dialect_switch_reads_the_dialects_name() -> None:
+    """One switch, chosen once per engine (issue 15 counted 29 `dialect == ...` checks in 18 modules): every other
+    module asks `dialect_of(...)` for a capability, or for `name` where SQL is written once per database."""
+    package = Path(transit_window.__file__).parent
+    readers = [
+        f"{path.relative_to(package)}:{number}"
+        for path in sorted(package.rglob("*.py"))
+        if path.parent.name != "db"
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if "get_bind().dialect" in line or "engine.dialect" in line or ".dialect.name" in line
+    ]
+    assert readers == []

@@ -18,7 +18,7 @@ from tests.tracking.conftest import ASHGABAT, client_for, travel
 from transit_window import clock
 from transit_window.codes import geo
 from transit_window.protocol.models import InboxMessage, OutboxMessage
-from transit_window.tracking.alerts import check_overdue, check_unrecorded_crossings
+from transit_window.tracking.crossing_checks import check_overdue, check_unrecorded_crossings
 
 ALMATY = (43.24, 76.89)
 ZHIBEK_ZHOLY = (41.38, 69.12)  # the KZ-UZ road crossing, next on the itinerary after Almaty

@@ -345,7 +345,7 @@ def _event(kind: str, at: datetime, *, office: str | None, country: str, **detai
 
 def test_each_alert_says_its_rule_where_and_how_much_at_the_local_time_of_its_place() -> None:
     """What the public view makes of each rule's alert on the way from Almaty to Baku, from the details the rules
-    write (tracking/positions.py, alerts.check_overdue): the rule's name, the stretch of the route (never the
+    write (tracking/seal_rules.py, crossing_checks.check_overdue): the rule's name, the stretch of the route (never the
     position), the measure in words and as a number; the time in the zone of the place (Baku is UTC+04:00). A
     peer's details that are not numbers give no measure rather than their text."""
     start = (clock.utcnow() - timedelta(days=2)).replace(hour=4, minute=0, second=0, microsecond=0)

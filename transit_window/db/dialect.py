@@ -1,16 +1,16 @@
 """What PostgreSQL and SQLite do differently, asked of one object chosen once per engine: `dialect_of(session)`.
 
-How a feature uses it (the features still ask `session.get_bind().dialect.name`; one mechanical pass converts them):
+How code uses it (every module asks it; nothing else reads the dialect's name):
 
     from transit_window.db.dialect import dialect_of
 
     dialect = dialect_of(session)                       # a dictionary look-up: no statement, no round trip
-    dialect.insert_ignore(table, index_elements=[...])  # for db/upsert.py's insert_ignore(table, <name>, ...)
-    dialect.insert(table).on_conflict_do_update(...)    # for postgresql.insert(t) if ... else sqlite.insert(t)
-    select(...).with_for_update(skip_locked=True)       # for the same under `if ... == "postgresql"`: no switch
-    if dialect.concurrent_writers: ...                  # for `== "postgresql"` around a statement run only to lock
-    if dialect.sequences: ...                           # for `== "postgresql"` around `nextval(...)`
-    if dialect.arrays: ...                              # for `== "postgresql"` around one statement over unnest()
+    dialect.insert_ignore(table, index_elements=[...])  # INSERT ... ON CONFLICT DO NOTHING
+    dialect.insert(table).on_conflict_do_update(...)    # an upsert
+    select(...).with_for_update(skip_locked=True)       # no switch: SQLite renders no FOR UPDATE
+    if dialect.concurrent_writers: ...                  # a statement run only to lock
+    if dialect.sequences: ...                           # nextval(...) rather than a counter row
+    if dialect.arrays: ...                              # one statement over unnest()
 
 * **Row locks and `SKIP LOCKED` need no switch** on a `select()`: SQLite's compiler renders no `FOR UPDATE` clause
   at all (tests/db/test_dialect.py keeps that true across SQLAlchemy upgrades), and SQLite needs none: every

@@ -21,10 +21,10 @@ from transit_window.permits.models import Permit, PermitActivity, PermitAlert, P
 from transit_window.permits.models import PermitRequest as RequestRow
 from transit_window.permits.schemas import (
     ActivityOut,
-    AlertOut,
     ApplicationIn,
     ApplicationOut,
     CarrierIn,
+    PermitAlertOut,
     PermitOut,
     PermitPage,
     QuotaIn,
@@ -103,8 +103,8 @@ def activity_out(activity: PermitActivity) -> ActivityOut:
     )
 
 
-def alert_out(alert: PermitAlert) -> AlertOut:
-    return AlertOut(id=alert.id, kind=alert.kind, detail=alert.detail, raised_at=alert.raised_at)
+def alert_out(alert: PermitAlert) -> PermitAlertOut:
+    return PermitAlertOut(id=alert.id, kind=alert.kind, detail=alert.detail, raised_at=alert.raised_at)
 
 
 def permit_out(

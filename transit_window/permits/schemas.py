@@ -130,7 +130,7 @@ class ActivityOut(BaseModel):
     recorded_by: str
 
 
-class AlertOut(BaseModel):
+class PermitAlertOut(BaseModel):
     id: str
     kind: str
     detail: str
@@ -158,7 +158,7 @@ class PermitOut(BaseModel):
     revoke_reason: str | None
     token: str = Field(description="The permit itself: a compact JWS signed by the issuer (also the QR payload).")
     activities: list[ActivityOut] = []
-    alerts: list[AlertOut] = []
+    alerts: list[PermitAlertOut] = []
 
 
 class PermitPage(Page[PermitOut]):
@@ -186,7 +186,7 @@ class UseIn(BaseModel):
 class UseOut(BaseModel):
     permit: PermitOut
     activity: ActivityOut
-    alerts: list[AlertOut]
+    alerts: list[PermitAlertOut]
 
 
 class RevokeIn(BaseModel):

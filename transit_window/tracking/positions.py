@@ -24,110 +24,38 @@ Rules (thresholds in settings, `TW_*`):
   (`office_radius_km`);
 - seal-opened: a ping whose seal is open or tampered, away from any office.
 Every alert names the device of the ping that raised it and the client that sent the batch.
-The fourth rule, overdue crossing, needs no ping: it is the periodic check in `alerts.check_overdue`.
+The fourth rule, overdue crossing, needs no ping: it is the periodic check in `crossing_checks.check_overdue`.
 Two batches for the same movement processed at the same moment may each write the state; the later write wins
 (the alerts themselves stay one per movement and rule: `alerts.raise_alert`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING
 
-from fastapi import APIRouter, Depends
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import bindparam, select, text
-from sqlalchemy.dialects import postgresql, sqlite
 
 from transit_window import clock
-from transit_window.api.deps import NodeDep, Principal, SessionDep, require
-from transit_window.api.problems import responses
-from transit_window.codes import geo
-from transit_window.codes.of_node import offices_of
-from transit_window.dates import CorridorDatetime
 from transit_window.db.base import UTCDateTime, table_of
-from transit_window.db.upsert import insert_ignore
+from transit_window.db.dialect import dialect_of
 from transit_window.declarations.interface import Movement
 from transit_window.errors import Conflict, DomainError, FieldError, Forbidden, InvalidInput
-from transit_window.text import Printable
 from transit_window.tracking import alerts, devices
-from transit_window.tracking.alerts import AlertOut
-from transit_window.tracking.models import Device, TrackingAlert, TrackingPosition, TrackingPositionState
+from transit_window.tracking.models import Device, TrackingPosition
+from transit_window.tracking.schemas import PositionBatch
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from transit_window.codes import OfficeDirectory
-    from transit_window.protocol.node import Node
     from transit_window.settings import Settings
 
-MAX_PINGS = 10_000
 MAX_ERRORS_SHOWN = 100
-MRN_PATTERN = r"^[0-9]{2}[A-Z]{2}[A-Z0-9]{12}[JKL][0-9]$"
-SealState = Literal["closed", "open", "tampered"]
 OPENED = frozenset({"open", "tampered"})
 Vector = tuple[float, float, float]
 STRONGEST_FIRST = (403, 409, 422)  # the status of a refused batch: its strongest reason
 TAKING_PINGS = alerts.WATCHED  # released or in transit: on the road, not arrived, not closed
-
-
-class PingIn(BaseModel):
-    """One position report of an e-seal or tracker. Name the movement by MRN or by the seal's id (or both)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    device_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")
-    mrn: str | None = Field(default=None, pattern=MRN_PATTERN)
-    seal_id: Annotated[str, Printable] | None = Field(default=None, min_length=1, max_length=64)
-    time: CorridorDatetime = Field(description="When the position was taken, RFC 3339 with an offset")
-    lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
-    lon: float = Field(ge=-180, le=180, allow_inf_nan=False)
-    speed: float | None = Field(default=None, ge=0, le=300, allow_inf_nan=False, description="km/h")
-    seal_state: SealState = "closed"
-
-
-class PositionBatch(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "pings": [
-                        {
-                            "device_id": "ESEAL-KZ-0042",
-                            "seal_id": "KZ-SEAL-000731",
-                            "time": "2026-05-04T08:15:00+05:00",
-                            "lat": 42.91,
-                            "lon": 71.37,
-                            "speed": 71.5,
-                            "seal_state": "closed",
-                        },
-                        {
-                            "device_id": "ESEAL-KZ-0042",
-                            "mrn": "26KZ55020T000001J9",
-                            "time": "2026-05-04T08:20:00+05:00",
-                            "lat": 42.89,
-                            "lon": 71.26,
-                            "speed": 68.0,
-                            "seal_state": "closed",
-                        },
-                    ]
-                }
-            ]
-        },
-    )
-
-    pings: list[PingIn] = Field(min_length=1, max_length=MAX_PINGS)
-
-
-class PositionsResult(BaseModel):
-    received: int = Field(description="Pings in the batch")
-    stored: int = Field(description="Pings stored now")
-    duplicates: int = Field(description="Pings already stored (a resent batch) or repeated within the batch")
-    alerts: list[AlertOut] = Field(description="Alerts these pings raised")
 
 
 @dataclass(slots=True)
@@ -152,7 +80,7 @@ async def _seal_owners(session: AsyncSession, seals: set[str]) -> dict[str, list
     if not seals:
         return {}
     statuses = ", ".join(f"'{status}'" for status in TAKING_PINGS)
-    if session.get_bind().dialect.name == "postgresql":
+    if dialect_of(session).name == "postgresql":  # SQL written once per database: the JSON functions differ
         source = "movements AS m CROSS JOIN LATERAL jsonb_array_elements_text(m.record -> 'seals') AS s(value)"
     else:
         source = "movements AS m, json_each(m.record, '$.seals') AS s"
@@ -375,7 +303,8 @@ async def store(session: AsyncSession, pings: list[Ping]) -> list[Ping]:
         }
         for ping in unique.values()
     ]
-    if session.get_bind().dialect.name == "postgresql":
+    dialect = dialect_of(session)
+    if dialect.arrays:
         # One statement over arrays: its shape does not depend on the batch size, so asyncpg prepares it once,
         # and the server gets one round trip instead of a multi-row VALUES list compiled per batch size.
         stored = await session.execute(
@@ -387,7 +316,7 @@ async def store(session: AsyncSession, pings: list[Ping]) -> list[Ping]:
         )
         return [unique[(row.device_id, row.mrn, row.time)] for row in stored]
     table = table_of(TrackingPosition)
-    statement = insert_ignore(table, "sqlite", index_elements=["device_id", "mrn", "time"]).returning(
+    statement = dialect.insert_ignore(table, index_elements=["device_id", "mrn", "time"]).returning(
         table.c.device_id, table.c.mrn, table.c.time
     )
     stored = await session.execute(statement, rows)
@@ -407,238 +336,3 @@ _STORE_POSTGRES = text(
     RETURNING device_id, mrn, time
     """
 ).bindparams(bindparam("received_at", type_=UTCDateTime()))
-
-
-# -- rules -------------------------------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class State:
-    last_time: datetime
-    lat: float
-    lon: float
-    seal_state: str
-    segment: int
-    still_since: datetime
-    still_lat: float
-    still_lon: float
-    stop_alerted: bool
-
-
-STATE_COLUMNS = tuple(field.name for field in fields(State))
-
-
-async def _states(session: AsyncSession, mrns: list[str]) -> dict[str, State]:
-    found: dict[str, State] = {}
-    for start in range(0, len(mrns), 500):
-        rows = await session.scalars(
-            select(TrackingPositionState).where(TrackingPositionState.mrn.in_(mrns[start : start + 500]))
-        )
-        for row in rows:
-            found[row.mrn] = State(**{name: getattr(row, name) for name in STATE_COLUMNS})
-    return found
-
-
-async def _save_states(session: AsyncSession, states: dict[str, State]) -> None:
-    if not states:
-        return
-    now = clock.utcnow()
-    rows = [
-        {"mrn": mrn, **{name: getattr(state, name) for name in STATE_COLUMNS}, "updated_at": now}
-        for mrn, state in states.items()
-    ]
-    table = table_of(TrackingPositionState)
-    statement: Any = (
-        postgresql.insert(table) if session.get_bind().dialect.name == "postgresql" else sqlite.insert(table)
-    )
-    statement = statement.on_conflict_do_update(
-        index_elements=["mrn"], set_={name: statement.excluded[name] for name in (*STATE_COLUMNS, "updated_at")}
-    )
-    await session.execute(statement, rows)
-
-
-class Places:
-    """The offices as unit vectors, for "is this point at an office", trying the last office found first."""
-
-    def __init__(self, offices: OfficeDirectory, radius_km: float) -> None:
-        self.codes = [office.code for office in offices]
-        self.vectors = [geo.unit(office.lat, office.lon) for office in offices]
-        self.chord2 = geo.chord_squared(radius_km)
-        self.last = 0
-
-    def office_near(self, p: Vector) -> str | None:
-        count = len(self.vectors)
-        x, y, z = p
-        for step in range(count):
-            index = (self.last + step) % count
-            office = self.vectors[index]
-            if (x - office[0]) ** 2 + (y - office[1]) ** 2 + (z - office[2]) ** 2 <= self.chord2:
-                self.last = index
-                return self.codes[index]
-        return None
-
-
-@lru_cache(maxsize=1024)
-def _route(codes: tuple[str, ...], limit_km: float, offices: OfficeDirectory) -> geo.Route:
-    points: list[geo.Point] = []
-    for code in codes:
-        office = offices.get(code)
-        if office is not None and (not points or points[-1] != (office.lat, office.lon)):
-            points.append((office.lat, office.lon))
-    return geo.Route(points, limit_km)
-
-
-def route_of(movement: Movement, offices: OfficeDirectory, limit_km: float) -> geo.Route:
-    """The line through the itinerary's offices (partner offices of one crossing share a point)."""
-    return _route(tuple(movement.offices), limit_km, offices)
-
-
-@dataclass(slots=True)
-class Finding:
-    rule: alerts.Rule
-    ping: Ping
-    lat: float
-    lon: float
-    office: str | None
-    details: dict[str, Any]
-
-
-def evaluate(
-    pings: Sequence[Ping],
-    state: State | None,
-    *,
-    route: geo.Route | None,
-    places: Places,
-    settings: Settings,
-    skip: set[str],
-) -> tuple[list[Finding], State]:
-    """The rules over one movement's new pings (in time order), pure: the findings (at most one per rule, none
-    for a rule in `skip`) and the movement's new state."""
-    findings: list[Finding] = []
-    found: set[str] = set(skip)
-    ordered = sorted(pings, key=lambda ping: ping.time)
-    segment = state.segment if state else 0
-    long_stop = timedelta(minutes=settings.long_stop_minutes)
-    still_chord2 = geo.chord_squared(settings.stop_radius_km)
-    still = geo.unit(state.still_lat, state.still_lon) if state else (0.0, 0.0, 0.0)
-    for ping in ordered:
-        p = geo.unit(ping.lat, ping.lon)
-        if route is not None and route.segments:
-            inside, segment = route.within(p, segment)
-            if not inside and "route-deviation" not in found:
-                found.add("route-deviation")
-                details = {
-                    "distance_km": round(route.distance_km(ping.lat, ping.lon), 1),
-                    "corridor_km": settings.route_corridor_km,
-                    "device_id": ping.device_id,
-                }
-                findings.append(Finding("route-deviation", ping, ping.lat, ping.lon, None, details))
-        if ping.seal_state in OPENED and "seal-opened" not in found and places.office_near(p) is None:
-            found.add("seal-opened")
-            details = {"seal_state": ping.seal_state, "device_id": ping.device_id}
-            findings.append(Finding("seal-opened", ping, ping.lat, ping.lon, None, details))
-        if state is not None and ping.time <= state.last_time:
-            continue  # a late ping: checked above, but it does not move the truck back in time
-        if state is None or (p[0] - still[0]) ** 2 + (p[1] - still[1]) ** 2 + (p[2] - still[2]) ** 2 > still_chord2:
-            # moving: this ping is where a stop would start
-            state = State(ping.time, ping.lat, ping.lon, ping.seal_state, segment, ping.time, ping.lat, ping.lon, False)
-            still = p
-            continue
-        state.last_time, state.lat, state.lon, state.seal_state = ping.time, ping.lat, ping.lon, ping.seal_state
-        if not state.stop_alerted and ping.time - state.still_since >= long_stop:
-            state.stop_alerted = True  # this stop is judged once
-            if places.office_near(still) is None and "long-stop" not in found:
-                found.add("long-stop")
-                minutes = (ping.time - state.still_since).total_seconds() / 60
-                details = {
-                    "minutes": round(minutes),
-                    "since": clock.isoformat(state.still_since),
-                    "device_id": ping.device_id,
-                }
-                findings.append(Finding("long-stop", ping, state.still_lat, state.still_lon, None, details))
-    assert state is not None
-    state.segment = segment
-    return findings, state
-
-
-async def apply_rules(
-    session: AsyncSession, node: Node, movements: dict[str, Movement], pings: list[Ping], *, client_id: str
-) -> list[TrackingAlert]:
-    """Run the rules on the new pings, movement by movement; raise what they find (each alert naming the device of
-    the ping that raised it and `client_id`, who sent it: customs can tell a real detour from a bad device); keep
-    each movement's state."""
-    if not pings:
-        return []
-    by_mrn: dict[str, list[Ping]] = {}
-    for ping in pings:
-        by_mrn.setdefault(ping.mrn, []).append(ping)
-    mrns = sorted(by_mrn)
-    states = await _states(session, mrns)
-    already = await alerts.open_rules(session, mrns)
-    offices = offices_of(node)
-    places = Places(offices, node.settings.office_radius_km)
-    raised: list[TrackingAlert] = []
-    for mrn in mrns:
-        movement = movements[mrn]
-        watched = movement.status in alerts.WATCHED
-        skip: set[str] = {rule for key, rule in already if key == mrn} if watched else set(alerts.RULES)
-        findings, states[mrn] = evaluate(
-            by_mrn[mrn],
-            states.get(mrn),
-            route=route_of(movement, offices, node.settings.route_corridor_km) if watched else None,
-            places=places,
-            settings=node.settings,
-            skip=skip,
-        )
-        for finding in findings:
-            alert = await alerts.raise_alert(
-                session,
-                node,
-                movement,
-                rule=finding.rule,
-                at=finding.ping.time,
-                lat=finding.lat,
-                lon=finding.lon,
-                office=finding.office,
-                details=finding.details,
-                device_id=finding.ping.device_id,
-                client_id=client_id,
-            )
-            if alert is not None:
-                raised.append(alert)
-    await _save_states(session, states)
-    return raised
-
-
-# -- the API -----------------------------------------------------------------------------------------------------
-
-router = APIRouter(tags=["tracking"])
-DeviceClient = Annotated[Principal, Depends(require("device"))]
-
-
-async def ingest(session: AsyncSession, node: Node, batch: PositionBatch, *, client_id: str) -> PositionsResult:
-    pings, movements = await validate(session, node.settings, batch, client_id=client_id)
-    stored = await store(session, pings)
-    raised = await apply_rules(session, node, movements, stored, client_id=client_id)
-    return PositionsResult(
-        received=len(batch.pings),
-        stored=len(stored),
-        duplicates=len(batch.pings) - len(stored),
-        alerts=[AlertOut.model_validate(alert) for alert in raised],
-    )
-
-
-@router.post(
-    "/v1/tracking/positions",
-    operation_id="positions_ingest",
-    summary="E-seal pings, up to 10,000 a batch: all stored (once) or, if any is refused, none",
-    description="Each ping's device must be registered to the calling client (else 403), its movement must be "
-    "one this node departs that is released or in transit (else 409), and the movement's declaration must list the "
-    "device's seal (else 422). A refused batch stores nothing; its problem lists every refused ping by index.",
-    response_model=PositionsResult,
-    responses=responses(401, 403, 409, 413, 422),
-)
-async def post_positions(
-    batch: PositionBatch, principal: DeviceClient, node: NodeDep, session: SessionDep
-) -> PositionsResult:
-    return await ingest(session, node, batch, client_id=principal.client_id)

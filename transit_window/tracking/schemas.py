@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from transit_window.api.pagination import Page
+from transit_window.dates import CorridorDatetime
+from transit_window.text import Printable
+from transit_window.tracking.alerts import AlertStatus
+from transit_window.tracking.messages import Rule
+
+MAX_PINGS = 10_000
+MRN_PATTERN = r"^[0-9]{2}[A-Z]{2}[A-Z0-9]{12}[JKL][0-9]$"
+SealState = Literal["closed", "open", "tampered"]
 
 
 class Place(BaseModel):
@@ -136,3 +144,107 @@ class PublicTrack(BaseModel):
     as_of: str = Field(
         description="When the node read this view: RFC 3339, to the minute, in the local time the last step is shown in"
     )
+
+
+class MovementAlertOut(BaseModel):
+    id: str
+    mrn: str
+    rule: Rule
+    status: AlertStatus
+    raised_by: str = Field(description="The country whose node raised the alert")
+    raised_at: datetime = Field(
+        description="When it happened (the ping's time, when the crossing was overdue, or when the arrival without "
+        "the route's crossings was recorded)"
+    )
+    recorded_at: datetime
+    office: str | None
+    lat: float | None
+    lon: float | None
+    details: dict[str, Any] = Field(
+        description="What the rule found; for `unrecorded-crossings`: `missing` (each crossing's country, "
+        "direction, office and its name), `addressed_to` (the departure country and the countries whose crossings "
+        "are missing) and a `summary` naming them"
+    )
+    device_id: str | None = Field(
+        description="The e-seal device whose ping raised the alert (null for overdue and unrecorded crossings)"
+    )
+    client_id: str | None = Field(
+        description="The API client (of the raising node) that reported that ping; null for overdue and unrecorded "
+        "crossings"
+    )
+    event_id: str | None = Field(description="The tracking event of this alert on the consignment's timeline")
+    acknowledged_at: datetime | None
+    acknowledged_note: str | None
+    closed_at: datetime | None
+    closed_note: str | None
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+class AlertPage(Page[MovementAlertOut]):
+    pass
+
+
+class AlertNote(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"note": "Driver called: diverted around road works near Taraz."}]},
+    )
+
+    note: Annotated[str, Printable] = Field(min_length=1, max_length=2000)
+
+
+class PingIn(BaseModel):
+    """One position report of an e-seal or tracker. Name the movement by MRN or by the seal's id (or both)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    device_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")
+    mrn: str | None = Field(default=None, pattern=MRN_PATTERN)
+    seal_id: Annotated[str, Printable] | None = Field(default=None, min_length=1, max_length=64)
+    time: CorridorDatetime = Field(description="When the position was taken, RFC 3339 with an offset")
+    lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
+    lon: float = Field(ge=-180, le=180, allow_inf_nan=False)
+    speed: float | None = Field(default=None, ge=0, le=300, allow_inf_nan=False, description="km/h")
+    seal_state: SealState = "closed"
+
+
+class PositionBatch(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "pings": [
+                        {
+                            "device_id": "ESEAL-KZ-0042",
+                            "seal_id": "KZ-SEAL-000731",
+                            "time": "2026-05-04T08:15:00+05:00",
+                            "lat": 42.91,
+                            "lon": 71.37,
+                            "speed": 71.5,
+                            "seal_state": "closed",
+                        },
+                        {
+                            "device_id": "ESEAL-KZ-0042",
+                            "mrn": "26KZ55020T000001J9",
+                            "time": "2026-05-04T08:20:00+05:00",
+                            "lat": 42.89,
+                            "lon": 71.26,
+                            "speed": 68.0,
+                            "seal_state": "closed",
+                        },
+                    ]
+                }
+            ]
+        },
+    )
+
+    pings: list[PingIn] = Field(min_length=1, max_length=MAX_PINGS)
+
+
+class PositionsResult(BaseModel):
+    received: int = Field(description="Pings in the batch")
+    stored: int = Field(description="Pings stored now")
+    duplicates: int = Field(description="Pings already stored (a resent batch) or repeated within the batch")
+    alerts: list[MovementAlertOut] = Field(description="Alerts these pings raised")

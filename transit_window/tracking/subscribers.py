@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from transit_window.tracking import access, alerts, codes, events
+from transit_window.tracking import access, codes, crossing_checks, events, inbound
+from transit_window.tracking.messages import AlertBody
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -47,7 +48,7 @@ async def on_step_recorded(session: AsyncSession, event: StepRecorded) -> None:
     if event.kind == "released":
         await codes.issue(session, mrn=movement.mrn)
     elif event.kind == "arrived":
-        await alerts.ask_for_missing_crossings(session, event.node, movement)
+        await crossing_checks.ask_for_missing_crossings(session, event.node, movement)
 
 
 async def on_parked_alert(
@@ -59,5 +60,5 @@ async def on_parked_alert(
     sender: str,
     envelope_id: str | None,
 ) -> None:
-    alert = alerts.AlertBody.model_validate(body)
-    await alerts.apply_alert(session, movement, alert, sender=sender, envelope_id=envelope_id)
+    alert = AlertBody.model_validate(body)
+    await inbound.apply_alert(session, movement, alert, sender=sender, envelope_id=envelope_id)

@@ -60,3 +60,19 @@ def test_every_file_the_tour_sends_is_in_the_repository() -> None:
     for name in files:
         assert name.startswith("openapi/examples/"), f"{name}: request bodies live in openapi/examples/"
         assert (REPO / name).is_file(), f"README's tour sends {name}, which does not exist"
+
+
+def test_every_module_the_where_does_x_live_table_names_exists() -> None:
+    """README's map for a newcomer goes stale silently when a module moves: each path it names must exist, and each
+    `name` in parentheses after a path must be defined in it."""
+    text = (REPO / "README.md").read_text()
+    table = text[text.index("### Where does X live") :]
+    table = table[table.index("|") :].split("\n\n")[0]
+    package = REPO / "transit_window"
+    named = re.findall(r"`([a-z_]+(?:/[a-z_]+)*\.py)`((?: \([^)]*\))?)", table)
+    assert len(named) >= 20, named
+    for path, names in named:
+        source = package / path
+        assert source.exists(), f"README's table names {path}, which does not exist"
+        for name in re.findall(r"`([A-Za-z_]+)`", names):
+            assert re.search(rf"^(?:async def|def|class) {name}\b|^{name} = ", source.read_text(), re.M), (path, name)

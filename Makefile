@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-PYTEST_ARGS ?= -n 2 --durations=25
+PYTEST_ARGS ?= -n 2 --dist worksteal --durations=25
 
 .PHONY: demo test install browser system-packages lint typecheck pytest bench clean
 

@@ -1,4 +1,4 @@
-"""The chaos run, short: six node processes on PostgreSQL under a mixed workload for 75 s while node processes and
+"""The chaos run, short: six node processes on PostgreSQL under a mixed workload for 45 s while node processes and
 worker processes are SIGKILLed and restarted, database connections are terminated, and the database under UZ (on a
 throwaway cluster of its own) is stopped — once as a crash — and restarted. Afterwards, once the corridor is quiet,
 every invariant holds: each message applied exactly once, the same movement on every node of its route, no quota or
@@ -24,7 +24,7 @@ def test_six_nodes_under_kills_and_database_faults_keep_every_invariant() -> Non
     if problem:
         pytest.skip(problem)
     console = Console(width=160)
-    options = ChaosOptions(duration=75, drain=90, rate=25, seed=7)
+    options = ChaosOptions(duration=45, drain=90, rate=25, seed=7)
     report = asyncio.run(ChaosRun(options, console=console).run())
     print_report(report, console)
 

@@ -24,15 +24,13 @@ from transit_window.protocol import corridor_messages as corridor_messages
 from transit_window.protocol import registry
 from transit_window.protocol.registry import REGISTRY as REGISTRY
 from transit_window.tracking import codes as tracking_codes
-from transit_window.tracking import inbound as tracking_alerts
+from transit_window.tracking import inbound as tracking_messages
 from transit_window.tracking import subscribers as tracking
 from transit_window.tracking.events import EventRecorded
 from transit_window.webhooks import service as webhooks
 
 
 def _wire() -> None:
-    if bus.BUS.sealed:
-        return
     bus.BUS.subscribe(MovementHeld, tracking.on_movement_held)
     bus.BUS.subscribe(StepRecorded, tracking.on_step_recorded)
     bus.BUS.subscribe(EventRecorded, webhooks.on_event_recorded)
@@ -48,7 +46,7 @@ registry.register(
     transit_messages.MESSAGES,
     document_messages.MESSAGES,
     permit_messages.MESSAGES,
-    tracking_alerts.MESSAGES,
+    tracking_messages.MESSAGES,
 )
 registry.seal()
 _wire()
@@ -58,6 +56,6 @@ __all__ = [
     "corridor_messages",
     "document_messages",
     "permit_messages",
-    "tracking_alerts",
+    "tracking_messages",
     "transit_messages",
 ]

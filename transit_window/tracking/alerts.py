@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import select, update
@@ -41,8 +41,6 @@ logger = logging.getLogger(__name__)
 
 AlertStatus = Literal["open", "acknowledged", "closed"]
 WATCHED = ("released", "in_transit")  # the statuses in which a movement is on the road
-OVERDUE_PAGE = 500
-UNRECORDED_LOOKBACK = timedelta(days=7)  # arrivals older than this (a node down a week) are not looked at
 
 
 def event_kind(rule: str) -> str:

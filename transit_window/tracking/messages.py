@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from transit_window.declarations.interface import MRN
 
 Rule = Literal["route-deviation", "long-stop", "seal-opened", "overdue-crossing", "unrecorded-crossings"]
-RULES: tuple[Rule, ...] = ("route-deviation", "long-stop", "seal-opened", "overdue-crossing", "unrecorded-crossings")
+RULES: tuple[Rule, ...] = get_args(Rule)
 UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 
 

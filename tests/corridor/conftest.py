@@ -35,7 +35,10 @@ from transit_window.protocol.envelope import digest_of, verify_receipt
 from transit_window.protocol.trust import TrustList
 
 # Quick retries for the tests: the first backoff is up to 1 s, later ones up to 2 s (full jitter).
-QUICK = {"TW_BACKOFF_CAP_SECONDS": "2"}
+# Short backoffs; and small connection pools, because the two xdist workers may run two multi-process corridors at
+# once on the one PostgreSQL (max_connections 100): the scale-out test's 12 processes beside the permits test's 200
+# concurrent applications once ran it out of connections.
+QUICK = {"TW_BACKOFF_CAP_SECONDS": "2", "TW_DB_POOL_SIZE": "5"}
 
 
 LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")

@@ -45,6 +45,10 @@ class Received:
     payload: dict[str, Any]
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # the default backlog of 5 refuses connections when a round sends dozens at once
+
+
 @dataclass
 class Receiver:
     """A webhook receiver on 127.0.0.1. Each path has its subscription's secret; a request that the reference
@@ -91,7 +95,7 @@ class Receiver:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server = _Server(("127.0.0.1", self.port), Handler)
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()

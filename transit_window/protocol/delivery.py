@@ -276,7 +276,8 @@ async def _finish(session: AsyncSession, rows: list[dict[str, Any]]) -> list[str
     """Mark rows delivered/rejected with their receipts; returns the ids actually finished by this call.
 
     On PostgreSQL one `UPDATE ... FROM unnest(arrays) RETURNING` per batch (executemany costs a round trip per row
-    there); SQLite, in-process and serialised, updates row by row."""
+    there); SQLite, which holds its one write lock for the whole transaction, reads which are still pending and
+    updates those with one executemany."""
     if dialect_of(session).arrays:
         result = await session.execute(
             _FINISH_POSTGRES,
@@ -286,26 +287,31 @@ async def _finish(session: AsyncSession, rows: list[dict[str, Any]]) -> list[str
             },
         )
         return [str(message_id) for message_id in result.scalars()]
+    # SQLite: the transaction holds the database's one write lock (BEGIN IMMEDIATE), so what is still pending
+    # cannot change between this read and the update: two statements whatever the batch size.
     table = table_of(OutboxMessage)
-    done = []
-    for row in rows:
-        updated = await session.execute(
+    pending = await session.scalars(
+        select(table.c.id).where(table.c.id.in_([row["b_id"] for row in rows]), table.c.state == "pending")
+    )
+    done = {str(message_id) for message_id in pending}
+    finishing = [row for row in rows if row["b_id"] in done]
+    if finishing:
+        await session.execute(
             update(table)
-            .where(table.c.id == row["b_id"], table.c.state == "pending")
+            .where(table.c.id == bindparam("b_id"))
             .values(
-                state=row["state"],
-                delivered_at=row["delivered_at"],
-                receipt=row["receipt"],
-                receipt_status=row["receipt_status"],
-                receipt_code=row["receipt_code"],
-                receipt_detail=row["receipt_detail"],
+                state=bindparam("state"),
+                delivered_at=bindparam("delivered_at"),
+                receipt=bindparam("receipt"),
+                receipt_status=bindparam("receipt_status"),
+                receipt_code=bindparam("receipt_code"),
+                receipt_detail=bindparam("receipt_detail"),
                 lease_owner=None,
                 lease_until=None,
-            )
+            ),
+            finishing,
         )
-        if updated.rowcount:  # type: ignore[attr-defined]
-            done.append(str(row["b_id"]))
-    return done
+    return [str(row["b_id"]) for row in finishing]
 
 
 # One statement for the whole batch, its shape independent of the batch size (so prepared once by asyncpg).

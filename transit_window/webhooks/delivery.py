@@ -21,11 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import orjson
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import aliased
 
 from transit_window import __version__, clock
 from transit_window.codes.of_node import offices_of
+from transit_window.db.base import table_of
 from transit_window.db.session import unit_of_work
 from transit_window.protocol.delivery import backoff
 from transit_window.tracking.interface import TrackingEvent, render
@@ -209,57 +210,97 @@ class WebhookWorker:
             )
 
     async def record(self, results: list[Result]) -> None:
+        """A round's outcomes in one transaction and a fixed number of statements, whatever its size: which rows are
+        still this worker's (locked), one executemany per outcome, and one update of the subscriptions' failure
+        counts. A lease that ran out while the receiver answered leaves the row to whoever holds it now."""
+        if not results:
+            return
         settings = self.node.settings
         metrics = self.node.metrics
-        failed: dict[str, Result] = {}
         async with unit_of_work(self.node) as session:
             now = clock.utcnow()
-            for result in results:
-                row = result.row
-                mine = (
-                    WebhookDelivery.id == row.id,
-                    WebhookDelivery.lease_owner == self.worker_id,
-                    WebhookDelivery.state == "pending",
+            table = table_of(WebhookDelivery)
+            mine_now = (
+                select(table.c.id)
+                .where(
+                    table.c.id.in_([result.row.id for result in results]),
+                    table.c.lease_owner == self.worker_id,
+                    table.c.state == "pending",
                 )
-                common = {
-                    "attempts": row.attempts + 1,
+                .with_for_update()  # PostgreSQL; SQLite's transaction already holds the write lock
+            )
+            still_mine = set((await session.scalars(mine_now)).all())
+            delivered, failed = [], []
+            for result in results:
+                metrics.webhook_deliveries.labels(outcome=result.outcome).inc()
+                if result.row.id not in still_mine:
+                    continue
+                values = {
+                    "b_id": result.row.id,
+                    "attempts": result.row.attempts + 1,
                     "last_attempt_at": result.at,
                     "response_status": result.status,
-                    "lease_owner": None,
-                    "lease_until": None,
                 }
                 if result.outcome == "delivered":
-                    done = await session.execute(
-                        update(WebhookDelivery)
-                        .where(*mine)
-                        .values(state="delivered", delivered_at=now, last_error=None, **common)
-                    )
-                    # A success resets the failure count; one statement per delivery only when there is a count
-                    # to reset (it is nearly always 0, and this was a fifth of the worker's statements).
-                    if done.rowcount and row.failures:  # type: ignore[attr-defined]
-                        await session.execute(
-                            update(WebhookSubscription)
-                            .where(WebhookSubscription.id == row.subscription_id)
-                            .values(consecutive_failures=0)
-                        )
+                    delivered.append(values)
                 else:
-                    base = settings.webhook_backoff_base_seconds
-                    delay = backoff(attempts=row.attempts, base=base, cap=settings.webhook_backoff_cap_seconds)
-                    done = await session.execute(
-                        update(WebhookDelivery)
-                        .where(*mine)
-                        .values(last_error=result.error, next_attempt_at=now + timedelta(seconds=delay), **common)
+                    delay = backoff(
+                        attempts=result.row.attempts,
+                        base=settings.webhook_backoff_base_seconds,
+                        cap=settings.webhook_backoff_cap_seconds,
                     )
-                    if done.rowcount:  # type: ignore[attr-defined]
-                        await session.execute(
-                            update(WebhookSubscription)
-                            .where(WebhookSubscription.id == row.subscription_id)
-                            .values(consecutive_failures=WebhookSubscription.consecutive_failures + 1)
-                        )
-                        failed[row.subscription_id] = result
-                metrics.webhook_deliveries.labels(outcome=result.outcome).inc()
+                    failed.append(
+                        {**values, "last_error": result.error, "next_attempt_at": now + timedelta(seconds=delay)}
+                    )
+            common: dict[str, Any] = {
+                "attempts": bindparam("attempts"),
+                "last_attempt_at": bindparam("last_attempt_at"),
+                "response_status": bindparam("response_status"),
+                "lease_owner": None,
+                "lease_until": None,
+            }
+            by_id = table.c.id == bindparam("b_id")
+            if delivered:
+                await session.execute(
+                    update(table).where(by_id).values(state="delivered", delivered_at=now, last_error=None, **common),
+                    delivered,
+                )
             if failed:
-                await self._disable_failing(session, failed)
+                await session.execute(
+                    update(table)
+                    .where(by_id)
+                    .values(last_error=bindparam("last_error"), next_attempt_at=bindparam("next_attempt_at"), **common),
+                    failed,
+                )
+            await self._count_failures(session, results, still_mine=still_mine)
+
+    async def _count_failures(self, session: AsyncSession, results: list[Result], *, still_mine: set[str]) -> None:
+        """A success resets its subscription's run of failures, each failure adds one; the reset only where there
+        is a count to reset (it is nearly always 0). Then disable what reached the limit."""
+        reset = {
+            r.row.subscription_id
+            for r in results
+            if r.outcome == "delivered" and r.row.failures and r.row.id in still_mine
+        }
+        added: dict[str, int] = {}
+        last_failure: dict[str, Result] = {}
+        for result in results:
+            if result.outcome != "delivered" and result.row.id in still_mine:
+                added[result.row.subscription_id] = added.get(result.row.subscription_id, 0) + 1
+                last_failure[result.row.subscription_id] = result
+        subscriptions = table_of(WebhookSubscription)
+        if reset:
+            await session.execute(
+                update(subscriptions).where(subscriptions.c.id.in_(sorted(reset))).values(consecutive_failures=0)
+            )
+        if added:
+            await session.execute(
+                update(subscriptions)
+                .where(subscriptions.c.id == bindparam("b_id"))
+                .values(consecutive_failures=subscriptions.c.consecutive_failures + bindparam("added")),
+                [{"b_id": subscription, "added": count} for subscription, count in sorted(added.items())],
+            )
+            await self._disable_failing(session, last_failure)
 
     async def _disable_failing(self, session: AsyncSession, failed: dict[str, Result]) -> None:
         limit = self.node.settings.webhook_max_failures

@@ -1,0 +1,190 @@
+"""What the hot operations cost each node's database, counted: SQL statements and commits (tests/support/
+statements.py). A budget is a ceiling written here and in README's Performance section; going over it is a failure
+to explain, not to tune away. Rounds (a delivery of N messages with their receipts, an inbound batch of N applied,
+a webhook round of N deliveries, a batch of N e-seal pings) cost the same for 50 as for 5, give or take a small
+constant: their statements do not grow with the batch.
+
+Counts, never timings, so they hold on any machine. SQLite's counts include its `BEGIN IMMEDIATE` (sent as a
+statement); asyncpg's BEGIN is not a cursor execution, so PostgreSQL's do not.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from tests.declarations.conftest import declaration
+from tests.support.inprocess import InProcessCorridor
+from tests.support.statements import Tally, counting
+from tests.tracking.conftest import ASHGABAT, client_for
+from tests.webhooks.conftest import Receiver, deliver, subscribe
+from transit_window import clock
+
+# Statements of one operation on the node that does it, by dialect; and its commits.
+BUDGETS: dict[str, dict[str, int]] = {
+    "declare": {"sqlite": 8, "postgresql": 5},
+    "release": {"sqlite": 26, "postgresql": 25},
+    "release applied by a peer": {"sqlite": 24, "postgresql": 25},
+    "crossing": {"sqlite": 19, "postgresql": 18},
+    "arrival": {"sqlite": 18, "postgresql": 17},
+}
+COMMITS = {"declare": 1, "release": 1, "crossing": 1, "arrival": 1, "release applied by a peer": 1}
+# Rounds: the statements of a round of 5 (a round of 50 may cost GROWTH more), and its commits.
+ROUND_BUDGETS: dict[str, dict[str, int]] = {
+    "delivery round": {"sqlite": 12, "postgresql": 8},
+    "inbound batch": {"sqlite": 9, "postgresql": 10},
+    "webhook round": {"sqlite": 11, "postgresql": 8},
+    "ping batch": {"sqlite": 9, "postgresql": 7},
+}
+ROUND_COMMITS = {"delivery round": 3, "inbound batch": 1, "webhook round": 3, "ping batch": 1}
+GROWTH = 2  # statements a round of 50 may cost beyond a round of 5
+
+
+def _engines(corridor: InProcessCorridor) -> dict[str, Any]:
+    return {node: entry.node.engine for node, entry in corridor.nodes.items()}
+
+
+def _within(operation: str, tally: Tally, *, dialect: str) -> None:
+    statements = BUDGETS[operation][dialect]
+    assert tally.statements <= statements, f"{operation} over its budget of {statements}: {tally}"
+    assert tally.commits <= COMMITS[operation], f"{operation} over its budget of {COMMITS[operation]} commits: {tally}"
+
+
+def _round(operation: str, small: Tally, large: Tally, *, dialect: str) -> None:
+    statements = ROUND_BUDGETS[operation][dialect]
+    assert small.statements <= statements, f"{operation} of 5 over its budget of {statements}: {small}"
+    assert large.statements <= small.statements + GROWTH, f"{operation} grows with the batch: 5 → {small}, 50 → {large}"
+    for tally in (small, large):
+        assert tally.commits <= ROUND_COMMITS[operation], f"{operation}: {tally}"
+
+
+async def test_a_movement_step_by_step(
+    corridor: InProcessCorridor, customs: dict[str, dict[str, str]], guarantee: str, dialect: str
+) -> None:
+    del guarantee
+    kz, uz, tm = corridor["KZ"], corridor["UZ"], corridor["TM"]
+    with counting(_engines(corridor)) as tally:
+        created = await kz.client.post("/v1/declarations", json=declaration(), headers=customs["KZ"])
+    assert created.status_code == 201, created.text
+    _within("declare", tally["KZ"], dialect=dialect)
+    mrn = created.json()["mrn"]
+
+    with counting(_engines(corridor)) as tally:
+        released = await kz.client.post(f"/v1/declarations/{mrn}/release", headers=customs["KZ"])
+    assert released.status_code == 200, released.text
+    _within("release", tally["KZ"], dialect=dialect)
+
+    with counting(_engines(corridor)) as tally:
+        await kz.deliver()
+    _within("release applied by a peer", tally["UZ"], dialect=dialect)
+    await corridor.deliver_all()
+
+    at = clock.utcnow().astimezone(ASHGABAT).isoformat()
+    with counting(_engines(corridor)) as tally:
+        crossed = await kz.client.post(
+            f"/v1/movements/{mrn}/crossings",
+            json={"office": "KZZHZ001", "direction": "exit", "at": at},
+            headers=customs["KZ"],
+        )
+    assert crossed.status_code == 201, crossed.text
+    _within("crossing", tally["KZ"], dialect=dialect)
+    await corridor.deliver_all()
+    for node, office, direction in (
+        ("UZ", "UZGIS001", "entry"),
+        ("UZ", "UZALT001", "exit"),
+        ("TM", "TMFAR001", "entry"),
+    ):
+        body = {"office": office, "direction": direction, "at": clock.utcnow().astimezone(ASHGABAT).isoformat()}
+        crossed = await corridor[node].client.post(f"/v1/movements/{mrn}/crossings", json=body, headers=customs[node])
+        assert crossed.status_code == 201, crossed.text
+        await corridor.deliver_all()
+
+    at = clock.utcnow().astimezone(ASHGABAT).isoformat()
+    with counting(_engines(corridor)) as tally:
+        arrived = await tm.client.post(
+            f"/v1/movements/{mrn}/arrival", json={"office": "TMASB001", "at": at}, headers=customs["TM"]
+        )
+    assert arrived.status_code == 201, arrived.text
+    _within("arrival", tally["TM"], dialect=dialect)
+    del uz
+
+
+async def test_a_delivery_round_and_an_inbound_batch_do_not_grow_with_the_batch(
+    corridor: InProcessCorridor, dialect: str
+) -> None:
+    kz = corridor["KZ"]
+    sent: dict[int, Tally] = {}
+    applied: dict[int, Tally] = {}
+    for size in (5, 50):
+        queued = await kz.client.post("/v1/admin/pings", json={"to": ["UZ"], "count": size}, headers=kz.admin)
+        assert queued.status_code == 200, queued.text
+        with counting(_engines(corridor)) as tally:
+            assert await kz.deliver() == size
+        sent[size], applied[size] = tally["KZ"], tally["UZ"]
+    _round("delivery round", sent[5], sent[50], dialect=dialect)
+    _round("inbound batch", applied[5], applied[50], dialect=dialect)
+
+
+async def test_a_webhook_round_does_not_grow_with_the_number_of_deliveries(
+    corridor: InProcessCorridor,
+    customs: dict[str, dict[str, str]],
+    guarantee: str,
+    receiver: Receiver,
+    dialect: str,
+) -> None:
+    """One event to 5 subscriptions, then one to 50: a round of 5 deliveries, then of 50."""
+    del guarantee
+    kz = corridor["KZ"]
+    forwarder = await client_for(corridor, "KZ", role="forwarder", party_id="230340000126")
+    mrn = (await kz.client.post("/v1/declarations", json=declaration(), headers=customs["KZ"])).json()["mrn"]
+    assert (await kz.client.post(f"/v1/declarations/{mrn}/release", headers=customs["KZ"])).status_code == 200
+    await corridor.deliver_all()
+    rounds: dict[int, Tally] = {}
+    for size, (node, office, direction) in ((5, ("KZ", "KZZHZ001", "exit")), (50, ("UZ", "UZGIS001", "entry"))):
+        for index in range(size):
+            await subscribe(
+                corridor, forwarder, receiver, f"/{direction}-{index}", event_types=[f"tracking.{direction}"]
+            )
+        body = {"office": office, "direction": direction, "at": clock.utcnow().astimezone(ASHGABAT).isoformat()}
+        crossed = await corridor[node].client.post(f"/v1/movements/{mrn}/crossings", json=body, headers=customs[node])
+        assert crossed.status_code == 201, crossed.text
+        await corridor.deliver_all()
+        with counting(_engines(corridor)) as tally:
+            assert await deliver(corridor) == size
+        rounds[size] = tally["KZ"]
+    assert len(receiver.received) == 55 and not receiver.rejected
+    _round("webhook round", rounds[5], rounds[50], dialect=dialect)
+
+
+async def test_a_batch_of_e_seal_pings_does_not_grow_with_the_batch(
+    corridor: InProcessCorridor, customs: dict[str, dict[str, str]], guarantee: str, dialect: str
+) -> None:
+    del guarantee
+    kz = corridor["KZ"]
+    mrn = (await kz.client.post("/v1/declarations", json=declaration(), headers=customs["KZ"])).json()["mrn"]
+    assert (await kz.client.post(f"/v1/declarations/{mrn}/release", headers=customs["KZ"])).status_code == 200
+    await corridor.deliver_all()
+    device = await client_for(corridor, "KZ", role="device", party_id=None)
+    start = clock.utcnow() - timedelta(hours=6)
+    batches: dict[int, Tally] = {}
+    sent = 0
+    for size in (5, 50):
+        pings = [
+            {
+                "device_id": "ESEAL-KZ-0042",
+                "mrn": mrn,
+                "time": (start + timedelta(minutes=2 * (sent + index))).isoformat(),
+                "lat": round(43.24 - 0.001 * (sent + index), 5),
+                "lon": round(76.89 - 0.004 * (sent + index), 5),
+                "speed": 60.0,
+                "seal_state": "closed",
+            }
+            for index in range(size)
+        ]
+        sent += size
+        with counting(_engines(corridor)) as tally:
+            posted = await kz.client.post("/v1/tracking/positions", json={"pings": pings}, headers=device)
+        assert posted.status_code == 200, posted.text
+        assert posted.json()["stored"] == size, posted.text
+        batches[size] = tally["KZ"]
+    _round("ping batch", batches[5], batches[50], dialect=dialect)

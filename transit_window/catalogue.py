@@ -36,7 +36,7 @@ def _wire() -> None:
     bus.BUS.subscribe(EventRecorded, webhooks.on_event_recorded)
     bus.BUS.seal()
     PORTS.papers = [CertificatesCheck(), PermitsCheck()]  # certificates first: the order of the 409's `missing`
-    PORTS.tracking_codes = tracking_codes  # the module is the port: `active_code(session, *, mrn)`
+    PORTS.tracking_codes = tracking_codes  # the module is the port: `active_codes(session, *, mrns)`
     PORTS.parked["tracking.alert"] = tracking.on_parked_alert
     PORTS.wired = True
 

@@ -125,6 +125,7 @@ async def on_record(session: AsyncSession, envelope: VerifiedEnvelope, node: Nod
         )
         session.add(movement)
         await session.flush()
+        await service.index_offices(session, mrn=body.mrn, offices=body.itinerary)
         await bus.publish(session, MovementHeld(node=node, movement=movement))
     journey_steps = body.journey or [
         StepRecord(

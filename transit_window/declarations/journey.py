@@ -118,6 +118,18 @@ async def steps_of(session: AsyncSession, mrn: str) -> list[MovementStep]:
     return list(rows.all())
 
 
+async def steps_by_mrn(session: AsyncSession, mrns: list[str]) -> dict[str, list[MovementStep]]:
+    """The journeys of a page of movements in one query."""
+    found: dict[str, list[MovementStep]] = {mrn: [] for mrn in mrns}
+    if mrns:
+        rows = await session.scalars(
+            select(MovementStep).where(MovementStep.mrn.in_(mrns)).order_by(MovementStep.at, MovementStep.id)
+        )
+        for step in rows:
+            found[step.mrn].append(step)
+    return found
+
+
 def as_records(steps: list[MovementStep]) -> list[StepRecord]:
     return [
         StepRecord(

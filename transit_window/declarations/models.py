@@ -39,6 +39,16 @@ class Movement(Base):
     updated_at: Mapped[datetime]
 
 
+class MovementOffice(Base):
+    """The offices on a route movement's itinerary, one row each: `GET /v1/movements/expected` finds a post's
+    movements with one indexed query a page, rather than reading every released movement to look in its JSON."""
+
+    __tablename__ = "movement_offices"
+
+    office: Mapped[str] = mapped_column(String(8), primary_key=True)
+    mrn: Mapped[str] = mapped_column(String(18), primary_key=True)
+
+
 class MovementStep(Base):
     """One fact of a movement's journey, as signed by the country that recorded it. Append-only."""
 

@@ -64,7 +64,7 @@ class ReleasePapers(Protocol):
 
 
 class TrackingCodes(Protocol):
-    async def active_code(self, session: AsyncSession, *, mrn: str) -> str | None: ...
+    async def active_codes(self, session: AsyncSession, *, mrns: list[str]) -> dict[str, str]: ...
 
 
 class ParkedMessage(Protocol):

@@ -13,6 +13,7 @@ from transit_window import bus, clock
 from transit_window.codes import OfficeDirectory, amount_text, generate_mrn
 from transit_window.codes.of_node import hs_of, offices_of
 from transit_window.db import locks
+from transit_window.db.base import table_of
 from transit_window.db.dialect import dialect_of
 from transit_window.declarations import guarantees, journey, release_gate
 from transit_window.declarations.events import MovementHeld
@@ -27,7 +28,14 @@ from transit_window.declarations.messages import (
     StatusRequestBody,
     StepRecord,
 )
-from transit_window.declarations.models import Guarantee, Movement, MovementStep, MrnCounter, PendingStep
+from transit_window.declarations.models import (
+    Guarantee,
+    Movement,
+    MovementOffice,
+    MovementStep,
+    MrnCounter,
+    PendingStep,
+)
 from transit_window.declarations.schemas import (
     ArrivalIn,
     ControlResultsIn,
@@ -156,6 +164,12 @@ async def declare(session: AsyncSession, node: Node, *, client: Principal, decla
     await session.flush()
     await bus.publish(session, MovementHeld(node=node, movement=movement))
     return movement
+
+
+async def index_offices(session: AsyncSession, *, mrn: str, offices: list[str]) -> None:
+    """Index a route movement by the offices of its itinerary (one multi-row insert)."""
+    rows = [{"office": office, "mrn": mrn} for office in dict.fromkeys(offices)]
+    await session.execute(dialect_of(session).insert_ignore(table_of(MovementOffice)).values(rows))
 
 
 # -- guarantees ------------------------------------------------------------------------------------------------

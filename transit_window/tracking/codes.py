@@ -31,5 +31,15 @@ async def active_code(session: AsyncSession, *, mrn: str) -> str | None:
     return await session.scalar(select(TrackingCode.code).where(TrackingCode.mrn == mrn, TrackingCode.active))
 
 
+async def active_codes(session: AsyncSession, *, mrns: list[str]) -> dict[str, str]:
+    """The active codes of a page of movements in one query (those that have one)."""
+    if not mrns:
+        return {}
+    rows = await session.execute(
+        select(TrackingCode.mrn, TrackingCode.code).where(TrackingCode.mrn.in_(mrns), TrackingCode.active)
+    )
+    return {str(mrn): str(code) for mrn, code in rows}
+
+
 async def mrn_of(session: AsyncSession, code: str) -> str | None:
     return await session.scalar(select(TrackingCode.mrn).where(TrackingCode.code == code, TrackingCode.active))

@@ -38,6 +38,7 @@ ROUND_BUDGETS: dict[str, dict[str, int]] = {
     "ping batch": {"sqlite": 9, "postgresql": 7},
     "page of movements": {"sqlite": 6, "postgresql": 4},
     "page of expected movements": {"sqlite": 6, "postgresql": 4},
+    "page of consignments": {"sqlite": 6, "postgresql": 4},
 }
 ROUND_COMMITS = {
     "delivery round": 3,
@@ -46,6 +47,7 @@ ROUND_COMMITS = {
     "ping batch": 1,
     "page of movements": 1,
     "page of expected movements": 1,
+    "page of consignments": 1,
 }
 GROWTH = 2  # statements a round of 50 may cost beyond a round of 5
 
@@ -203,12 +205,15 @@ async def test_a_batch_of_e_seal_pings_does_not_grow_with_the_batch(
 async def test_a_page_of_movements_costs_the_same_for_5_as_for_50(
     corridor: InProcessCorridor, customs: dict[str, dict[str, str]], dialect: str
 ) -> None:
-    """The departure's list and a route post's expected movements: one query for the page, one for its journeys,
-    one for its tracking codes (not two more per movement). The movements are written as a release leaves them."""
+    """The departure's list, a route post's expected movements and a forwarder's consignments: a query for the
+    page, one for its journeys or latest events, one for its tracking codes (not two or three more per movement).
+    The movements are written as a release leaves them."""
     kz, uz = corridor["KZ"], corridor["UZ"]
     await _released_movements(corridor, customs, count=50)
+    forwarder = await client_for(corridor, "KZ", role="forwarder", party_id="230340000126")
     listed: dict[int, Tally] = {}
     expected: dict[int, Tally] = {}
+    followed: dict[int, Tally] = {}
     for size in (5, 50):
         with counting(_engines(corridor)) as tally:
             page = await kz.client.get("/v1/declarations", params={"limit": size}, headers=customs["KZ"])
@@ -222,6 +227,13 @@ async def test_a_page_of_movements_costs_the_same_for_5_as_for_50(
         assert page.status_code == 200, page.text
         assert len(page.json()["items"]) == size
         expected[size] = tally["UZ"]
+        with counting(_engines(corridor)) as tally:
+            page = await kz.client.get("/v1/consignments", params={"limit": size}, headers=forwarder)
+        assert page.status_code == 200, page.text
+        items = page.json()["items"]
+        assert len(items) == size and all(item["tracking_code"] and item["last_event"] for item in items)
+        followed[size] = tally["KZ"]
+    _round("page of consignments", followed[5], followed[50], dialect=dialect)
     _round("page of movements", listed[5], listed[50], dialect=dialect)
     _round("page of expected movements", expected[5], expected[50], dialect=dialect)
 

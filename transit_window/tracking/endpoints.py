@@ -41,18 +41,33 @@ MrnPath = Annotated[str, Printable]
 
 
 async def _consignment(session: SessionDep, node: Node, principal: Principal, movement: Movement) -> Consignment:
+    return (await _consignments(session, node, principal, [movement]))[0]
+
+
+async def _consignments(
+    session: SessionDep, node: Node, principal: Principal, movements: list[Movement]
+) -> list[Consignment]:
+    """A page of consignments: the latest events, their verification and the tracking codes in a few queries for
+    the whole page, not several per consignment."""
     offices = offices_of(node)
-    events = await timeline.timeline(session, movement.mrn)
-    rendered = await timeline.render(session, events[-1:], node_id=node.id, offices=offices) if events else []
-    code = await codes.active_code(session, mrn=movement.mrn) if principal.role in ("forwarder", "customs") else None
-    return Consignment(
-        mrn=movement.mrn,
-        status=movement.status,
-        countries=movement.countries,
-        itinerary=[timeline.place(office, office[:2], offices) for office in movement.offices],
-        last_event=rendered[0] if rendered else None,
-        tracking_code=code,
-    )
+    mrns = [movement.mrn for movement in movements]
+    latest = await timeline.last_events(session, mrns)
+    events = [latest[mrn] for mrn in mrns if mrn in latest]
+    rendered = await timeline.render(session, events, node_id=node.id, offices=offices) if events else []
+    shown = {event.mrn: out for event, out in zip(events, rendered, strict=True)}
+    shows_codes = principal.role in ("forwarder", "customs")
+    active = await codes.active_codes(session, mrns=mrns) if shows_codes and mrns else {}
+    return [
+        Consignment(
+            mrn=movement.mrn,
+            status=movement.status,
+            countries=movement.countries,
+            itinerary=[timeline.place(office, office[:2], offices) for office in movement.offices],
+            last_event=shown.get(movement.mrn),
+            tracking_code=active.get(movement.mrn),
+        )
+        for movement in movements
+    ]
 
 
 def _followed_by(forwarder: Principal) -> Select[str]:
@@ -89,7 +104,7 @@ async def list_consignments(
     rows = list((await session.scalars(statement)).all())
     page = rows[:limit]
     return ConsignmentPage(
-        items=[await _consignment(session, node, principal, movement) for movement in page],
+        items=await _consignments(session, node, principal, page),
         next=encode_cursor(page[-1].mrn) if len(rows) > limit else None,
     )
 

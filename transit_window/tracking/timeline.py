@@ -6,7 +6,7 @@ import base64
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import func, select, tuple_
 
 from transit_window import clock
 from transit_window.codes import OfficeDirectory
@@ -114,6 +114,24 @@ async def timeline(session: AsyncSession, mrn: str) -> list[TrackingEvent]:
         select(TrackingEvent).where(TrackingEvent.mrn == mrn).order_by(TrackingEvent.event_time, TrackingEvent.id)
     )
     return list(rows.all())
+
+
+async def last_events(session: AsyncSession, mrns: list[str]) -> dict[str, TrackingEvent]:
+    """The latest event of each of a page of movements, in one query (those that have one)."""
+    if not mrns:
+        return {}
+    latest_first = (TrackingEvent.event_time.desc(), TrackingEvent.id.desc())
+    ranked = (
+        select(
+            TrackingEvent.id, func.row_number().over(partition_by=TrackingEvent.mrn, order_by=latest_first).label("n")
+        )
+        .where(TrackingEvent.mrn.in_(mrns))
+        .subquery()
+    )
+    rows = await session.scalars(
+        select(TrackingEvent).join(ranked, ranked.c.id == TrackingEvent.id).where(ranked.c.n == 1)
+    )
+    return {event.mrn: event for event in rows}
 
 
 def encode_cursor(event: TrackingEvent) -> str:

@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None, *, background: bool | None = No
         node = await Node.open(settings, metrics=metrics)
         app.state.node = node
         stop = asyncio.Event()
-        running = tasks.start(node, stop, deliver=run_loops, maintain=run_loops)
+        running = tasks.start(node, stop, deliver=run_loops, maintain=run_loops, serve_api=background is not False)
         try:
             yield
         finally:

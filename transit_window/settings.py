@@ -47,6 +47,13 @@ class Settings(BaseSettings):
         description="Comma-separated addresses or networks (CIDR) of reverse proxies whose `X-Forwarded-For` and "
         "`X-Forwarded-Proto` are believed. Empty: the headers are ignored and the client is the connection's peer.",
     )
+    auth_cache_seconds: float = Field(
+        default=15.0,
+        ge=0,
+        description="How long a process remembers an authenticated client (0: never, every request asks the "
+        "database). On PostgreSQL a revocation reaches every process of the node at once (NOTIFY); a SQLite node "
+        "refuses a client the CLI revoked while it ran within this many seconds.",
+    )
     clock_skew_seconds: int = Field(default=120, description="Allowed future skew of a peer's `iat`.")
     max_message_bytes: int = Field(default=1024 * 1024, description="Largest accepted request body on the inbox.")
 

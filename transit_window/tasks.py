@@ -10,6 +10,8 @@ import socket
 from collections.abc import Awaitable, Callable
 
 from transit_window import catalogue as catalogue  # a worker-only process must know every message type
+from transit_window.clients import cache as client_cache
+from transit_window.db import notifications
 from transit_window.protocol import checkpoints, pull, wakeup
 from transit_window.protocol.delivery import DeliveryWorker
 from transit_window.protocol.node import Node
@@ -33,16 +35,18 @@ async def _every(stop: asyncio.Event, seconds: float, name: str, job: Callable[[
             await asyncio.wait_for(stop.wait(), seconds)
 
 
-def start(node: Node, stop: asyncio.Event, *, deliver: bool = True, maintain: bool = True) -> list[asyncio.Task[None]]:
+def start(
+    node: Node, stop: asyncio.Event, *, deliver: bool = True, maintain: bool = True, serve_api: bool = False
+) -> list[asyncio.Task[None]]:
     """Start the loops. `deliver`: the outbox worker; `maintain`: gap pulls, checkpoints, trust refresh, overdue
-    border crossings."""
+    border crossings; `serve_api`: this process answers the API (its cache of clients hears revocations)."""
     settings = node.settings
     tasks: list[asyncio.Task[None]] = []
     if deliver:
         worker = DeliveryWorker(node, worker_id=worker_id(node))
         tasks.append(asyncio.create_task(worker.run(stop), name="delivery"))
-        if node.dialect.notifications:  # other processes' commits wake this worker
-            tasks.append(asyncio.create_task(wakeup.listen(node, stop), name="outbox listener"))
+    if node.dialect.notifications and (deliver or serve_api):
+        tasks.append(asyncio.create_task(_listen(node, stop, deliver=deliver, serve_api=serve_api), name="listener"))
     if maintain:
         tasks.append(
             asyncio.create_task(_every(stop, settings.gap_pull_seconds, "gap pull", lambda: pull.fill_gaps(node)))
@@ -81,6 +85,22 @@ def start(node: Node, stop: asyncio.Event, *, deliver: bool = True, maintain: bo
             )
         )
     return tasks
+
+
+async def _listen(node: Node, stop: asyncio.Event, *, deliver: bool, serve_api: bool) -> None:
+    """One LISTEN connection per process for what other processes of the node tell it: messages committed for
+    this worker to deliver, clients revoked for this API to forget. After a reconnect, catch up on both."""
+    channels: dict[str, notifications.Handler] = {}
+    if deliver:
+        channels[wakeup.CHANNEL] = lambda _payload: node.wake_worker()
+    if serve_api:
+        channels[client_cache.CHANNEL] = lambda client_id: node.clients.forget(client_id or None)
+
+    def caught_up() -> None:
+        node.wake_worker()
+        node.clients.forget()
+
+    await notifications.listen(node.engine, channels, stop, on_connect=caught_up, label=f"{node.id} node")
 
 
 async def stop_all(stop: asyncio.Event, tasks: list[asyncio.Task[None]], *, grace: float = 5.0) -> None:

@@ -5,7 +5,8 @@ a webhook round of N deliveries, a batch of N e-seal pings) cost the same for 50
 constant: their statements do not grow with the batch.
 
 Counts, never timings, so they hold on any machine. SQLite's counts include its `BEGIN IMMEDIATE` (sent as a
-statement); asyncpg's BEGIN is not a cursor execution, so PostgreSQL's do not.
+statement); asyncpg's BEGIN is not a cursor execution, so PostgreSQL's do not. The clients are known to the node
+(clients/cache.py) when an operation is counted, as in steady traffic: a client's first request costs one more.
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ from transit_window import clock
 
 # Statements of one operation on the node that does it, by dialect; and its commits.
 BUDGETS: dict[str, dict[str, int]] = {
-    "declare": {"sqlite": 8, "postgresql": 5},
-    "release": {"sqlite": 26, "postgresql": 25},
+    "declare": {"sqlite": 6, "postgresql": 4},
+    "release": {"sqlite": 24, "postgresql": 24},
     "release applied by a peer": {"sqlite": 25, "postgresql": 26},
-    "crossing": {"sqlite": 19, "postgresql": 18},
-    "arrival": {"sqlite": 18, "postgresql": 17},
+    "crossing": {"sqlite": 17, "postgresql": 17},
+    "arrival": {"sqlite": 16, "postgresql": 16},
 }
 COMMITS = {"declare": 1, "release": 1, "crossing": 1, "arrival": 1, "release applied by a peer": 1}
 # Rounds: the statements of a round of 5 (a round of 50 may cost GROWTH more), and its commits.
@@ -36,9 +37,9 @@ ROUND_BUDGETS: dict[str, dict[str, int]] = {
     "inbound batch": {"sqlite": 9, "postgresql": 10},
     "webhook round": {"sqlite": 11, "postgresql": 8},
     "ping batch": {"sqlite": 9, "postgresql": 7},
-    "page of movements": {"sqlite": 6, "postgresql": 4},
-    "page of expected movements": {"sqlite": 6, "postgresql": 4},
-    "page of consignments": {"sqlite": 6, "postgresql": 4},
+    "page of movements": {"sqlite": 4, "postgresql": 3},
+    "page of expected movements": {"sqlite": 3, "postgresql": 2},
+    "page of consignments": {"sqlite": 4, "postgresql": 3},
 }
 ROUND_COMMITS = {
     "delivery round": 3,
@@ -214,6 +215,8 @@ async def test_a_page_of_movements_costs_the_same_for_5_as_for_50(
     listed: dict[int, Tally] = {}
     expected: dict[int, Tally] = {}
     followed: dict[int, Tally] = {}
+    for entry, headers in ((kz, customs["KZ"]), (uz, customs["UZ"]), (kz, forwarder)):  # known to the node now
+        assert (await entry.client.get("/v1/consignments", headers=headers)).status_code == 200
     for size in (5, 50):
         with counting(_engines(corridor)) as tally:
             page = await kz.client.get("/v1/declarations", params={"limit": size}, headers=customs["KZ"])

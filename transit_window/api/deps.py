@@ -10,8 +10,9 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from transit_window.api.middleware import NO_STORE_MARK
+from transit_window.clients.cache import KnownClient
 from transit_window.clients.principal import Principal as Principal
-from transit_window.clients.service import Role, authenticate
+from transit_window.clients.service import Role, authenticate, hash_token
 from transit_window.db.session import unit_of_work
 from transit_window.errors import Forbidden, NotAuthenticated
 from transit_window.protocol.node import Node
@@ -35,19 +36,32 @@ async def get_session(node: NodeDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
+async def _known(node: Node, session: AsyncSession, token: str) -> KnownClient | None:
+    """The client of a token: from the process's cache (clients/cache.py), else looked up by the token's hash."""
+    token_hash = hash_token(token)
+    if (known := node.clients.get(token_hash)) is not None:
+        return known
+    if not node.dialect.concurrent_writers:
+        # SQLite's BEGIN IMMEDIATE would hold the write lock for the whole request, and routes that open their
+        # own units of work (audit, checkpoints) would wait on it: authenticate in a short session of its own.
+        async with node.sessionmaker() as own:
+            client = await authenticate(own, token)
+    else:
+        client = await authenticate(session, token)  # PostgreSQL: the request's session, one checkout
+    if client is None:
+        return None
+    known = KnownClient(id=client.id, name=client.name, role=client.role, party_id=client.party_id)
+    node.clients.put(token_hash, known)
+    return known
+
+
 def require(*roles: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
     async def dependency(request: Request, node: NodeDep, session: SessionDep) -> Principal:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise NotAuthenticated("send the client's token as: Authorization: Bearer <token>")
-        if not node.dialect.concurrent_writers:
-            # SQLite's BEGIN IMMEDIATE would hold the write lock for the whole request, and routes that open their
-            # own units of work (audit, checkpoints) would wait on it: authenticate in a short session of its own.
-            async with node.sessionmaker() as own:
-                client = await authenticate(own, token.strip())
-        else:
-            client = await authenticate(session, token.strip())  # PostgreSQL: the request's session, one checkout
+        client = await _known(node, session, token.strip())
         if client is None:
             # counted only now: a valid token is never throttled, whatever its address sent before (finding 13.3)
             node.bad_tokens.refuse_unknown(request.client.host if request.client else "unknown")

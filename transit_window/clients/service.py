@@ -6,11 +6,13 @@ import hashlib
 import secrets
 from typing import Literal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from transit_window import clock
+from transit_window.clients.cache import CHANNEL
 from transit_window.clients.models import ApiClient
+from transit_window.db.dialect import dialect_of
 from transit_window.errors import NotFound
 from transit_window.ids import new_id
 
@@ -49,12 +51,15 @@ async def list_clients(session: AsyncSession) -> list[ApiClient]:
 
 
 async def revoke_client(session: AsyncSession, *, client_id: str) -> ApiClient:
+    """Revoke; on PostgreSQL every process of the node forgets the client when this commits (clients/cache.py)."""
     client = await session.get(ApiClient, client_id)
     if client is None:
         raise NotFound(f"no client {client_id}")
     if client.revoked_at is None:
         client.revoked_at = clock.utcnow()
     await session.flush()
+    if dialect_of(session).notifications:
+        await session.execute(select(func.pg_notify(CHANNEL, client.id)))  # sent at commit, and only then
     return client
 
 

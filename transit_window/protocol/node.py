@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from transit_window import clock
+from transit_window.clients.cache import ClientCache
 from transit_window.clients.throttle import BadTokenThrottle
 from transit_window.db.base import table_of
 from transit_window.db.dialect import Dialect, dialect_of, dialect_of_engine
@@ -48,6 +49,7 @@ class Node:
     bad_tokens: BadTokenThrottle = field(
         default_factory=lambda: BadTokenThrottle(limit=20, window_seconds=60, global_limit=200)
     )
+    clients: ClientCache = field(default_factory=lambda: ClientCache(seconds=0))
     _http: httpx.AsyncClient | None = None
 
     @property
@@ -83,6 +85,7 @@ class Node:
                 window_seconds=settings.bad_token_window_seconds,
                 global_limit=settings.bad_token_global_limit,
             ),
+            clients=ClientCache(seconds=settings.auth_cache_seconds),
         )
         node.set_trust(trust)
         if trust.key(key.kid) is None:

@@ -10,18 +10,16 @@ a listener reconnects costs at most one poll interval. SQLite serves one process
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import text
+
+from transit_window.db import notifications
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from transit_window.protocol.node import Node
-
-logger = logging.getLogger(__name__)
 
 CHANNEL = "tw_outbox"
 
@@ -37,44 +35,12 @@ async def notify(session: AsyncSession) -> None:
 
 
 async def listen(node: Node, stop: asyncio.Event) -> None:
-    """Hold one connection listening on the channel and wake this process's worker on each notification; after a
-    lost connection (database restart, terminated backend) listen again, backing off up to 30 s."""
-    pause = 1.0
-    while not stop.is_set():
-        try:
-            await _listen_once(node, stop)
-            pause = 1.0
-        except Exception as exc:  # the database is away: the worker's poll covers the gap
-            logger.warning("outbox listener: %s; listening again in %.0f s", exc, pause, extra={"node": node.id})
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), pause)
-        pause = min(pause * 2, 30.0)
-
-
-async def _listen_once(node: Node, stop: asyncio.Event) -> None:
-    async with node.engine.connect() as connection:
-        raw = await connection.get_raw_connection()
-        driver: Any = raw.driver_connection  # asyncpg.Connection
-        lost = asyncio.Event()
-
-        def on_notification(*_: object) -> None:
-            node.wake_worker()
-
-        driver.add_termination_listener(lambda _connection: lost.set())
-        await driver.add_listener(CHANNEL, on_notification)
-        node.wake_worker()  # whatever was committed while nobody listened
-        try:
-            waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(lost.wait())]
-            try:
-                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for waiter in waiters:
-                    waiter.cancel()
-        finally:
-            if lost.is_set() or driver.is_closed():
-                await connection.invalidate()
-            else:
-                with contextlib.suppress(Exception):
-                    await driver.remove_listener(CHANNEL, on_notification)  # UNLISTEN before the pool reuses it
-    if lost.is_set():
-        raise ConnectionError("the listening connection was closed")
+    """Wake this process's worker on each notification, and on each (re)connect: whatever was committed while
+    nobody listened. (A serving process hears this channel and the clients' on one connection: tasks.py.)"""
+    await notifications.listen(
+        node.engine,
+        {CHANNEL: lambda _payload: node.wake_worker()},
+        stop,
+        on_connect=node.wake_worker,
+        label=f"{node.id} outbox",
+    )

@@ -58,8 +58,8 @@ STEP_BODIES: dict[str, type[BaseModel]] = {
 }
 
 
-async def _movement(session: AsyncSession, mrn: str) -> Movement | None:
-    return await session.scalar(select(Movement).where(Movement.mrn == mrn))
+async def _movement(session: AsyncSession, mrn: str, *, lock: bool = False) -> Movement | None:
+    return await service.find_movement(session, mrn, lock=lock)
 
 
 async def merge_journey(session: AsyncSession, node: Node, movement: Movement, steps: list[StepRecord]) -> None:
@@ -125,6 +125,7 @@ async def on_record(session: AsyncSession, envelope: VerifiedEnvelope, node: Nod
         )
         session.add(movement)
         await session.flush()
+        journey.locked(session, body.mrn)  # inserted by this transaction: nobody else writes it before we commit
         await service.index_offices(session, mrn=body.mrn, offices=body.itinerary)
         await bus.publish(session, MovementHeld(node=node, movement=movement))
     journey_steps = body.journey or [
@@ -212,7 +213,7 @@ async def on_cancelled(session: AsyncSession, envelope: VerifiedEnvelope, node: 
 async def on_step(session: AsyncSession, envelope: VerifiedEnvelope, node: Node) -> None:
     body = envelope.body
     mrn = str(body.model_dump()["mrn"])
-    movement = await _movement(session, mrn)
+    movement = await _movement(session, mrn, lock=True)
     if movement is None:
         if mrn[2:4] == node.id:
             raise Rejection("90", f"no movement {mrn} was declared here")
@@ -227,7 +228,7 @@ async def on_step(session: AsyncSession, envelope: VerifiedEnvelope, node: Node)
             envelope_id=envelope.payload.id,
         ):
             return
-        movement = await _movement(session, mrn)  # the record came while we looked
+        movement = await _movement(session, mrn, lock=True)  # the record came while we looked
         assert movement is not None
     await apply_step(
         session,

@@ -53,6 +53,15 @@ def advance(movement: Movement, kind: str) -> None:
         movement.updated_at = clock.utcnow()
 
 
+_LOCKED = "tw_locked_movements"  # a list, so a savepoint rolled back forgets locks taken inside it (db/session.py)
+
+
+def locked(session: AsyncSession, mrn: str) -> None:
+    """Note that this transaction holds the lock on movement `mrn` (read FOR UPDATE, or inserted by it): its status,
+    read then, is current, and `add_step` need not lock and read it again."""
+    session.info.setdefault(_LOCKED, []).append(mrn)
+
+
 async def add_step(
     session: AsyncSession,
     node: Node,
@@ -74,7 +83,9 @@ async def add_step(
     # they read before the other committed, and the later commit would move it backwards. Locking before the step
     # row is written keeps one order (movement, then steps) on every path, so two such transactions cannot deadlock.
     await session.flush()
-    await session.refresh(movement, attribute_names=["status"], with_for_update=True)
+    if movement.mrn not in session.info.get(_LOCKED, ()):
+        await session.refresh(movement, attribute_names=["status"], with_for_update=True)
+        locked(session, movement.mrn)
     result = await session.execute(
         dialect_of(session)
         .insert_ignore(table_of(MovementStep), index_elements=["mrn", "kind", "office"])

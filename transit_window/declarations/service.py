@@ -3,9 +3,10 @@ results. Every change and the messages it causes share the request's transaction
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from sqlalchemy import Numeric, func, select, text, update
 
@@ -58,12 +59,20 @@ if TYPE_CHECKING:
 
 
 async def get_movement(session: AsyncSession, mrn: str, *, lock: bool = False) -> Movement:
+    movement = await find_movement(session, mrn, lock=lock)
+    if movement is None:
+        raise NotFound(f"no movement {mrn} at this node")
+    return movement
+
+
+async def find_movement(session: AsyncSession, mrn: str, *, lock: bool = False) -> Movement | None:
+    """`lock`: the transaction is about to record a step of it; lock it now rather than in `journey.add_step`."""
     statement = select(Movement).where(Movement.mrn == mrn)
     if lock:  # SQLite renders no FOR UPDATE: its writers run one at a time anyway
         statement = statement.with_for_update()
     movement = await session.scalar(statement)
-    if movement is None:
-        raise NotFound(f"no movement {mrn} at this node")
+    if movement is not None and lock:
+        journey.locked(session, mrn)
     return movement
 
 
@@ -390,15 +399,20 @@ async def _check_order(
     what: str,
     after: tuple[str, ...],
     offices: list[str] | None = None,
+    known: Sequence[KnownStep] | None = None,
 ) -> None:
     """A step cannot be dated before the steps it follows: any step before the release, a crossing before those
     recorded at offices earlier on the itinerary, the arrival before any crossing, control results before the
     arrival. Clocks of different countries may differ by the corridor's skew, so that much is allowed. Only steps
-    this node already knows are compared: one still on its way is not waited for (NCTS does not either)."""
-    where = [MovementStep.mrn == movement.mrn, MovementStep.kind.in_(after)]
-    if offices is not None:
-        where.append(MovementStep.office.in_(offices))
-    rows = (await session.execute(select(MovementStep.kind, MovementStep.office, MovementStep.at).where(*where))).all()
+    this node already knows are compared: one still on its way is not waited for (NCTS does not either).
+    `known`: the movement's steps, when the caller has read them already."""
+    if known is None:
+        where = [MovementStep.mrn == movement.mrn, MovementStep.kind.in_(after)]
+        if offices is not None:
+            where.append(MovementStep.office.in_(offices))
+        statement = select(MovementStep.kind, MovementStep.office, MovementStep.at).where(*where)
+        known = [KnownStep(*row) for row in await session.execute(statement)]
+    rows = [step for step in known if step.kind in after and (offices is None or step.office in offices)]
     slack = timedelta(seconds=node.settings.clock_skew_seconds)
     for kind, office, earlier in sorted(rows, key=lambda row: row.at, reverse=True):
         if at + slack < earlier:
@@ -408,6 +422,18 @@ async def _check_order(
                 f"{clock.isoformat(earlier)}: a step cannot be dated before the {step} it follows",
                 errors=[FieldError("/body/at", f"before the {step} ({clock.isoformat(earlier)})", "14")],
             )
+
+
+class KnownStep(NamedTuple):
+    kind: str
+    office: str
+    at: datetime
+
+
+async def _known_steps(session: AsyncSession, mrn: str) -> list[KnownStep]:
+    """Every step of a movement this node holds (a handful): read once for all of a step's checks."""
+    statement = select(MovementStep.kind, MovementStep.office, MovementStep.at).where(MovementStep.mrn == mrn)
+    return [KnownStep(*row) for row in await session.execute(statement)]
 
 
 def _check_alive(movement: Movement) -> None:
@@ -425,7 +451,7 @@ async def record_crossing(
     """Returns (movement, pending). An MRN this node has not heard of yet is kept and its record requested."""
     _check_local_office(node, crossing.office, pointer="/body/office")
     _check_time(node, crossing.at)
-    movement = await session.scalar(select(Movement).where(Movement.mrn == mrn))
+    movement = await find_movement(session, mrn, lock=True)
     if movement is None:
         if mrn[2:4] == node.id:
             raise NotFound(f"no movement {mrn} was declared at this node")
@@ -433,14 +459,15 @@ async def record_crossing(
             session, node, mrn=mrn, source="local", message_type="crossing", body=crossing.model_dump(mode="json")
         ):
             return None, True
-        movement = await get_movement(session, mrn)  # the record came while we looked
+        movement = await get_movement(session, mrn, lock=True)  # the record came while we looked
     await apply_crossing(session, node, movement, crossing)
     return movement, False
 
 
 async def apply_crossing(session: AsyncSession, node: Node, movement: Movement, crossing: CrossingIn) -> None:
     _check_alive(movement)
-    await _check_order(session, node, movement, crossing.at, what=crossing.direction, after=("released",))
+    steps = await _known_steps(session, movement.mrn)
+    await _check_order(session, node, movement, crossing.at, what=crossing.direction, after=("released",), known=steps)
     directory = offices_of(node)
     if crossing.office not in movement.offices:
         raise InvalidInput(
@@ -461,7 +488,14 @@ async def apply_crossing(session: AsyncSession, node: Node, movement: Movement, 
         )
     earlier = movement.offices[: movement.offices.index(crossing.office)]
     await _check_order(
-        session, node, movement, crossing.at, what=crossing.direction, after=("exit", "entry"), offices=earlier
+        session,
+        node,
+        movement,
+        crossing.at,
+        what=crossing.direction,
+        after=("exit", "entry"),
+        offices=earlier,
+        known=steps,
     )
     body = CrossedBody(
         mrn=movement.mrn,
@@ -472,14 +506,7 @@ async def apply_crossing(session: AsyncSession, node: Node, movement: Movement, 
         seals_intact=crossing.seals_intact,
         remarks=crossing.remarks,
     )
-    known = await session.scalar(
-        select(MovementStep.id).where(
-            MovementStep.mrn == movement.mrn,
-            MovementStep.kind == crossing.direction,
-            MovementStep.office == crossing.office,
-        )
-    )
-    if known is not None:
+    if any(step.kind == crossing.direction and step.office == crossing.office for step in steps):
         raise Conflict(f"the {crossing.direction} of {movement.mrn} at {crossing.office} is already recorded")
     await journey.record_here(
         session,

@@ -8,16 +8,18 @@ transactions that write to several peers.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from transit_window import clock
 from transit_window.db.base import table_of
+from transit_window.db.dialect import dialect_of
 from transit_window.ids import new_id
 from transit_window.protocol import log
 from transit_window.protocol.envelope import digest_of, seal
@@ -58,12 +60,17 @@ async def seal_pending(session: AsyncSession, node: Node) -> list[Outbound]:
     messages: list[Outbound] = session.info.pop(_PENDING, [])
     if not messages:
         return []
-    peers = sorted({message.to for message in messages})
-    rows = await session.execute(
-        select(OutboundSequence.peer, OutboundSequence.last_seq).where(OutboundSequence.peer.in_(peers))
+    # One statement takes this batch's sequence numbers for every peer at once: the upsert adds the batch's count
+    # per peer and returns the new last number, so the batch's numbers end there.
+    counts = Counter(message.to for message in messages)
+    table = table_of(OutboundSequence)
+    taking = dialect_of(session).insert(table).values([{"peer": p, "last_seq": n} for p, n in sorted(counts.items())])
+    taken = await session.execute(
+        taking.on_conflict_do_update(
+            index_elements=["peer"], set_={"last_seq": table.c.last_seq + taking.excluded.last_seq}
+        ).returning(table.c.peer, table.c.last_seq)
     )
-    last = {row.peer: int(row.last_seq) for row in rows}
-    known = set(last)
+    last = {str(peer): int(last_seq) - counts[str(peer)] for peer, last_seq in taken}
     now = clock.utcnow()
     trust_version = node.trust.version
     outbox_rows = []
@@ -103,13 +110,6 @@ async def seal_pending(session: AsyncSession, node: Node) -> list[Outbound]:
             session,
             log.LogItem(direction="sent", kind="envelope", peer=message.to, msg_id=message.id, digest=digest),
         )
-    for peer in peers:
-        if peer in known:
-            await session.execute(
-                update(OutboundSequence).where(OutboundSequence.peer == peer).values(last_seq=last[peer])
-            )
-        else:
-            await session.execute(insert(OutboundSequence).values(peer=peer, last_seq=last[peer]))
     await session.execute(insert(table_of(OutboxMessage)), outbox_rows)  # Core: no per-row ORM bookkeeping
     return messages
 

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import Text
 
 from transit_window.db.dialect import dialect_of
+from transit_window.db.session import TRANSACTION_SCOPED
 
 # The key space of these locks (the first int of the two-int advisory key): any constant no one else uses.
 SPACE = 6346
@@ -25,9 +26,15 @@ _LOCK_SORTED = text(
 ).bindparams(bindparam("names", type_=ARRAY(Text())))
 
 
+_HELD = TRANSACTION_SCOPED + "advisory_locks"
+
+
 async def lock_names(session: AsyncSession, names: Iterable[str]) -> None:
-    """Hold an exclusive lock on each name until the transaction ends (re-entrant within it)."""
-    wanted = sorted(set(names))
+    """Hold an exclusive lock on each name until the transaction ends (re-entrant within it: a name this
+    transaction already holds costs no statement, e.g. a movement the inbox locked for its whole batch)."""
+    held = session.info.get(_HELD, ())
+    wanted = sorted(set(names).difference(held))
     if not wanted or not dialect_of(session).advisory_locks:
         return
     await session.execute(_LOCK_SORTED, {"space": SPACE, "names": wanted})
+    session.info.setdefault(_HELD, []).extend(wanted)

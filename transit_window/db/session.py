@@ -12,7 +12,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction
 
 _AFTER_COMMIT = "tw_after_commit"
 
@@ -28,6 +30,18 @@ Sealer = Callable[[AsyncSession, Any], Awaitable[Callable[[], None] | None]]
 """Runs inside the transaction right before COMMIT; may return what to do once it has committed."""
 
 _SEALERS: list[Sealer] = []
+
+
+TRANSACTION_SCOPED = "tw_txn_"
+"""`session.info` keys starting so hold what one transaction holds (the locks it took): forgotten when it ends, and
+kept as lists so a savepoint rolled back forgets what was added inside it (`savepoint`)."""
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_transaction_scoped(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        for key in [key for key in session.info if isinstance(key, str) and key.startswith(TRANSACTION_SCOPED)]:
+            del session.info[key]
 
 
 def register_sealer(sealer: Sealer) -> None:

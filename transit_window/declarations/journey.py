@@ -20,6 +20,7 @@ from sqlalchemy import select
 from transit_window import bus, clock
 from transit_window.db.base import table_of
 from transit_window.db.dialect import dialect_of
+from transit_window.db.session import TRANSACTION_SCOPED
 from transit_window.declarations.events import StepRecorded
 from transit_window.declarations.messages import StepRecord
 from transit_window.declarations.models import Movement, MovementStep
@@ -53,7 +54,7 @@ def advance(movement: Movement, kind: str) -> None:
         movement.updated_at = clock.utcnow()
 
 
-_LOCKED = "tw_locked_movements"  # a list, so a savepoint rolled back forgets locks taken inside it (db/session.py)
+_LOCKED = TRANSACTION_SCOPED + "locked_movements"
 
 
 def locked(session: AsyncSession, mrn: str) -> None:

@@ -210,9 +210,7 @@ async def share(session: AsyncSession, node: Node, *, document: Document, countr
     Only the issuer shares: a copy held here is left alone (the receiving countries would refuse it from us)."""
     if document.received_from is not None:
         return
-    shares = table_of(DocumentShare)
-    dialect = dialect_of(session)
-    now = clock.utcnow()
+    members = []
     for country in dict.fromkeys(countries):
         if country == node.id:
             continue
@@ -224,13 +222,20 @@ async def share(session: AsyncSession, node: Node, *, document: Document, countr
                 extra={"node": node.id, "document_id": document.id},
             )
             continue
-        inserted = await session.execute(
-            dialect.insert_ignore(shares, index_elements=["document_id", "country"]).values(
-                document_id=document.id, country=country, shared_at=now, acknowledged_at=None
-            )
-        )
-        if inserted.rowcount != 1:  # type: ignore[attr-defined]
-            continue  # shared before
+        members.append(country)
+    if not members:
+        return
+    shares = table_of(DocumentShare)
+    now = clock.utcnow()
+    rows = [{"document_id": document.id, "country": c, "shared_at": now, "acknowledged_at": None} for c in members]
+    inserted = await session.scalars(  # one statement; the countries shared before are not returned
+        dialect_of(session)
+        .insert_ignore(shares, index_elements=["document_id", "country"])
+        .values(rows)
+        .returning(shares.c.country)
+    )
+    first_time = set(inserted)
+    for country in (country for country in members if country in first_time):
         outbox.enqueue(
             session, to=country, message_type="document.issued", body=issued_body(document), subject=document.id
         )

@@ -1,14 +1,33 @@
-"""Prometheus metrics of one node, in a registry of its own (several nodes may share a test process)."""
+"""Prometheus metrics of one node, in a registry of its own (several nodes may share a test process).
+
+`serve` with TW_WORKERS > 1 runs the API in several processes: it sets PROMETHEUS_MULTIPROC_DIR for them, each
+process writes its samples there, and `/metrics`, whichever process answers it, reads them all (prometheus_client's
+multiprocess mode), so the figures are the node's, not one process's share. Gauges are then "most recent": the
+ones set at scrape time from the database (outbox depth, movements) are the same whoever set them last, and they
+are set for every label they can have (0 when none), so no process's stale value outlives a scrape.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import os
+from functools import partial
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import Gauge as _Gauge
+from prometheus_client.multiprocess import MultiProcessCollector
+
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def multiprocess() -> bool:
+    return bool(os.environ.get(MULTIPROCESS_DIR))
 
 
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
+        Gauge = partial(_Gauge, multiprocess_mode="mostrecent") if multiprocess() else _Gauge
         self.http_requests = Counter(
             "tw_http_requests_total",
             "HTTP requests by route template and status.",
@@ -75,3 +94,11 @@ class Metrics:
             ["outcome"],
             registry=r,
         )
+
+    def exposition(self) -> bytes:
+        """The text `/metrics` answers: this process's registry, or every process's samples in multiprocess mode."""
+        if not multiprocess():
+            return generate_latest(self.registry)
+        merged = CollectorRegistry()
+        MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
+        return generate_latest(merged)

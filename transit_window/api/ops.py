@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,7 +18,7 @@ from transit_window.api.deps import NodeDep
 from transit_window.api.problems import responses
 from transit_window.errors import NotAuthenticated
 from transit_window.metrics import Metrics
-from transit_window.protocol.models import LogHead, OutboxMessage, WorkerHeartbeat
+from transit_window.protocol.models import OUTBOX_STATES, LogHead, OutboxMessage, WorkerHeartbeat
 
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["ops"])
@@ -90,13 +90,15 @@ async def metrics(request: Request, node: NodeDep) -> Response:
                     OutboxMessage.peer, OutboxMessage.state
                 )
             )
-            node.metrics.outbox_depth.clear()
-            for peer, state, count in rows:
-                node.metrics.outbox_depth.labels(peer=peer, state=state).set(count)
+            depth = {(peer, state): count for peer, state, count in rows}
+            peers = {peer for peer, _ in depth} | set(node.peers())
+            for peer in sorted(peers):  # every label, 0 when empty: see metrics.py on several processes
+                for state in OUTBOX_STATES:
+                    node.metrics.outbox_depth.labels(peer=peer, state=state).set(depth.get((peer, state), 0))
             size = await session.scalar(select(LogHead.size).where(LogHead.id == 1))
             node.metrics.log_size.set(size or 0)
             for collect in collectors:
                 await collect(session, node.metrics)
     except Exception as exc:  # metrics must still be served when the database is down
         logger.warning("metrics: database unavailable (%s)", type(exc).__name__)
-    return Response(generate_latest(node.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(node.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -18,6 +20,7 @@ from sqlalchemy import select
 from transit_window import clock, logs
 from transit_window.cli import permits_cmd, trust_cmd
 from transit_window.console import console_for
+from transit_window.metrics import MULTIPROCESS_DIR
 from transit_window.settings import Settings
 
 T = TypeVar("T")
@@ -77,17 +80,29 @@ def serve() -> None:
     settings = Settings()
     logs.configure(level=settings.log_level, json=settings.log_json)
     if settings.workers > 1:  # each process builds its app from the same TW_* environment
-        uvicorn.run(
-            "transit_window.app:create_app",
-            factory=True,
-            workers=settings.workers,
-            host=settings.host,
-            port=settings.port,
-            log_config=None,
-            access_log=False,
-            timeout_graceful_shutdown=10,
-            proxy_headers=False,  # the app believes X-Forwarded-For only from TW_TRUSTED_PROXIES (app.py)
-        )
+        # One /metrics for the node: the processes write their samples to a folder (metrics.py): the operator's
+        # PROMETHEUS_MULTIPROC_DIR (e.g. on a tmpfs), emptied now, or one of this run's.
+        chosen = os.environ.get(MULTIPROCESS_DIR)
+        with contextlib.ExitStack() as stack:
+            samples = chosen or stack.enter_context(tempfile.TemporaryDirectory(prefix="tw-metrics-"))
+            for stale in Path(samples).glob("*.db"):
+                stale.unlink()
+            os.environ[MULTIPROCESS_DIR] = samples
+            try:
+                uvicorn.run(
+                    "transit_window.app:create_app",
+                    factory=True,
+                    workers=settings.workers,
+                    host=settings.host,
+                    port=settings.port,
+                    log_config=None,
+                    access_log=False,
+                    timeout_graceful_shutdown=10,
+                    proxy_headers=False,  # the app believes X-Forwarded-For only from TW_TRUSTED_PROXIES (app.py)
+                )
+            finally:
+                if chosen is None:
+                    os.environ.pop(MULTIPROCESS_DIR, None)
         return
     uvicorn.run(
         create_app(settings),

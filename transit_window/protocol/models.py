@@ -22,6 +22,9 @@ class TrustVersion(Base):
     accepted_at: Mapped[datetime]
 
 
+OUTBOX_STATES = ("pending", "delivered", "rejected", "dead")
+
+
 class OutboxMessage(Base):
     """A signed message to one peer and its delivery state: pending → delivered | rejected | dead."""
 

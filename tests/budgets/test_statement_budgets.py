@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from tests.declarations.conftest import GRN, declaration
@@ -267,3 +268,20 @@ async def _released_movements(corridor: InProcessCorridor, customs: dict[str, di
         released = await kz.client.post(f"/v1/declarations/{mrn}/release", headers=customs["KZ"])
         assert released.status_code == 200, released.text
     await corridor.deliver_all()
+
+
+def test_readme_lists_these_budgets() -> None:
+    """README's Performance section shows the budgets this file holds the code to."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    listed = {}
+    for line in readme.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[1].isdigit() and cells[2].isdigit() and cells[3].isdigit():
+            listed[cells[0].split(" (")[0]] = (int(cells[1]), int(cells[2]), int(cells[3]))
+    written = {
+        name: (budget["sqlite"], budget["postgresql"], commits)
+        for table, commit_table in ((BUDGETS, COMMITS), (ROUND_BUDGETS, ROUND_COMMITS))
+        for name, budget in table.items()
+        for commits in [commit_table[name]]
+    }
+    assert listed == written

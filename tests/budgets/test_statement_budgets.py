@@ -44,9 +44,9 @@ ROUND_BUDGETS: dict[str, dict[str, int]] = {
     "page of consignments": {"sqlite": 4, "postgresql": 3},
 }
 ROUND_COMMITS = {
-    "delivery round": 3,
+    "delivery round": 2,
     "inbound batch": 1,
-    "webhook round": 3,
+    "webhook round": 2,
     "ping batch": 1,
     "page of movements": 1,
     "page of expected movements": 1,

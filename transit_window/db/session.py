@@ -75,12 +75,24 @@ async def savepoint(session: AsyncSession) -> AsyncIterator[None]:
         raise
 
 
+_NOTHING_DONE = "tw_nothing_done"
+
+
+def nothing_done(session: AsyncSession) -> None:
+    """End this unit of work without a COMMIT: it only read and found nothing to do (an idle poll of a queue), so
+    it costs the database no commit. Anything it did write is rolled back."""
+    session.info[_NOTHING_DONE] = True
+
+
 @asynccontextmanager
 async def unit_of_work(node: SessionSource) -> AsyncIterator[AsyncSession]:
     session = node.sessionmaker()
     try:
         yield session
-        await commit(session, node)
+        if session.info.get(_NOTHING_DONE):
+            await session.rollback()
+        else:
+            await commit(session, node)
     except BaseException:
         await session.rollback()
         raise

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from transit_window import clock
 from transit_window.db.base import UTCDateTime, table_of
 from transit_window.db.dialect import dialect_of
-from transit_window.db.session import unit_of_work
+from transit_window.db.session import nothing_done, unit_of_work
 from transit_window.protocol import log
 from transit_window.protocol.envelope import ReceiptError, digest_of, verify_receipt
 from transit_window.protocol.models import OutboxMessage, WorkerHeartbeat
@@ -133,6 +133,7 @@ class DeliveryWorker:
             )
             ids = list((await session.scalars(due)).all())
             if not ids:
+                nothing_done(session)  # an idle poll: no commit
                 return []
             lease_until = now + timedelta(seconds=settings.delivery_lease_seconds)
             await session.execute(

@@ -27,7 +27,7 @@ from sqlalchemy.orm import aliased
 from transit_window import __version__, clock
 from transit_window.codes.of_node import offices_of
 from transit_window.db.base import table_of
-from transit_window.db.session import unit_of_work
+from transit_window.db.session import nothing_done, unit_of_work
 from transit_window.protocol.delivery import backoff
 from transit_window.tracking.interface import TrackingEvent, render
 from transit_window.webhooks import service, signing
@@ -132,6 +132,7 @@ class WebhookWorker:
             due = due.with_for_update(skip_locked=True, of=delivery)  # rendered on PostgreSQL only
             ids = list((await session.scalars(due)).all())
             if not ids:
+                nothing_done(session)  # an idle poll: no commit
                 return []
             await session.execute(
                 update(delivery)

@@ -74,6 +74,24 @@ COSTS = {
 }
 
 
+async def statement_calls(live: LiveCorridor) -> Counter[str]:
+    """Calls of every statement text (pg_stat_statements' normalised query), summed over the six databases."""
+    calls: Counter[str] = Counter()
+    for node in live.nodes:
+        connection = await asyncpg.connect(live.dsn(node))
+        try:
+            with contextlib.suppress(asyncpg.UndefinedTableError, asyncpg.ObjectNotInPrerequisiteStateError):
+                rows = await connection.fetch(
+                    "SELECT query, calls FROM pg_stat_statements "
+                    "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                )
+                for row in rows:
+                    calls[" ".join(str(row["query"]).split())[:150]] += int(row["calls"])
+        finally:
+            await connection.close()
+    return calls
+
+
 async def costs(live: LiveCorridor) -> dict[str, int]:
     totals = dict.fromkeys(COSTS, 0)
     for node in live.nodes:
@@ -215,14 +233,23 @@ async def run(args: argparse.Namespace, live: LiveCorridor) -> None:
         )
         if not args.search:
             before = await costs(live)
+            calls_before = await statement_calls(live) if args.top else Counter()
             step = await measure(corridor, workload, live, rate=args.rate, seconds=args.duration, warmup=args.warmup)
             after = await costs(live)
+            calls_after = await statement_calls(live) if args.top else Counter()
             show(step, title=f"mixed workload at {args.rate:.0f} requests/s for {args.duration:.0f} s")
             operations = max(len(corridor.recorder.calls), 1)  # warm-up and drain included, like the counts
             console.print(
                 "per operation, across the corridor: "
                 + ", ".join(f"{(after[what] - before[what]) / operations:.1f} {what}" for what in COSTS)
             )
+            if args.top:
+                table = Table(title=f"the {args.top} statements sent most, per operation, across the corridor")
+                table.add_column("per op", justify="right")
+                table.add_column("statement")
+                for query, count in (calls_after - calls_before).most_common(args.top):
+                    table.add_row(f"{count / operations:.2f}", query)
+                console.print(table)
             console.print(
                 f"throughput {step.achieved:.0f} operations/s = {step.achieved / floor_rate:.0%} of the floor; "
                 f"p99 {step.stats['all'].p99 * 1000:.0f} ms (goal < {P99_GOAL * 1000:.0f} ms); "
@@ -294,6 +321,7 @@ def main() -> None:
         help="share of requests that are e-seal batches and reads rather than truck steps (default 0.2)",
     )
     parser.add_argument("--search", action="store_true", help="find the largest rate with p99 < 500 ms")
+    parser.add_argument("--top", type=int, default=0, help="one rate: print the N statements sent most per operation")
     parser.add_argument("--steps", type=int, default=8, help="rates tried by --search, at most")
     args = parser.parse_args()
 

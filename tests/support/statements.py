@@ -1,9 +1,10 @@
 """Count what an operation costs each node's database: SQL statements sent and transactions committed.
 
 Counts, never timings: the same operation sends the same statements on any machine, so a budget on them holds in
-CI whatever else the machine is doing. A statement is one cursor execution (`before_cursor_execute`); an
-`executemany` is one statement, as it is one call to the driver. A commit is the connection's COMMIT; releasing a
-savepoint is not one.
+CI whatever else the machine is doing. A statement is what the database executes: one cursor execution
+(`before_cursor_execute`), except that an `executemany` on PostgreSQL counts once per row, since asyncpg runs the
+prepared statement once per parameter set (pg_stat_statements counts them so too); on SQLite, in-process, it is one
+call that loops in C and counts once. A commit is the connection's COMMIT; releasing a savepoint is not one.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.engine.interfaces import ExecuteStyle
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 
@@ -37,8 +39,12 @@ def counting(engines: dict[str, AsyncEngine]) -> Iterator[dict[str, Tally]]:
         tally = tallies[name]
 
         def on_statement(*args: Any, tally: Tally = tally) -> None:
-            tally.statements += 1
-            tally.sql.append(str(args[2]))
+            connection, _cursor, statement, parameters, context, _executemany = args
+            # An executemany, not an INSERT whose rows SQLAlchemy already batched into one VALUES list.
+            per_row = context is not None and context.execute_style is ExecuteStyle.EXECUTEMANY
+            rows = len(parameters) if per_row and connection.dialect.name == "postgresql" else 1
+            tally.statements += rows
+            tally.sql.append(f"{statement} ({rows} rows)" if rows > 1 else str(statement))
 
         def on_commit(*_: Any, tally: Tally = tally) -> None:
             tally.commits += 1

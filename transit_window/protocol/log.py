@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from transit_window import clock
+from transit_window.db import bulk
 from transit_window.db.base import table_of
 from transit_window.protocol.models import LogEntry, LogHead
 
@@ -78,6 +79,6 @@ async def append_pending(session: AsyncSession, *, size: int, head: str) -> tupl
             }
         )
         head = entry_hash
-    await session.execute(insert(table_of(LogEntry)), rows)  # Core: no per-row ORM bookkeeping
+    await bulk.insert_rows(session, table_of(LogEntry), rows)  # one statement, not one per entry
     await session.execute(update(LogHead).where(LogHead.id == 1).values(size=size, head=head))
     return size, head

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
-from sqlalchemy import insert, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from transit_window import clock
+from transit_window.db import bulk
 from transit_window.db.base import table_of
 from transit_window.db.dialect import dialect_of
 from transit_window.ids import new_id
@@ -110,7 +111,7 @@ async def seal_pending(session: AsyncSession, node: Node) -> list[Outbound]:
             session,
             log.LogItem(direction="sent", kind="envelope", peer=message.to, msg_id=message.id, digest=digest),
         )
-    await session.execute(insert(table_of(OutboxMessage)), outbox_rows)  # Core: no per-row ORM bookkeeping
+    await bulk.insert_rows(session, table_of(OutboxMessage), outbox_rows)  # one statement, not one per message
     return messages
 
 

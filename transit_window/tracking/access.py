@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from transit_window import clock
+from transit_window.db import bulk
+from transit_window.db.base import table_of
 from transit_window.declarations.interface import Movement
 from transit_window.errors import NotFound
 from transit_window.tracking.models import ConsignmentParty
@@ -43,11 +45,12 @@ async def register_parties(session: AsyncSession, movement: Movement) -> None:
     """Index the consignment's parties (called when a node first holds the movement)."""
     now = clock.utcnow()
     record = movement.record
-    for role in PARTY_ROLES:
-        party = str((record.get(role) or {}).get("id", ""))
-        if party:
-            session.add(ConsignmentParty(mrn=movement.mrn, party_id=party, role=role, granted_by=None, created_at=now))
-    await session.flush()
+    rows = [
+        {"mrn": movement.mrn, "party_id": party, "role": role, "granted_by": None, "created_at": now}
+        for role in PARTY_ROLES
+        if (party := str((record.get(role) or {}).get("id", "")))
+    ]
+    await bulk.insert_rows(session, table_of(ConsignmentParty), rows)  # one statement for the four parties
 
 
 async def readable_movement(session: AsyncSession, principal: Principal, mrn: str) -> Movement:

@@ -69,11 +69,11 @@ async def _save_states(session: AsyncSession, states: dict[str, State]) -> None:
         for mrn, state in states.items()
     ]
     table = table_of(TrackingPositionState)
-    statement: Any = dialect_of(session).insert(table)
+    statement: Any = dialect_of(session).insert(table).values(rows)  # one statement for the batch's movements
     statement = statement.on_conflict_do_update(
         index_elements=["mrn"], set_={name: statement.excluded[name] for name in (*STATE_COLUMNS, "updated_at")}
     )
-    await session.execute(statement, rows)
+    await session.execute(statement)
 
 
 class Places:

@@ -26,6 +26,7 @@ from sqlalchemy.orm import aliased
 
 from transit_window import __version__, clock
 from transit_window.codes.of_node import offices_of
+from transit_window.db import bulk
 from transit_window.db.base import table_of
 from transit_window.db.session import nothing_done, unit_of_work
 from transit_window.protocol.delivery import backoff
@@ -147,28 +148,30 @@ class WebhookWorker:
                     .order_by(delivery.id)
                 )
             ).all()
-            await self._render_missing(session, [row[0] for row in rows if row[0].body is None])
+            bodies = await self._render_missing(session, [row[0] for row in rows if row[0].body is None])
             return [
                 Claimed(
                     id=row[0].id,
                     subscription_id=row[1].id,
                     url=row[1].url,
                     keys=service.signing_keys(row[1]),
-                    body=row[0].body or "",
+                    body=row[0].body or bodies.get(row[0].id, ""),
                     attempts=row[0].attempts,
                     failures=row[1].consecutive_failures,
                 )
                 for row in rows
             ]
 
-    async def _render_missing(self, session: AsyncSession, deliveries: list[WebhookDelivery]) -> None:
-        """Freeze the body of first attempts: the event as the timeline shows it, in a Standard Webhooks payload."""
+    async def _render_missing(self, session: AsyncSession, deliveries: list[WebhookDelivery]) -> dict[str, str]:
+        """Freeze the body of first attempts: the event as the timeline shows it, in a Standard Webhooks payload;
+        stored in one statement (the loaded rows are left unchanged, so the ORM writes nothing more)."""
         if not deliveries:
-            return
+            return {}
         ids = sorted({item.event_id for item in deliveries})
         events = list((await session.scalars(select(TrackingEvent).where(TrackingEvent.id.in_(ids)))).all())
         rendered = await render(session, events, node_id=self.node.id, offices=offices_of(self.node))
         by_id = {event.id: (event, shown) for event, shown in zip(events, rendered, strict=True)}
+        bodies: dict[str, str] = {}
         for item in deliveries:
             payload: dict[str, Any] = {"type": item.event_type, "timestamp": clock.isoformat(item.created_at)}
             if item.event_id in by_id:
@@ -177,8 +180,10 @@ class WebhookWorker:
                 payload["data"] = shown.model_dump(mode="json", by_alias=True)
             else:  # events are append-only; should one be gone all the same, say which it was
                 payload["data"] = {"eventID": f"urn:uuid:{item.event_id}", "mrn": item.mrn}
-            item.body = orjson.dumps(payload).decode()
-        await session.flush()
+            bodies[item.id] = orjson.dumps(payload).decode()
+        frozen = [{"id": delivery_id, "body": body} for delivery_id, body in bodies.items()]
+        await bulk.update_rows(session, table_of(WebhookDelivery), frozen, key="id", columns=["body"])
+        return bodies
 
     async def attempt(self, row: Claimed) -> Result:
         async with self._slots:
@@ -237,7 +242,7 @@ class WebhookWorker:
                 if result.row.id not in still_mine:
                     continue
                 values = {
-                    "b_id": result.row.id,
+                    "id": result.row.id,
                     "attempts": result.row.attempts + 1,
                     "last_attempt_at": result.at,
                     "response_status": result.status,
@@ -253,26 +258,19 @@ class WebhookWorker:
                     failed.append(
                         {**values, "last_error": result.error, "next_attempt_at": now + timedelta(seconds=delay)}
                     )
-            common: dict[str, Any] = {
-                "attempts": bindparam("attempts"),
-                "last_attempt_at": bindparam("last_attempt_at"),
-                "response_status": bindparam("response_status"),
-                "lease_owner": None,
-                "lease_until": None,
-            }
-            by_id = table.c.id == bindparam("b_id")
-            if delivered:
-                await session.execute(
-                    update(table).where(by_id).values(state="delivered", delivered_at=now, last_error=None, **common),
-                    delivered,
-                )
-            if failed:
-                await session.execute(
-                    update(table)
-                    .where(by_id)
-                    .values(last_error=bindparam("last_error"), next_attempt_at=bindparam("next_attempt_at"), **common),
-                    failed,
-                )
+            released = {"lease_owner": None, "lease_until": None}
+            shared = ["attempts", "last_attempt_at", "response_status"]
+            await bulk.update_rows(
+                session,
+                table,
+                delivered,
+                key="id",
+                columns=shared,
+                fixed={"state": "delivered", "delivered_at": now, "last_error": None, **released},
+            )
+            await bulk.update_rows(
+                session, table, failed, key="id", columns=[*shared, "last_error", "next_attempt_at"], fixed=released
+            )
             await self._count_failures(session, results, still_mine=still_mine)
 
     async def _count_failures(self, session: AsyncSession, results: list[Result], *, still_mine: set[str]) -> None:

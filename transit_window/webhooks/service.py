@@ -22,9 +22,10 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import httpx
-from sqlalchemy import and_, delete, false, insert, or_, select, true, update
+from sqlalchemy import and_, delete, false, or_, select, true, update
 
 from transit_window import clock
+from transit_window.db import bulk
 from transit_window.db.base import table_of
 from transit_window.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
 from transit_window.ids import new_id
@@ -367,5 +368,5 @@ async def enqueue_for_event(session: AsyncSession, *, event_id: str, mrn: str, k
         if not row.event_types or event_type in row.event_types
     ]
     if values:
-        await session.execute(insert(table_of(WebhookDelivery)), values)
+        await bulk.insert_rows(session, table_of(WebhookDelivery), values)
     return len(values)

@@ -80,9 +80,10 @@ def test_six_nodes_on_fixed_ports_each_with_its_database_key_and_start_order(com
     assert {value["condition"] for value in bootstrap["depends_on"].values()} == {"service_completed_successfully"}
     members = [line.split() for line in bootstrap["environment"]["TW_BOOTSTRAP_MEMBERS"].splitlines() if line.strip()]
     assert [member[0] for member in members] == list(NODES)
-    for node, _name, endpoint, database in members:
+    for node, _name, endpoint, database, host_url in members:
         env = services[node.lower()]["environment"]
         assert (endpoint, database) == (env["TW_PUBLIC_URL"], env["TW_DATABASE_URL"]), node
+        assert host_url == "http://" + services[node.lower()]["ports"][0].rsplit(":", 1)[0], node
     assert int(bootstrap["environment"]["TW_BOOTSTRAP_THRESHOLD"]) <= len(NODES)
 
 

@@ -268,6 +268,14 @@ def test_clients_add_roles_makes_one_client_per_role_and_prints_them_once_as_jso
     assert "role must be one of" in refused(cli("clients", "add-roles", "--role", "pilot", cwd=tmp_path, env=env), 2)
 
 
+def test_demo_against_a_file_that_is_no_corridor_file_says_so(tmp_path: Path) -> None:
+    """`demo --against FILE` starts nothing: a missing or wrong file is named, with exit code 2."""
+    (tmp_path / "empty.json").write_text('{"nodes": []}')
+    for name, said in (("missing.json", "not a corridor file"), ("empty.json", "lists no node")):
+        result = cli("demo", "--against", str(tmp_path / name), cwd=tmp_path)
+        assert said in refused(result, 2) and "Traceback" not in result.stdout + result.stderr
+
+
 def test_an_operator_creates_an_e_seal_gateway_with_its_devices(tmp_path: Path) -> None:
     """`clients add --role device --device ID[=SEAL]` registers the gateway's e-seals with the client (issue 13: a
     device is heard only from its client); a device flag on another role is refused before anything is made."""

@@ -594,8 +594,23 @@ def demo(
     folder: Annotated[Path, typer.Option("--dir", help="Scratch folder (wiped at start).")] = Path(".corridor/demo"),
     base_port: int = 8100,
     exit_after: Annotated[bool, typer.Option("--exit", envvar="DEMO_EXIT", help="Exit after the story.")] = False,
+    against: Annotated[
+        Path | None,
+        typer.Option(
+            help="Tell the story against running nodes instead (the compose corridor's "
+            ".corridor/containers/corridor.json: URLs and tokens); nothing is started.",
+        ),
+    ] = None,
 ) -> None:
-    """The corridor story: five members, Azerbaijan admitted, pings between every pair, the audit."""
-    from transit_window.corridor.demo import run_demo
+    """The corridor story: five members, Azerbaijan admitted, pings between every pair, two movements, the audit."""
+    from transit_window.corridor.demo import run_against, run_demo
+    from transit_window.corridor.remote import CorridorFileError
 
+    if against is not None:
+        try:
+            run_against(against)
+        except (CorridorFileError, TimeoutError) as exc:
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from exc
+        return
     run_demo(folder=folder, base_port=base_port, exit_after=exit_after, wait=_wait_for_ctrl_c)

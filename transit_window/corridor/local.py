@@ -44,6 +44,13 @@ class LocalCorridor:
     def spec(self, node: str) -> NodeSpec:
         return next(spec for spec in self.specs if spec.id == node)
 
+    @property
+    def nodes(self) -> list[str]:
+        return [spec.id for spec in self.specs]
+
+    def url(self, node: str) -> str:
+        return self.spec(node).url
+
     def prepare(self) -> None:
         """Keys, the genesis trust list, migrated databases and one demo client per role (first run only)."""
         self.folder.mkdir(parents=True, exist_ok=True)

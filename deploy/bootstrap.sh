@@ -125,13 +125,13 @@ TABLE
 wait_all "$pids"
 
 # 5. The corridor file: rewritten from what is kept, so a restart writes the same bytes.
-printf '%s\n' "$table" | python - "$dir" "${TW_BOOTSTRAP_FORWARDER_PARTY:-}" >"$dir/corridor.json.new" <<'PY'
+python - "$dir" "${TW_BOOTSTRAP_FORWARDER_PARTY:-}" "$table" >"$dir/corridor.json.new" <<'PY'
 import json, sys
 from pathlib import Path
 
-folder, party = Path(sys.argv[1]), sys.argv[2]
+folder, party, table = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
 nodes = []
-for line in sys.stdin.read().splitlines():
+for line in table.splitlines():
     node, _name, endpoint, _database, *published = line.split()
     clients = json.loads((folder / node / "clients.json").read_text())
     nodes.append({

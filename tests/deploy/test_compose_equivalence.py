@@ -147,6 +147,7 @@ def test_the_compose_corridor_runs_as_local_processes_and_its_nodes_exchange_sig
         manifest = json.loads((data / "corridor.json").read_text())
         assert (data / "corridor.json").stat().st_mode & 0o077 == 0
         assert manifest["genesis_sha256"] == genesis.sha256
+        assert [entry["id"] for entry in manifest["nodes"]] == list(NODES)
         for entry in manifest["nodes"]:
             assert entry["url"] == f"http://127.0.0.1:{COMPOSE_PORTS[entry['id']] + 100}"
             assert entry["tokens"]["admin"] == tokens[entry["id"]]

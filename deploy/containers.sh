@@ -183,55 +183,65 @@ pip_config_for_images() {
     return 0
 }
 
+# The root filesystems, as tarballs (both made at once when both are missing: most of the time is the mirror's).
+python_rootfs() {
+    # shellcheck disable=SC2016 # $1 is mmdebstrap's root folder, expanded by its hook shell
+    mmdebstrap --quiet --variant=minbase --include=python3,python3-venv,ca-certificates \
+        --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
+        --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-exclude=/usr/share/info/*' \
+        --customize-hook='ln -sf python3 "$1/usr/bin/python"' \
+        --customize-hook='cp /etc/ssl/certs/ca-certificates.crt "$1/etc/ssl/certs/ca-certificates.crt"' \
+        --customize-hook="cp '$CACHE/bases/pip.conf' \"\$1/etc/pip.conf\"" \
+        --format=tar bookworm "$1.new" - <<<"$2"
+    mv "$1.new" "$1"
+}
+
+postgres_rootfs() {
+    # shellcheck disable=SC2016
+    mmdebstrap --quiet --variant=minbase --include=postgresql-15 \
+        --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
+        --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-exclude=/usr/share/info/*' \
+        --customize-hook='rm -rf "$1/var/lib/postgresql/15" "$1/etc/postgresql/15"' \
+        --customize-hook="cp '$DEPLOY/standin/postgres-entrypoint.sh' \"\$1/usr/local/bin/docker-entrypoint.sh\"" \
+        --customize-hook='chmod 0755 "$1/usr/local/bin/docker-entrypoint.sh"; mkdir -p "$1/docker-entrypoint-initdb.d"' \
+        --format=tar bookworm "$1.new" - <<<"$2"
+    mv "$1.new" "$1"
+}
+
 local_bases() {
     command -v mmdebstrap >/dev/null || die "local bases need mmdebstrap (apt-get install mmdebstrap)"
-    local sources pipconf key
+    local sources pipconf key python_tar postgres_tar started pids=""
     sources=$(debian_sources)
     pipconf=$(pip_config_for_images)
     mkdir -p "$CACHE/bases"
     # A cache key over everything that goes into a stand-in: change any of it and the stand-in is made again.
     key=$( { printf '%s\n' "$STANDIN_RECIPE" "$sources" "$pipconf";
              cat /etc/ssl/certs/ca-certificates.crt "$DEPLOY/standin/postgres-entrypoint.sh"; } | sha256sum | cut -c1-16)
+    python_tar="$CACHE/bases/python-$key.tar"
+    postgres_tar="$CACHE/bases/postgres-$key.tar"
+
+    started=$(now)
+    if ! docker image inspect "$LOCAL_PYTHON-$key" >/dev/null 2>&1 && [ ! -s "$python_tar" ]; then
+        say "bootstrapping the Python base (Debian bookworm: python3 3.11, venv, CA certificates) into $python_tar"
+        printf '%s\n' "$pipconf" >"$CACHE/bases/pip.conf"
+        python_rootfs "$python_tar" "$sources" &
+        pids="$pids $!"
+    fi
+    if ! docker image inspect "$LOCAL_POSTGRES-$key" >/dev/null 2>&1 && [ ! -s "$postgres_tar" ]; then
+        say "bootstrapping the PostgreSQL stand-in (Debian bookworm's postgresql-15) into $postgres_tar"
+        postgres_rootfs "$postgres_tar" "$sources" &
+        pids="$pids $!"
+    fi
+    for pid in $pids; do wait "$pid" || die "mmdebstrap failed (the mirrors: $(echo $sources))"; done
+    [ -z "$pids" ] || say "stand-in root filesystems bootstrapped in $(since "$started") s"
 
     if ! docker image inspect "$LOCAL_PYTHON-$key" >/dev/null 2>&1; then
-        local tarball="$CACHE/bases/python-$key.tar"
-        if [ ! -s "$tarball" ]; then
-            local started; started=$(now)
-            say "bootstrapping the Python base (Debian bookworm: python3 3.11, venv, CA certificates) into $tarball"
-            printf '%s\n' "$pipconf" >"$CACHE/bases/pip.conf"
-            # shellcheck disable=SC2016 # $1 is mmdebstrap's root folder, expanded by its hook shell
-            mmdebstrap --quiet --variant=minbase --include=python3,python3-venv,ca-certificates \
-                --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
-                --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-exclude=/usr/share/info/*' \
-                --customize-hook='ln -sf python3 "$1/usr/bin/python"' \
-                --customize-hook='cp /etc/ssl/certs/ca-certificates.crt "$1/etc/ssl/certs/ca-certificates.crt"' \
-                --customize-hook="cp '$CACHE/bases/pip.conf' \"\$1/etc/pip.conf\"" \
-                --format=tar bookworm "$tarball.new" - <<<"$sources"
-            mv "$tarball.new" "$tarball"
-            say "Python base bootstrapped in $(since "$started") s"
-        fi
         docker import --change 'ENV LANG=C.UTF-8' --change 'CMD ["python3"]' \
             --message "stand-in for $OFFICIAL_PYTHON: Debian bookworm's python3 (3.11), made by deploy/containers.sh" \
-            "$tarball" "$LOCAL_PYTHON-$key" >/dev/null
+            "$python_tar" "$LOCAL_PYTHON-$key" >/dev/null
     fi
     docker tag "$LOCAL_PYTHON-$key" "$LOCAL_PYTHON"
-
     if ! docker image inspect "$LOCAL_POSTGRES-$key" >/dev/null 2>&1; then
-        local tarball="$CACHE/bases/postgres-$key.tar"
-        if [ ! -s "$tarball" ]; then
-            local started; started=$(now)
-            say "bootstrapping the PostgreSQL stand-in (Debian bookworm's postgresql-15) into $tarball"
-            # shellcheck disable=SC2016
-            mmdebstrap --quiet --variant=minbase --include=postgresql-15 \
-                --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
-                --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-exclude=/usr/share/info/*' \
-                --customize-hook='rm -rf "$1/var/lib/postgresql/15" "$1/etc/postgresql/15"' \
-                --customize-hook="cp '$DEPLOY/standin/postgres-entrypoint.sh' \"\$1/usr/local/bin/docker-entrypoint.sh\"" \
-                --customize-hook='chmod 0755 "$1/usr/local/bin/docker-entrypoint.sh"; mkdir -p "$1/docker-entrypoint-initdb.d"' \
-                --format=tar bookworm "$tarball.new" - <<<"$sources"
-            mv "$tarball.new" "$tarball"
-            say "PostgreSQL stand-in bootstrapped in $(since "$started") s"
-        fi
         # (No STOPSIGNAL: `docker import` does not take it. SIGTERM is PostgreSQL's smart shutdown, which ends once
         # the nodes, stopped first, have closed their sessions.)
         docker import \
@@ -240,7 +250,7 @@ local_bases() {
             --change 'ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]' \
             --change 'EXPOSE 5432' --change 'VOLUME /var/lib/postgresql/data' \
             --message "stand-in for $OFFICIAL_POSTGRES on PostgreSQL 15, made by deploy/containers.sh" \
-            "$tarball" "$LOCAL_POSTGRES-$key" >/dev/null
+            "$postgres_tar" "$LOCAL_POSTGRES-$key" >/dev/null
     fi
     docker tag "$LOCAL_POSTGRES-$key" "$LOCAL_POSTGRES"
     # Older stand-ins go, tarballs and images.

@@ -18,6 +18,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import tarfile
 import time
 from collections.abc import Callable, Iterator
@@ -87,9 +88,14 @@ def script(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def corridor() -> Iterator[Corridor]:
     started = time.monotonic()
-    up = subprocess.run([str(SCRIPT), "up"], cwd=REPO, stderr=subprocess.PIPE, text=True, timeout=1200, check=False)
-    print(up.stderr, end="")
-    assert up.returncode == 0, f"deploy/containers.sh up failed:\n{up.stderr[-6000:]}"
+    # The script's progress as it goes (with -s), and kept for the figures.
+    up = subprocess.Popen([str(SCRIPT), "up"], cwd=REPO, stderr=subprocess.PIPE, text=True)
+    assert up.stderr is not None
+    said: list[str] = []
+    for line in up.stderr:
+        sys.stderr.write(line)
+        said.append(line.rstrip("\n"))
+    assert up.wait(timeout=60) == 0, "deploy/containers.sh up failed:\n" + "\n".join(said[-80:])
     try:
         env = dict(os.environ)
         exported = script("env", timeout=60).stdout.strip()
@@ -97,7 +103,7 @@ def corridor() -> Iterator[Corridor]:
         manifest = REPO / ".corridor" / "containers" / "corridor.json"
         nodes = {node["id"]: node for node in json.loads(manifest.read_text())["nodes"]}
         # The script's timed lines (engine, bases, image build, six healthy), then the whole `up`.
-        figures = [line for line in up.stderr.splitlines() if re.search(r" \d+(\.\d+)? s\b", line)]
+        figures = [line for line in said if re.search(r" \d+(\.\d+)? s\b", line)]
         figures.append(f"containers: deploy/containers.sh up took {time.monotonic() - started:.0f} s in all")
         yield Corridor(env=env, manifest=manifest, nodes=nodes, figures=figures)
     finally:

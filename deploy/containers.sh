@@ -10,6 +10,7 @@
 #   deploy/containers.sh test     the container tests (tests/deploy/test_containers.py) with TW_CONTAINER_TESTS=1
 #   deploy/containers.sh down     `compose down -v` (containers, network, volumes) and stop the private dockerd
 #   deploy/containers.sh docker|compose ARGS   docker / compose against the same engine and project
+#   deploy/containers.sh env      prints `export DOCKER_HOST=...` for that engine (eval it to use plain docker)
 #
 # Settings (environment):
 #   TW_BASE_IMAGES   official: python:3.11-slim-bookworm and postgres:16-bookworm from a registry;
@@ -19,6 +20,7 @@
 #                    (default /var/cache/transit-window as root)
 #   TW_COMPOSE       the Compose command (default: the `docker compose` plugin if present, else `docker-compose`)
 #   TW_HEALTHY_WITHIN  seconds to wait for six healthy nodes (default 240)
+#   TW_DEBIAN_MIRROR the Debian mirror for local bases (default: the bookworm mirrors apt already uses)
 #
 # Compose 1.29 (Debian's docker-compose) and Compose 2 both work: the project name is passed here (-p
 # transit-corridor) and sits in deploy/.env (COMPOSE_PROJECT_NAME) for whoever runs compose by hand.
@@ -347,5 +349,5 @@ case ${1:-} in
     docker) shift; QUIET=1 use_engine; docker "$@" ;;
     compose) shift; QUIET=1 use_engine; compose "$@" ;;
     env) QUIET=1 use_engine; printf 'export DOCKER_HOST=%s\n' "${DOCKER_HOST:-}" ;;
-    *) sed -n '2,25p' "$0" >&2; exit 2 ;;
+    *) sed -n '2,27p' "$0" >&2; exit 2 ;;
 esac

@@ -349,5 +349,5 @@ case ${1:-} in
     docker) shift; QUIET=1 use_engine; docker "$@" ;;
     compose) shift; QUIET=1 use_engine; compose "$@" ;;
     env) QUIET=1 use_engine; printf 'export DOCKER_HOST=%s\n' "${DOCKER_HOST:-}" ;;
-    *) sed -n '2,27p' "$0" >&2; exit 2 ;;
+    *) awk 'NR > 1 && !/^#/ { exit } NR > 1 { print }' "$0" >&2; exit 2 ;;
 esac

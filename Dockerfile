@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # transit_window: one national node of the Digital Transit Corridor.
 #
 #   docker build -t transit-window .

@@ -4,7 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?= -n 2 --dist worksteal --durations=25
 
-.PHONY: demo test install browser system-packages lint typecheck pytest bench clean
+.PHONY: demo test install browser system-packages lint typecheck pytest bench clean \
+	compose-up compose-down compose-demo compose-test
 
 # Exactly what CI tested: every dependency from the hashed lock (deploy/lock_requirements.py writes it), then the
 # project itself with nothing resolved anew (--no-deps) and the locked setuptools as build backend.
@@ -44,6 +45,21 @@ pytest: install system-packages
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
+
+# The corridor of deploy/compose.yaml in containers (deploy/containers.sh; README: "Run the corridor in containers"):
+# up with six healthy nodes, the demo story against them, the container tests (tests/deploy/test_containers.py, which
+# bring it up and down themselves), and down (volumes removed, the private dockerd stopped).
+compose-up:
+	deploy/containers.sh up
+
+compose-down:
+	deploy/containers.sh down
+
+compose-demo: install
+	deploy/containers.sh demo
+
+compose-test: install
+	deploy/containers.sh test
 
 bench: install
 	$(BIN)/python bench/corridor_throughput.py

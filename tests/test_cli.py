@@ -6,6 +6,7 @@ the outbox, each against real files and a real SQLite database in a scratch fold
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -243,6 +244,36 @@ def test_operator_migrates_an_empty_sqlite_node_and_manages_its_clients(tmp_path
     assert all(column in ok(outbox) for column in ("peer", "seq", "state", "receipt"))
     assert "0 message(s) queued again" in ok(retried)  # protocol.outbox.retry, as the admin API (nothing is dead)
     assert "give --id or --dead" in refused(unnamed, code=2)  # a usage error
+
+
+def test_clients_add_roles_makes_one_client_per_role_and_prints_them_once_as_json(tmp_path: Path) -> None:
+    """What deploy/bootstrap.sh runs for the compose corridor's demo clients: one client per role asked for, named
+    after it, the forwarder acting for the party given; each token printed once and stored only as its hash."""
+    database = tmp_path / "node.db"
+    env = {"TW_DATABASE_URL": f"sqlite+aiosqlite:///{database}"}
+    assert "database at head" in ok(cli("db", "upgrade", cwd=tmp_path, env=env))
+    made = cli(
+        "clients", "add-roles", "--name", "demo {role} (KZ)", "--role", "customs", "--role", "forwarder",
+        "--forwarder-party", "230340000126", cwd=tmp_path, env=env,
+    )  # fmt: skip
+    clients = json.loads(ok(made))
+    assert sorted(clients) == ["customs", "forwarder"]
+    with closing(sqlite3.connect(database)) as connection:
+        rows = connection.execute("SELECT id, name, role, party_id, token_hash FROM api_clients").fetchall()
+    assert sorted(rows) == sorted(
+        (client["id"], f"demo {role} (KZ)", role, "230340000126" if role == "forwarder" else None,
+         hash_token(client["token"]))
+        for role, client in clients.items()
+    )  # fmt: skip
+    assert "role must be one of" in refused(cli("clients", "add-roles", "--role", "pilot", cwd=tmp_path, env=env), 2)
+
+
+def test_demo_against_a_file_that_is_no_corridor_file_says_so(tmp_path: Path) -> None:
+    """`demo --against FILE` starts nothing: a missing or wrong file is named, with exit code 2."""
+    (tmp_path / "empty.json").write_text('{"nodes": []}')
+    for name, said in (("missing.json", "not a corridor file"), ("empty.json", "lists no node")):
+        result = cli("demo", "--against", str(tmp_path / name), cwd=tmp_path)
+        assert said in refused(result, 2) and "Traceback" not in result.stdout + result.stderr
 
 
 def test_an_operator_creates_an_e_seal_gateway_with_its_devices(tmp_path: Path) -> None:

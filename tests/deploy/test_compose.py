@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 NODES = {"KZ": 8101, "KG": 8102, "UZ": 8103, "TJ": 8104, "TM": 8105, "AZ": 8106}
 
@@ -58,7 +60,7 @@ def test_six_nodes_on_fixed_ports_each_with_its_database_key_and_start_order(com
             str(port),
             f"http://{node.lower()}:{port}",
         )
-        assert service["ports"] == [f"127.0.0.1:{port}:{port}"]
+        assert service["ports"] == [f"127.0.0.1:{port + 100}:{port}"], "published on 82xx: never a local demo's"
         assert env["TW_DATABASE_URL"].endswith(f"@postgres:5432/tw_{node.lower()}")
         assert env["TW_KEY_FILE"] == f"/data/{node}/node-key.pem"
         assert services[f"migrate-{node.lower()}"]["environment"]["TW_DATABASE_URL"] == env["TW_DATABASE_URL"]
@@ -78,14 +80,24 @@ def test_six_nodes_on_fixed_ports_each_with_its_database_key_and_start_order(com
     assert {value["condition"] for value in bootstrap["depends_on"].values()} == {"service_completed_successfully"}
     members = [line.split() for line in bootstrap["environment"]["TW_BOOTSTRAP_MEMBERS"].splitlines() if line.strip()]
     assert [member[0] for member in members] == list(NODES)
-    for node, _name, endpoint, database in members:
+    for node, _name, endpoint, database, host_url in members:
         env = services[node.lower()]["environment"]
         assert (endpoint, database) == (env["TW_PUBLIC_URL"], env["TW_DATABASE_URL"]), node
+        assert host_url == "http://" + services[node.lower()]["ports"][0].rsplit(":", 1)[0], node
     assert int(bootstrap["environment"]["TW_BOOTSTRAP_THRESHOLD"]) <= len(NODES)
 
 
 def test_every_variable_the_compose_file_uses_is_in_env_example(env_example: dict[str, str]) -> None:
-    """An operator who copies .env.example to .env sets everything compose reads, and nothing it ignores."""
+    """An operator who copies .env.example to .env sets everything compose reads, and nothing it ignores (but
+    COMPOSE_PROJECT_NAME, which Compose itself reads from .env)."""
     text = (DEPLOY / "compose.yaml").read_text().replace("$$", "")
     used = set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)", text))
-    assert used == set(env_example), f"missing: {used - set(env_example)}; unused: {set(env_example) - used}"
+    settings = set(env_example) - {"COMPOSE_PROJECT_NAME"}
+    assert used == settings, f"missing: {used - settings}; unused: {settings - used}"
+
+
+def test_the_project_name_comes_from_env_for_compose_1_and_2(env_example: dict[str, str]) -> None:
+    """Compose 1.29 refuses a top-level `name:`; COMPOSE_PROJECT_NAME in .env names the project for both."""
+    assert "name" not in yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    assert env_example["COMPOSE_PROJECT_NAME"] == "transit-corridor"
+    assert "deploy/.env" in (DEPLOY.parent / ".gitignore").read_text().splitlines(), "deploy/.env is never committed"

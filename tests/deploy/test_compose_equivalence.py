@@ -142,6 +142,17 @@ def test_the_compose_corridor_runs_as_local_processes_and_its_nodes_exchange_sig
         tokens = {node: (data / node / "admin-token").read_text().strip() for node in NODES}
         for node in NODES:
             assert (data / node / "node-key.pem").stat().st_mode & 0o077 == 0
+        # The corridor file the host's tools read (`transit-window demo --against`): each node's published URL and
+        # one token per role, the admin's being the one above; readable by the volume's owner only.
+        manifest = json.loads((data / "corridor.json").read_text())
+        assert (data / "corridor.json").stat().st_mode & 0o077 == 0
+        assert manifest["genesis_sha256"] == genesis.sha256
+        assert [entry["id"] for entry in manifest["nodes"]] == list(NODES)
+        for entry in manifest["nodes"]:
+            assert entry["url"] == f"http://127.0.0.1:{COMPOSE_PORTS[entry['id']] + 100}"
+            assert entry["tokens"]["admin"] == tokens[entry["id"]]
+            assert sorted(entry["tokens"]) == ["admin", "customs", "device", "forwarder", "permits"]
+            assert entry["forwarder_party"] == "230340000126"
 
         # 3. The nodes, with the compose entrypoint (the genesis hash from the bootstrap's file) and settings.
         node_envs: dict[str, dict[str, str]] = {}

@@ -242,6 +242,38 @@ def clients_add(
     print(token)
 
 
+@clients_app.command("add-roles")
+def clients_add_roles(
+    name: Annotated[
+        str, typer.Option(help="The clients' name, `{role}` replaced by each role, e.g. 'demo {role} (KZ)'.")
+    ] = "{role} client",
+    role: Annotated[
+        list[str] | None, typer.Option(help="A role to make a client for; repeat. Default: every role.")
+    ] = None,
+    forwarder_party: Annotated[
+        str | None, typer.Option(help="The party (e.g. a declarant's BIN) the forwarder client acts for.")
+    ] = None,
+) -> None:
+    """Create one client per role and print their ids and tokens once, as JSON ({role: {id, token}}): a demo's or a
+    test corridor's clients in one go (deploy/bootstrap.sh makes the compose corridor's with it)."""
+    import json
+
+    from transit_window.clients.service import ROLES, Role, add_role_clients
+
+    chosen: list[Role] = []
+    for wanted in role or ROLES:
+        known = next((candidate for candidate in ROLES if candidate == wanted), None)
+        if known is None:
+            raise typer.BadParameter(f"role must be one of {', '.join(ROLES)}")
+        chosen.append(known)
+
+    async def work(session: Any) -> dict[str, dict[str, str]]:
+        made = await add_role_clients(session, name=name, roles=tuple(chosen), forwarder_party=forwarder_party)
+        return {role: {"id": client.id, "token": token} for role, (client, token) in made.items()}
+
+    print(json.dumps(_run(lambda: _with_session(work)), indent=2))
+
+
 @clients_app.command("list")
 def clients_list() -> None:
     from transit_window.clients.service import list_clients
@@ -577,8 +609,23 @@ def demo(
     folder: Annotated[Path, typer.Option("--dir", help="Scratch folder (wiped at start).")] = Path(".corridor/demo"),
     base_port: int = 8100,
     exit_after: Annotated[bool, typer.Option("--exit", envvar="DEMO_EXIT", help="Exit after the story.")] = False,
+    against: Annotated[
+        Path | None,
+        typer.Option(
+            help="Tell the story against running nodes instead (the compose corridor's "
+            ".corridor/containers/corridor.json: URLs and tokens); nothing is started.",
+        ),
+    ] = None,
 ) -> None:
-    """The corridor story: five members, Azerbaijan admitted, pings between every pair, the audit."""
-    from transit_window.corridor.demo import run_demo
+    """The corridor story: five members, Azerbaijan admitted, pings between every pair, two movements, the audit."""
+    from transit_window.corridor.demo import run_against, run_demo
+    from transit_window.corridor.remote import CorridorFileError
 
+    if against is not None:
+        try:
+            run_against(against)
+        except (CorridorFileError, TimeoutError) as exc:
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from exc
+        return
     run_demo(folder=folder, base_port=base_port, exit_after=exit_after, wait=_wait_for_ctrl_c)

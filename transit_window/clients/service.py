@@ -46,6 +46,18 @@ async def add_client(
     return client, token
 
 
+async def add_role_clients(
+    session: AsyncSession, *, name: str, roles: tuple[Role, ...] = ROLES, forwarder_party: str | None = None
+) -> dict[Role, tuple[ApiClient, str]]:
+    """One client per role (a demo's or a test corridor's set), named `name` with `{role}` replaced; the forwarder acts
+    for `forwarder_party`. Returns each role's client and its token, shown this once like `add_client`'s."""
+    made: dict[Role, tuple[ApiClient, str]] = {}
+    for role in roles:
+        party = forwarder_party if role == "forwarder" else None
+        made[role] = await add_client(session, name=name.replace("{role}", role), role=role, party_id=party)
+    return made
+
+
 async def list_clients(session: AsyncSession) -> list[ApiClient]:
     return list((await session.scalars(select(ApiClient).order_by(ApiClient.created_at))).all())
 

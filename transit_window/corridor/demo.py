@@ -11,6 +11,10 @@
    the permit's ENTRY/EXIT as the truck crosses. Each journey is then shown as every node sees it.
 5. Checkpoints are published and witnessed; every node's audit passes against its peers.
 
+`transit-window demo --against FILE` tells steps 3 to 6 against nodes it did not start (the compose corridor in
+containers: `make compose-demo`), reading their URLs and tokens from FILE (`corridor/remote.py`); step 2 needs
+every signer's private key, which stays with the nodes there, so it is left out.
+
 Then the nodes keep running for README's tour, which reads everything from `corridor.json`: each node's URL and one
 client per role (the forwarder acting for the apples' declarant, so its consignments are followed on every node of the
 route), and the URL and secret of the webhook receiver this process runs (`webhooks/listener.py`), which prints each
@@ -24,7 +28,7 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from rich.table import Table
@@ -32,6 +36,7 @@ from rich.table import Table
 from transit_window import clock
 from transit_window.console import console_for
 from transit_window.corridor.local import LocalCorridor
+from transit_window.corridor.remote import RemoteCorridor
 from transit_window.corridor.topology import COUNTRY_NAMES, plan
 from transit_window.permits.years import local_today
 from transit_window.protocol.keys import load_private_key
@@ -46,19 +51,35 @@ RECEIVER_PORT_OFFSET = len(ALL) + 1
 console = console_for()
 
 
+class Corridor(Protocol):
+    """What the story needs of a corridor: its nodes' URLs and a client per role on each. A `LocalCorridor` started
+    here, or a `RemoteCorridor` read from the file of nodes someone else runs."""
+
+    @property
+    def nodes(self) -> list[str]: ...
+
+    def url(self, node: str) -> str: ...
+
+    def token(self, node: str, role: str = "admin") -> str: ...
+
+    def client_id(self, node: str, role: str) -> str: ...
+
+
 class Api:
-    def __init__(self, corridor: LocalCorridor) -> None:
+    def __init__(self, corridor: Corridor) -> None:
         self.corridor = corridor
         self.http = httpx.Client(timeout=30.0)
-        self.nodes = [spec.id for spec in corridor.specs]
+        self.nodes = corridor.nodes
 
-    def call(self, node: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        spec = self.corridor.spec(node)
-        headers = {"Authorization": f"Bearer {self.corridor.token(node)}"}
-        return self.http.request(method, f"{spec.url}{path}", headers=headers, **kwargs)
+    def url(self, node: str) -> str:
+        return self.corridor.url(node)
 
-    def ok(self, node: str, method: str, path: str, **kwargs: Any) -> Any:
-        response = self.call(node, method, path, **kwargs)
+    def call(self, node: str, method: str, path: str, *, role: str = "admin", **kwargs: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.corridor.token(node, role)}"}
+        return self.http.request(method, f"{self.url(node)}{path}", headers=headers, **kwargs)
+
+    def ok(self, node: str, method: str, path: str, *, role: str = "admin", **kwargs: Any) -> Any:
+        response = self.call(node, method, path, role=role, **kwargs)
         if response.status_code >= 400:
             raise RuntimeError(f"{node} {method} {path}: {response.status_code} {response.text}")
         return response.json()
@@ -110,9 +131,9 @@ def admit_azerbaijan(corridor: LocalCorridor, api: Api) -> None:
     console.print("  every node now trusts version 2 (six members, threshold 4)")
 
 
-def ping_everyone(corridor: LocalCorridor, api: Api) -> None:
+def ping_everyone(api: Api) -> None:
     sent: dict[tuple[str, str], str] = {}
-    for node in ALL:
+    for node in api.nodes:
         result = api.ok(node, "POST", "/v1/admin/pings", json={"note": f"salem from {node}"})
         for peer, message_id in result["messages"].items():
             sent[(node, peer)] = message_id
@@ -120,15 +141,15 @@ def ping_everyone(corridor: LocalCorridor, api: Api) -> None:
     def all_delivered() -> bool:
         return all(
             not api.ok(node, "GET", "/v1/admin/outbox", params={"state": "pending", "limit": 1})["items"]
-            for node in ALL
+            for node in api.nodes
         )
 
-    _wait("delivering 30 pings", all_delivered)
+    _wait(f"delivering {len(sent)} pings", all_delivered)
     table = Table("from", "to", "message", "receipt", "latency")
-    for node in ALL:
+    for node in api.nodes:
         items = api.ok(node, "GET", "/v1/admin/outbox", params={"limit": 100})["items"]
         by_id = {item["id"]: item for item in items}
-        for peer in ALL:
+        for peer in api.nodes:
             if peer == node:
                 continue
             item = by_id[sent[(node, peer)]]
@@ -154,19 +175,19 @@ def _seconds(start: str, end: str | None) -> float:
 
 
 def audit_everyone(api: Api) -> bool:
-    for node in ALL:
+    for node in api.nodes:
         api.ok(node, "POST", "/v1/admin/checkpoints")
 
     def checkpoints_delivered() -> bool:
         return all(
             not api.ok(node, "GET", "/v1/admin/outbox", params={"state": "pending", "limit": 1})["items"]
-            for node in ALL
+            for node in api.nodes
         )
 
     _wait("delivering checkpoints to the witnesses", checkpoints_delivered)
     table = Table("node", "log entries", "head", "witnessed by", "audit")
     all_ok = True
-    for node in ALL:
+    for node in api.nodes:
         report = api.ok(node, "GET", "/v1/admin/audit")
         witnesses = ", ".join(f"{peer}:{count}" for peer, count in sorted(report["witnessed"].items()) if count)
         verdict = "[green]ok[/green]" if report["ok"] else f"[red]{'; '.join(report['problems'])}[/red]"
@@ -247,22 +268,12 @@ APRICOT_STEPS = [
 
 
 def _customs(api: Api, node: str, method: str, path: str, **kwargs: Any) -> Any:
-    spec = api.corridor.spec(node)
-    headers = {"Authorization": f"Bearer {api.corridor.token(node, 'customs')}"}
-    response = api.http.request(method, f"{spec.url}{path}", headers=headers, **kwargs)
-    if response.status_code >= 400:
-        raise RuntimeError(f"{node} {method} {path}: {response.status_code} {response.text}")
-    return response.json()
+    return api.ok(node, method, path, role="customs", **kwargs)
 
 
 def _permits(api: Api, node: str, method: str, path: str, **kwargs: Any) -> Any:
     """As the permit authority (role `permits`) of `node`."""
-    spec = api.corridor.spec(node)
-    headers = {"Authorization": f"Bearer {api.corridor.token(node, 'permits')}"}
-    response = api.http.request(method, f"{spec.url}{path}", headers=headers, **kwargs)
-    if response.status_code >= 400:
-        raise RuntimeError(f"{node} {method} {path}: {response.status_code} {response.text}")
-    return response.json()
+    return api.ok(node, method, path, role="permits", **kwargs)
 
 
 # Yearly quotas the transit and destination countries grant the carriers' countries (issuer, holder, type, quantity).
@@ -301,9 +312,14 @@ def issue_certificate(api: Api, body: dict[str, Any]) -> None:
         "destination_country": body["itinerary"][-1][:2],
         "issued_at": clock.isoformat(clock.utcnow() - timedelta(hours=2)),
     }
-    issued = _permits(api, country, "POST", "/v1/documents", json=certificate)
+    issued = api.call(country, "POST", "/v1/documents", role="permits", json=certificate)
+    if issued.status_code == 409:  # told before against these nodes: the certificate issued then still holds
+        console.print(f"    {country} has issued phytosanitary certificate {reference['number']} before")
+        return
+    if issued.status_code >= 400:
+        raise RuntimeError(f"{country} POST /v1/documents: {issued.status_code} {issued.text}")
     console.print(
-        f"    {country} issues phytosanitary certificate {issued['number']} for HS {body['goods'][0]['hs_code']}"
+        f"    {country} issues phytosanitary certificate {issued.json()['number']} for HS {body['goods'][0]['hs_code']}"
     )
 
 
@@ -349,9 +365,7 @@ def apply_for_permits(api: Api, body: dict[str, Any]) -> dict[str, str]:
 
 
 def refused_release(api: Api, node: str, mrn: str) -> None:
-    spec = api.corridor.spec(node)
-    headers = {"Authorization": f"Bearer {api.corridor.token(node, 'customs')}"}
-    response = api.http.post(f"{spec.url}/v1/declarations/{mrn}/release", headers=headers)
+    response = api.call(node, "POST", f"/v1/declarations/{mrn}/release", role="customs")
     if response.status_code != 409:
         raise RuntimeError(f"release of {mrn} without papers answered {response.status_code}: {response.text}")
     console.print(f"    release refused ([red]409[/red] {response.headers['content-type']}): what is missing —")
@@ -401,9 +415,7 @@ def eseal_track(api: Api, mrn: str, *, seal: str) -> None:
                 "seal_state": "closed",
             }
         )
-    spec = api.corridor.spec("KZ")
-    headers = {"Authorization": f"Bearer {api.corridor.token('KZ', 'device')}"}
-    response = api.http.post(f"{spec.url}/v1/tracking/positions", json={"pings": pings}, headers=headers)
+    response = api.call("KZ", "POST", "/v1/tracking/positions", role="device", json={"pings": pings})
     if response.status_code >= 400:
         raise RuntimeError(f"KZ positions: {response.status_code} {response.text}")
     result = response.json()
@@ -422,19 +434,18 @@ def run_movement(
 ) -> str:
     departure = body["itinerary"][0][:2]
     grn = body["guarantee"]["grn"]
-    _customs(
-        api,
-        departure,
-        "POST",
-        "/v1/guarantees",
-        json={  # the declarant holds the guarantee it names (a guarantee belongs to its holder)
-            "grn": grn,
-            "holder_id": body["declarant"]["id"],
-            "holder_country": body["declarant"]["country"],
-            "reference_amount": "50000.00",
-            "currency": "USD",
-        },
-    )
+    guarantee = {  # the declarant holds the guarantee it names (a guarantee belongs to its holder)
+        "grn": grn,
+        "holder_id": body["declarant"]["id"],
+        "holder_country": body["declarant"]["country"],
+        "reference_amount": "50000.00",
+        "currency": "USD",
+    }
+    registered = api.call(departure, "POST", "/v1/guarantees", role="customs", json=guarantee)
+    if registered.status_code == 409:  # told before against these nodes (`demo --against` again): it stands
+        console.print(f"  guarantee {grn} already registered at {departure} (the story was told here before)")
+    elif registered.status_code >= 400:
+        raise RuntimeError(f"{departure} POST /v1/guarantees: {registered.status_code} {registered.text}")
     declaration = {**body, "limit_date": (clock.utcnow().date() + timedelta(days=14)).isoformat()}
     accepted = _customs(api, departure, "POST", "/v1/declarations", json=declaration)
     mrn = str(accepted["mrn"])
@@ -442,7 +453,7 @@ def run_movement(
     permits = before_release(mrn) if before_release is not None else {}
     released = _customs(api, departure, "POST", f"/v1/declarations/{mrn}/release")
     route = sorted({office[:2] for office in body["itinerary"]})
-    page = f"{api.corridor.spec(departure).url}/track/{released['tracking_code']}"
+    page = f"{api.url(departure)}/track/{released['tracking_code']}"
     console.print(f"    tracking page for the forwarder: [link={page}]{page}[/link]")
     _wait("sharing the anticipated record along the route", lambda: _settled(api, route))
     console.print(
@@ -530,8 +541,8 @@ def show_metrics(api: Api) -> None:
     from prometheus_client.parser import text_string_to_metric_families
 
     table = Table("node", "deliveries", "inbox accepted", "movements (role/status)", "delivery latencies")
-    for node in ALL:
-        text = api.http.get(f"{api.corridor.spec(node).url}/metrics").text
+    for node in api.nodes:
+        text = api.http.get(f"{api.url(node)}/metrics").text
         sums: dict[str, float] = {}
         movements = []
         for family in text_string_to_metric_families(text):
@@ -564,6 +575,23 @@ def webhook_receiver(port: int) -> Listener:
     )
 
 
+def tell_story(api: Api) -> bool:
+    """Steps 3 to 6, the same on local processes and on nodes someone else runs; True when every audit is ok."""
+    console.print("[bold]3.[/bold] Every node pings every other node")
+    ping_everyone(api)
+    console.print(
+        "[bold]4.[/bold] Two transit movements: papers (certificate, permits through one application), "
+        "release, the route"
+    )
+    transit_story(api)
+    console.print("[bold]5.[/bold] Checkpoints witnessed by peers; audit of every node")
+    ok = audit_everyone(api)
+    console.print("[bold]6.[/bold] What /metrics shows an operator now")
+    show_metrics(api)
+    console.rule("[bold green]story complete" if ok else "[bold red]audit failed")
+    return ok
+
+
 def run_demo(*, folder: Path, base_port: int, exit_after: bool, wait: Callable[[Callable[[], None]], None]) -> None:
     if folder.exists():
         shutil.rmtree(folder)
@@ -592,18 +620,7 @@ def run_demo(*, folder: Path, base_port: int, exit_after: bool, wait: Callable[[
         )
         console.print("[bold]2.[/bold] Admitting Azerbaijan")
         admit_azerbaijan(corridor, api)
-        console.print("[bold]3.[/bold] Every node pings every other node")
-        ping_everyone(corridor, api)
-        console.print(
-            "[bold]4.[/bold] Two transit movements: papers (certificate, permits through one application), "
-            "release, the route"
-        )
-        transit_story(api)
-        console.print("[bold]5.[/bold] Checkpoints witnessed by peers; audit of every node")
-        ok = audit_everyone(api)
-        console.print("[bold]6.[/bold] What /metrics shows an operator now")
-        show_metrics(api)
-        console.rule("[bold green]story complete" if ok else "[bold red]audit failed")
+        ok = tell_story(api)
         for spec in corridor.specs:
             console.print(f"  {spec.id} {COUNTRY_NAMES[spec.id]:<13} {spec.url}  (log {spec.log_file})")
         console.print(
@@ -621,3 +638,31 @@ def run_demo(*, folder: Path, base_port: int, exit_after: bool, wait: Callable[[
         receiver.stop()
         if api is not None:
             api.http.close()
+
+
+def run_against(manifest: Path, *, ready_within: float = 120.0) -> None:
+    """The story against running nodes (`demo --against FILE`): the compose corridor in containers, or any corridor
+    whose URLs and tokens FILE holds. Exits 1 when an audit fails."""
+    corridor = RemoteCorridor.load(manifest)
+    console.rule("[bold]Digital Transit Corridor: the signed protocol, against running nodes")
+    corridor.wait_ready(timeout=ready_within)
+    api = Api(corridor)
+    try:
+        current = TrustList.from_json(api.call(corridor.nodes[0], "GET", "/v1/corridor/trust-list").content)
+        members = ", ".join(member.node for member in current.body.members)
+        console.print(
+            f"[bold]1.[/bold] {len(corridor.nodes)} nodes ready ({', '.join(corridor.nodes)}), trust list version "
+            f"{current.body.version} (sha256 {current.sha256[:16]}…): members {members}, threshold "
+            f"{current.body.threshold}"
+        )
+        console.print(
+            "[bold]2.[/bold] (admitting a member needs the signers' keys, which stay with the nodes: deploy/README.md, "
+            "'Trust-list ceremonies')"
+        )
+        ok = tell_story(api)
+        for node in corridor.nodes:
+            console.print(f"  {node} {COUNTRY_NAMES.get(node, node):<13} {corridor.url(node)}")
+        if not ok:
+            raise SystemExit(1)
+    finally:
+        api.http.close()

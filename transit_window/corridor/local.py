@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from transit_window.clients.service import ROLES, add_client
+from transit_window.clients.service import add_role_clients
 from transit_window.corridor.processes import NodeProcess
 from transit_window.corridor.topology import NodeSpec, ensure_key, genesis, node_env
 from transit_window.db import migrate
@@ -43,6 +43,13 @@ class LocalCorridor:
 
     def spec(self, node: str) -> NodeSpec:
         return next(spec for spec in self.specs if spec.id == node)
+
+    @property
+    def nodes(self) -> list[str]:
+        return [spec.id for spec in self.specs]
+
+    def url(self, node: str) -> str:
+        return self.spec(node).url
 
     def prepare(self) -> None:
         """Keys, the genesis trust list, migrated databases and one demo client per role (first run only)."""
@@ -134,13 +141,9 @@ async def _demo_clients(spec: NodeSpec, *, forwarder_party: str) -> tuple[dict[s
     engine = create_engine(spec.database_url, pool_size=1)
     try:
         async with create_sessionmaker(engine)() as session:
-            tokens: dict[str, str] = {}
-            ids: dict[str, str] = {}
-            for role in ROLES:
-                party = forwarder_party if role == "forwarder" else None
-                client, token = await add_client(session, name=f"demo {role} ({spec.id})", role=role, party_id=party)
-                tokens[role] = token
-                ids[role] = client.id
+            made = await add_role_clients(session, name=f"demo {{role}} ({spec.id})", forwarder_party=forwarder_party)
+            tokens: dict[str, str] = {role: token for role, (_, token) in made.items()}
+            ids: dict[str, str] = {role: client.id for role, (client, _) in made.items()}
             await session.commit()
             return tokens, ids
     finally:

@@ -49,9 +49,10 @@ def test_a_lower_version_never_replaces_the_cached_list(
     cache = PermitCache(tmp_path)
     now = clock.utcnow()
     uz = members["UZ"].key
-    assert cache.store_revocations("UZ", sign_revocations(revocations(2), key=uz), trust=trust, now=now).outcome == (
-        "updated"
-    )
+    # Issued a minute ago, so the "fresher" copy below is later even when the two are signed at once
+    # (the lists keep their times to the millisecond: the test failed once when both fell in one).
+    first = sign_revocations(revocations(2, issued_ago=timedelta(minutes=1)), key=uz)
+    assert cache.store_revocations("UZ", first, trust=trust, now=now).outcome == "updated"
     older = cache.store_revocations("UZ", sign_revocations(revocations(1), key=uz), trust=trust, now=now)
     assert (older.outcome, older.revocations and older.revocations.version) == ("kept", 2)
     stale_copy = sign_revocations(revocations(2, issued_ago=timedelta(hours=1)), key=uz)

@@ -217,8 +217,9 @@ class WebhookWorker:
 
     async def record(self, results: list[Result]) -> None:
         """A round's outcomes in one transaction and a fixed number of statements, whatever its size: which rows are
-        still this worker's (locked), one executemany per outcome, and one update of the subscriptions' failure
-        counts. A lease that ran out while the receiver answered leaves the row to whoever holds it now."""
+        still this worker's (locked), one UPDATE per outcome for all its rows (db/bulk.py), and the subscriptions'
+        failure counts (an executemany per subscription that failed: rare). A lease that ran out while the receiver
+        answered leaves the row to whoever holds it now."""
         if not results:
             return
         settings = self.node.settings

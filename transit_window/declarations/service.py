@@ -69,7 +69,8 @@ async def find_movement(session: AsyncSession, mrn: str, *, lock: bool = False) 
     """`lock`: the transaction is about to record a step of it; lock it now rather than in `journey.add_step`."""
     statement = select(Movement).where(Movement.mrn == mrn)
     if lock:  # SQLite renders no FOR UPDATE: its writers run one at a time anyway
-        statement = statement.with_for_update()
+        # populate_existing: a movement this session loaded before is read afresh under the lock, not left as it was
+        statement = statement.with_for_update().execution_options(populate_existing=True)
     movement = await session.scalar(statement)
     if movement is not None and lock:
         journey.locked(session, mrn)

@@ -46,7 +46,7 @@ def start(
         worker = DeliveryWorker(node, worker_id=worker_id(node))
         tasks.append(asyncio.create_task(worker.run(stop), name="delivery"))
     if node.dialect.notifications and (deliver or serve_api):
-        tasks.append(asyncio.create_task(_listen(node, stop, deliver=deliver, serve_api=serve_api), name="listener"))
+        tasks.append(asyncio.create_task(listen(node, stop, deliver=deliver, serve_api=serve_api), name="listener"))
     if maintain:
         tasks.append(
             asyncio.create_task(_every(stop, settings.gap_pull_seconds, "gap pull", lambda: pull.fill_gaps(node)))
@@ -87,7 +87,7 @@ def start(
     return tasks
 
 
-async def _listen(node: Node, stop: asyncio.Event, *, deliver: bool, serve_api: bool) -> None:
+async def listen(node: Node, stop: asyncio.Event, *, deliver: bool, serve_api: bool) -> None:
     """One LISTEN connection per process for what other processes of the node tell it: messages committed for
     this worker to deliver, clients revoked for this API to forget. After a reconnect, catch up on both."""
     channels: dict[str, notifications.Handler] = {}

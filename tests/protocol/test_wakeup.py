@@ -11,7 +11,7 @@ import pytest
 
 from tests.support import databases
 from tests.support.inprocess import InProcessCorridor
-from transit_window.protocol import wakeup
+from transit_window import tasks
 from transit_window.protocol.node import Node
 
 
@@ -30,7 +30,7 @@ async def test_a_commit_at_an_api_without_a_worker_wakes_the_worker_process(
     assert not kz.settings.run_worker  # the API under test commits and delivers nothing itself
     worker = await Node.open(kz.settings.model_copy(update={"run_worker": True}))  # a second process, same database
     stop = asyncio.Event()
-    listener = asyncio.create_task(wakeup.listen(worker, stop))
+    listener = asyncio.create_task(tasks.listen(worker, stop, deliver=True, serve_api=False))
     try:
         await woken(worker)  # listening (it wakes once for what was committed before)
         sent = await kz.client.post("/v1/admin/pings", json={"to": ["UZ"]}, headers=kz.admin)

@@ -1,10 +1,10 @@
 """Authenticated clients remembered for a few seconds, so a request says who sent it without a database round trip.
 
 Keyed by the token's SHA-256 (the token itself is never kept). Only clients found and unrevoked are remembered: an
-unknown token always goes to the database, and to the bad-token throttle. A revocation forgets the client at once in
-the process that commits it and, on PostgreSQL, in every other process of the node (`NOTIFY tw_clients`, which
-`api/` listens to); a process that missed the notification (its listener reconnecting), or a SQLite node whose
-client was revoked by the CLI while it ran, stops accepting the token within `TW_AUTH_CACHE_SECONDS`.
+unknown token always goes to the database, and to the bad-token throttle. On PostgreSQL a revocation is a `NOTIFY
+tw_clients` at its commit, and every serving process of the node forgets the client when it hears it (the listener
+of `tasks.listen`; after a reconnect it forgets everyone, having perhaps missed one). A SQLite node whose client the
+CLI revoked while it ran stops accepting the token within `TW_AUTH_CACHE_SECONDS`.
 
 Hand-written: a dict with an expiry per entry is all it needs; cachetools' TTLCache would add a dependency for the
 same dozen lines.

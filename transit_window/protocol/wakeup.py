@@ -4,17 +4,15 @@ A process that commits messages wakes its own worker in memory (`Node.wake_worke
 worker (`TW_RUN_WORKER=false`, the scale-out shape) sends `NOTIFY` inside the committing transaction instead, and
 PostgreSQL delivers it at commit to every `transit-window worker` listening; without it they would find the messages
 only at their next idle poll (`TW_WORKER_POLL_SECONDS`). The poll stays the safety net: a notification missed while
-a listener reconnects costs at most one poll interval. SQLite serves one process per node and needs none of this.
+a listener reconnects costs at most one poll interval (the listener: `tasks.listen`). SQLite serves one process per
+node and needs none of this.
 """
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
 
 from sqlalchemy import text
-
-from transit_window.db import notifications
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,15 +30,3 @@ def notifies(node: Node) -> bool:
 async def notify(session: AsyncSession) -> None:
     """Queue the wake-up; PostgreSQL sends it when (and only if) the transaction commits."""
     await session.execute(text(f"NOTIFY {CHANNEL}"))
-
-
-async def listen(node: Node, stop: asyncio.Event) -> None:
-    """Wake this process's worker on each notification, and on each (re)connect: whatever was committed while
-    nobody listened. (A serving process hears this channel and the clients' on one connection: tasks.py.)"""
-    await notifications.listen(
-        node.engine,
-        {CHANNEL: lambda _payload: node.wake_worker()},
-        stop,
-        on_connect=node.wake_worker,
-        label=f"{node.id} outbox",
-    )

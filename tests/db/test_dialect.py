@@ -56,6 +56,7 @@ def test_capabilities_differ_only_where_the_databases_do() -> None:
     assert (POSTGRESQL.notifications, SQLITE.notifications) == (True, False)
     assert (POSTGRESQL.sequences, SQLITE.sequences) == (True, False)
     assert (POSTGRESQL.arrays, SQLITE.arrays) == (True, False)
+    assert (POSTGRESQL.named_values, SQLITE.named_values) == (True, False)
     with pytest.raises(ValueError, match="PostgreSQL or SQLite"):
         named("mysql")
 

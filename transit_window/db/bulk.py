@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, bindparam, cast, column, insert, update, values
+from sqlalchemy import Table, bindparam, cast, column, insert, update, values
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from transit_window.db.dialect import dialect_of
@@ -40,20 +40,19 @@ async def update_rows(
     *,
     key: str,
     columns: Sequence[str],
-    where: Sequence[ColumnElement[bool]] = (),
     fixed: Mapping[str, Any] | None = None,
 ) -> None:
     """UPDATE `table` SET each of `columns` from the row whose `key` matches (plus the `fixed` values), for all
-    `rows` in one statement a chunk; `where` narrows which rows may change (a lease still held, a state).
+    `rows` in one statement a chunk.
 
     SQLite cannot name the columns of a VALUES list, so there it is an executemany: one call into the in-process
     driver, which loops in C."""
     if not rows:
         return
-    if not dialect_of(session).arrays:
+    if not dialect_of(session).named_values:
         await session.execute(
             update(table)
-            .where(table.c[key] == bindparam(f"b_{key}"), *where)
+            .where(table.c[key] == bindparam(f"b_{key}"))
             .values({**{name: bindparam(f"b_{name}") for name in columns}, **(fixed or {})}),
             [{f"b_{name}": row[name] for name in (key, *columns)} for row in rows],
         )
@@ -65,7 +64,7 @@ async def update_rows(
         )
         await session.execute(
             update(table)
-            .where(table.c[key] == given.c[key], *where)
+            .where(table.c[key] == given.c[key])
             # CAST: a column of the list that is NULL in every row has no type but text for PostgreSQL
             .values({**{name: cast(given.c[name], table.c[name].type) for name in columns}, **(fixed or {})})
         )

@@ -61,6 +61,9 @@ class Dialect:
     arrays: bool
     """Array parameters: a batch is one statement over `unnest(...)`, prepared once whatever its size, instead of a
     statement per row or a VALUES list compiled per batch size."""
+    named_values: bool
+    """A VALUES list can be given column names (`(VALUES …) AS given (id, body)`) and joined in an UPDATE … FROM:
+    many rows changed by one statement (db/bulk.py). SQLite cannot name them; there it is an executemany."""
     _insert: Callable[[Table], DialectInsert]
 
     def insert(self, table: Table) -> DialectInsert:
@@ -80,6 +83,7 @@ POSTGRESQL = Dialect(
     notifications=True,
     sequences=True,
     arrays=True,
+    named_values=True,
     _insert=postgresql.insert,
 )
 SQLITE = Dialect(
@@ -89,6 +93,7 @@ SQLITE = Dialect(
     notifications=False,
     sequences=False,
     arrays=False,
+    named_values=False,
     _insert=sqlite.insert,
 )
 _BY_NAME: dict[str, Dialect] = {dialect.name: dialect for dialect in (POSTGRESQL, SQLITE)}

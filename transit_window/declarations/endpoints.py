@@ -3,7 +3,7 @@ authorisations (its forwarder client or the customs client that registered the g
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -19,6 +19,7 @@ from transit_window.declarations.models import (
     GuaranteeAuthorisation,
     Movement,
     MovementOffice,
+    MovementStatus,
     MovementStep,
 )
 from transit_window.declarations.ports import PORTS
@@ -47,7 +48,6 @@ from transit_window.text import Printable
 
 router = APIRouter(tags=["declarations"])
 CustomsClient = Annotated[Principal, Depends(require("customs"))]
-Status = Literal["accepted", "released", "in_transit", "arrived", "closed", "cancelled"]
 
 
 async def movement_out(session: SessionDep, movement: Movement) -> MovementOut:
@@ -157,7 +157,7 @@ async def get_declaration(mrn: str, client: CustomsClient, session: SessionDep) 
 async def list_declarations(
     client: CustomsClient,
     session: SessionDep,
-    status: Status | None = None,
+    status: MovementStatus | None = None,
     office: Annotated[str | None, Query(pattern=r"^[A-Z]{2}[A-Z0-9]{6}$")] = None,
     cursor: Annotated[str | None, Query(max_length=64), Printable] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,

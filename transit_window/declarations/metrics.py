@@ -5,11 +5,10 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from transit_window.declarations.models import Movement
+from transit_window.declarations.models import MOVEMENT_STATUSES, Movement
 from transit_window.metrics import Metrics
 
 ROLES = ("departure", "route")
-STATUSES = ("accepted", "released", "in_transit", "arrived", "closed", "cancelled")
 
 
 async def collect(session: AsyncSession, metrics: Metrics) -> None:
@@ -18,5 +17,5 @@ async def collect(session: AsyncSession, metrics: Metrics) -> None:
     )
     counts = {(role, status): count for role, status, count in rows}
     # Every label, 0 when none: with several API processes a label left unset would keep another's old value.
-    for role, status in sorted(set(counts) | {(role, status) for role in ROLES for status in STATUSES}):
+    for role, status in sorted(set(counts) | {(role, status) for role in ROLES for status in MOVEMENT_STATUSES}):
         metrics.movements.labels(role=role, status=status).set(counts.get((role, status), 0))

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import BigInteger, Date, Index, Integer, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from transit_window.db.base import Base, JSONType
+
+MovementStatus = Literal["accepted", "released", "in_transit", "arrived", "closed", "cancelled"]
+MOVEMENT_STATUSES: tuple[str, ...] = get_args(MovementStatus)
 
 
 class Movement(Base):

@@ -16,13 +16,11 @@ from transit_window.api.problems import responses
 from transit_window.errors import Conflict, FieldError, InvalidInput, NotFound
 from transit_window.protocol import audit, outbox
 from transit_window.protocol.corridor_messages import PingBody, TrustUpdateBody, adopt_trust_list
-from transit_window.protocol.models import Checkpoint, InboundSequence, LogHead, OutboxMessage
+from transit_window.protocol.models import Checkpoint, InboundSequence, LogHead, OutboxMessage, OutboxState
 from transit_window.protocol.trust import TrustError, TrustList
 from transit_window.text import Printable
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
-
-OutboxState = Literal["pending", "delivered", "rejected", "dead"]
 
 
 class TrustAdoption(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal, get_args
 
 from sqlalchemy import BigInteger, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -22,7 +23,8 @@ class TrustVersion(Base):
     accepted_at: Mapped[datetime]
 
 
-OUTBOX_STATES = ("pending", "delivered", "rejected", "dead")
+OutboxState = Literal["pending", "delivered", "rejected", "dead"]
+OUTBOX_STATES: tuple[str, ...] = get_args(OutboxState)
 
 
 class OutboxMessage(Base):

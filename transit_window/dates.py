@@ -26,6 +26,8 @@ def within_corridor(moment: datetime) -> datetime:
     would overflow at the ends of `datetime`'s range."""
     if moment.tzinfo is None:
         raise ValueError("a time needs a UTC offset (RFC 3339)")
+    if EARLIEST.year < moment.year < LATEST.year - 1:
+        return moment  # no offset moves it out of range; comparing aware times across zones is the costly part
     if not EARLIEST.year - 1 <= moment.year <= LATEST.year or not EARLIEST <= moment < LATEST:
         raise ValueError(f"{moment.isoformat()} is outside the corridor's range: times are {RANGE_TEXT}")
     return moment

@@ -128,7 +128,9 @@ def _refuse(refusals: list[Refusal]) -> DomainError:
     return InvalidInput(detail, errors=shown, error_count=count)
 
 
-def _refusal_for_movement(index: int, movement: Movement, device: Device, seal_id: str | None) -> Refusal | None:
+def _refusal_for_movement(
+    index: int, movement: Movement, device: Device, seal_id: str | None, *, seals: set[str]
+) -> Refusal | None:
     """Why this device may not report on this movement, if it may not (the node, the status, the seal)."""
     mrn = movement.mrn
     if movement.role != "departure":
@@ -150,7 +152,6 @@ def _refusal_for_movement(index: int, movement: Movement, device: Device, seal_i
                 "not-on-the-road",
             ),
         )
-    seals = {str(seal) for seal in movement.record.get("seals") or []}
     if device.seal not in seals:
         return Refusal(
             422,
@@ -187,7 +188,14 @@ async def validate(
     movements = await _movements(session, named | {mrns[0] for mrns in owners.values() if len(mrns) == 1})
     registered = await devices.owned(session, {ping.device_id for ping in batch.pings})
     seals: dict[str, set[str]] = {}
+    cleared: set[tuple[str | None, str, str | None]] = set()
     pings: list[Ping] = []
+
+    def seals_of(movement: Movement) -> set[str]:
+        if movement.mrn not in seals:
+            seals[movement.mrn] = {str(seal) for seal in movement.record.get("seals") or []}
+        return seals[movement.mrn]
+
     for index, item in enumerate(batch.pings):
         moment = item.time.astimezone(UTC)
         if moment > latest:
@@ -222,18 +230,13 @@ async def validate(
                 refusals.append(
                     Refusal(422, FieldError(f"/body/pings/{index}/mrn", f"no movement {mrn} at this node", "90"))
                 )
-            elif item.seal_id is not None:
-                if mrn not in seals:
-                    seals[mrn] = {str(seal) for seal in movement.record.get("seals") or []}
-                if item.seal_id not in seals[mrn]:
-                    refusals.append(
-                        Refusal(
-                            422,
-                            FieldError(
-                                f"/body/pings/{index}/seal_id", f"seal {item.seal_id} is not a seal of {mrn}", "14"
-                            ),
-                        )
+            elif item.seal_id is not None and item.seal_id not in seals_of(movement):
+                refusals.append(
+                    Refusal(
+                        422,
+                        FieldError(f"/body/pings/{index}/seal_id", f"seal {item.seal_id} is not a seal of {mrn}", "14"),
                     )
+                )
         elif item.seal_id is not None:
             carriers = owners.get(item.seal_id, ())
             if len(carriers) == 1:
@@ -265,9 +268,13 @@ async def validate(
                 Refusal(422, FieldError(f"/body/pings/{index}/mrn", "name the movement: its MRN or its seal id", "13"))
             )
         named_wrong = len(refusals) > refused_before  # the movement or seal named is wrong: said once is enough
-        if mrn is not None and mrn in movements and not named_wrong:
-            refusal = _refusal_for_movement(index, movements[mrn], device, item.seal_id)
-            if refusal is not None:
+        checked = (mrn, item.device_id, item.seal_id)
+        if mrn is not None and mrn in movements and not named_wrong and checked not in cleared:
+            movement = movements[mrn]
+            refusal = _refusal_for_movement(index, movement, device, item.seal_id, seals=seals_of(movement))
+            if refusal is None:
+                cleared.add(checked)  # a batch is mostly one device on one movement
+            else:
                 refusals.append(refusal)
         if mrn is not None and not refusals:
             pings.append(
@@ -289,6 +296,30 @@ async def store(session: AsyncSession, pings: list[Ping]) -> list[Ping]:
         unique.setdefault((ping.device_id, ping.mrn, ping.time), ping)
     if not unique:
         return []
+    dialect = dialect_of(session)
+    if dialect.arrays:
+        # One statement over arrays: its shape does not depend on the batch size, so asyncpg prepares it once,
+        # and the server gets one round trip instead of a multi-row VALUES list compiled per batch size. The
+        # columns are built straight from the pings (no row dicts: at 1,000 pings a batch that showed in profiles).
+        kept = list(unique.values())
+        stored = await session.execute(
+            _STORE_POSTGRES,
+            {
+                "received_at": received_at,
+                "device_id": [ping.device_id for ping in kept],
+                "mrn": [ping.mrn for ping in kept],
+                "time": [ping.time for ping in kept],
+                "seal_id": [ping.seal_id for ping in kept],
+                "lat": [ping.lat for ping in kept],
+                "lon": [ping.lon for ping in kept],
+                "speed": [ping.speed for ping in kept],
+                "seal_state": [ping.seal_state for ping in kept],
+            },
+        )
+        returned = stored.all()
+        if len(returned) == len(kept):
+            return kept  # all new, the usual case: no need to match each returned row (a cost at 1,000 a batch)
+        return [unique[(row.device_id, row.mrn, row.time)] for row in returned]
     rows = [
         {
             "device_id": ping.device_id,
@@ -303,18 +334,6 @@ async def store(session: AsyncSession, pings: list[Ping]) -> list[Ping]:
         }
         for ping in unique.values()
     ]
-    dialect = dialect_of(session)
-    if dialect.arrays:
-        # One statement over arrays: its shape does not depend on the batch size, so asyncpg prepares it once,
-        # and the server gets one round trip instead of a multi-row VALUES list compiled per batch size.
-        stored = await session.execute(
-            _STORE_POSTGRES,
-            {
-                "received_at": received_at,
-                **{column: [row[column] for row in rows] for column in _STORE_ARRAYS},
-            },
-        )
-        return [unique[(row.device_id, row.mrn, row.time)] for row in stored]
     table = table_of(TrackingPosition)
     statement = dialect.insert_ignore(table, index_elements=["device_id", "mrn", "time"]).returning(
         table.c.device_id, table.c.mrn, table.c.time
@@ -323,7 +342,6 @@ async def store(session: AsyncSession, pings: list[Ping]) -> list[Ping]:
     return [unique[(row.device_id, row.mrn, row.time)] for row in stored]
 
 
-_STORE_ARRAYS = ("device_id", "mrn", "time", "seal_id", "lat", "lon", "speed", "seal_state")
 _STORE_POSTGRES = text(
     """
     INSERT INTO tracking_positions (device_id, mrn, time, seal_id, lat, lon, speed, seal_state, received_at)

@@ -28,7 +28,7 @@ from transit_window import clock
 BUDGETS: dict[str, dict[str, int]] = {
     "declare": {"sqlite": 6, "postgresql": 4},
     "release": {"sqlite": 20, "postgresql": 20},
-    "release applied by a peer": {"sqlite": 24, "postgresql": 24},
+    "release applied by a peer": {"sqlite": 22, "postgresql": 22},
     "crossing": {"sqlite": 12, "postgresql": 12},
     "arrival": {"sqlite": 13, "postgresql": 13},
 }
@@ -36,7 +36,7 @@ COMMITS = {"declare": 1, "release": 1, "crossing": 1, "arrival": 1, "release app
 # Rounds: the statements of a round of 5 (a round of 50 may cost GROWTH more), and its commits.
 ROUND_BUDGETS: dict[str, dict[str, int]] = {
     "delivery round": {"sqlite": 12, "postgresql": 8},
-    "inbound batch": {"sqlite": 9, "postgresql": 10},
+    "inbound batch": {"sqlite": 7, "postgresql": 6},
     "webhook round": {"sqlite": 11, "postgresql": 8},
     "ping batch": {"sqlite": 9, "postgresql": 7},
     "page of movements": {"sqlite": 4, "postgresql": 3},
@@ -138,6 +138,11 @@ async def test_a_delivery_round_and_an_inbound_batch_do_not_grow_with_the_batch(
     corridor: InProcessCorridor, dialect: str
 ) -> None:
     kz = corridor["KZ"]
+    # UZ's first message from KZ creates its record of KZ's sequence, once per peer for the node's life: the rounds
+    # counted are the ones that follow, as they run every day.
+    first = await kz.client.post("/v1/admin/pings", json={"to": ["UZ"], "count": 1}, headers=kz.admin)
+    assert first.status_code == 200, first.text
+    assert await kz.deliver() == 1
     sent: dict[int, Tally] = {}
     applied: dict[int, Tally] = {}
     for size in (5, 50):

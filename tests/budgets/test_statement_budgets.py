@@ -27,16 +27,16 @@ from transit_window import clock
 # Statements of one operation on the node that does it, by dialect; and its commits.
 BUDGETS: dict[str, dict[str, int]] = {
     "declare": {"sqlite": 6, "postgresql": 4},
-    "release": {"sqlite": 20, "postgresql": 20},
-    "release applied by a peer": {"sqlite": 22, "postgresql": 22},
-    "crossing": {"sqlite": 12, "postgresql": 12},
-    "arrival": {"sqlite": 13, "postgresql": 13},
+    "release": {"sqlite": 20, "postgresql": 19},
+    "release applied by a peer": {"sqlite": 22, "postgresql": 21},
+    "crossing": {"sqlite": 12, "postgresql": 11},
+    "arrival": {"sqlite": 13, "postgresql": 12},
 }
 COMMITS = {"declare": 1, "release": 1, "crossing": 1, "arrival": 1, "release applied by a peer": 1}
 # Rounds: the statements of a round of 5 (a round of 50 may cost GROWTH more), and its commits.
 ROUND_BUDGETS: dict[str, dict[str, int]] = {
-    "delivery round": {"sqlite": 12, "postgresql": 8},
-    "inbound batch": {"sqlite": 7, "postgresql": 6},
+    "delivery round": {"sqlite": 12, "postgresql": 7},
+    "inbound batch": {"sqlite": 7, "postgresql": 5},
     "webhook round": {"sqlite": 11, "postgresql": 8},
     "ping batch": {"sqlite": 9, "postgresql": 7},
     "page of movements": {"sqlite": 4, "postgresql": 3},

@@ -57,6 +57,7 @@ def test_capabilities_differ_only_where_the_databases_do() -> None:
     assert (POSTGRESQL.sequences, SQLITE.sequences) == (True, False)
     assert (POSTGRESQL.arrays, SQLITE.arrays) == (True, False)
     assert (POSTGRESQL.named_values, SQLITE.named_values) == (True, False)
+    assert (POSTGRESQL.writes_in_with, SQLITE.writes_in_with) == (True, False)
     with pytest.raises(ValueError, match="PostgreSQL or SQLite"):
         named("mysql")
 

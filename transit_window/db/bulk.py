@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Table, bindparam, cast, column, insert, update, values
+from sqlalchemy import Table, Update, bindparam, cast, column, insert, update, values
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from transit_window.db.dialect import dialect_of
@@ -31,6 +31,20 @@ async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[Mappin
         return
     for chunk in _chunks(rows, len(rows[0])):
         await session.execute(insert(table).values(list(chunk)))
+
+
+async def insert_rows_with(
+    session: AsyncSession, table: Table, rows: Sequence[Mapping[str, Any]], *, then: Update
+) -> None:
+    """INSERT all `rows`, then run `then`: one statement where the database runs an INSERT inside WITH and the rows
+    fit one statement (`WITH inserted AS (INSERT …) <then>`), else the two one after the other."""
+    if rows and dialect_of(session).writes_in_with and len(rows) * len(rows[0]) <= _VARIABLES:
+        key = next(iter(table.primary_key.columns))
+        inserted = insert(table).values(list(rows)).returning(key).cte("inserted")
+        await session.execute(then.add_cte(inserted))  # PostgreSQL runs a WITH's INSERT whether or not it is read
+        return
+    await insert_rows(session, table, rows)
+    await session.execute(then)
 
 
 async def update_rows(

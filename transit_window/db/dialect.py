@@ -64,6 +64,9 @@ class Dialect:
     named_values: bool
     """A VALUES list can be given column names (`(VALUES …) AS given (id, body)`) and joined in an UPDATE … FROM:
     many rows changed by one statement (db/bulk.py). SQLite cannot name them; there it is an executemany."""
+    writes_in_with: bool
+    """An INSERT can run inside the WITH of another statement (`WITH appended AS (INSERT …) UPDATE …`): a log
+    append and its head in one round trip (protocol/log.py). SQLite's WITH holds only a SELECT."""
     _insert: Callable[[Table], DialectInsert]
 
     def insert(self, table: Table) -> DialectInsert:
@@ -84,6 +87,7 @@ POSTGRESQL = Dialect(
     sequences=True,
     arrays=True,
     named_values=True,
+    writes_in_with=True,
     _insert=postgresql.insert,
 )
 SQLITE = Dialect(
@@ -94,6 +98,7 @@ SQLITE = Dialect(
     sequences=False,
     arrays=False,
     named_values=False,
+    writes_in_with=False,
     _insert=sqlite.insert,
 )
 _BY_NAME: dict[str, Dialect] = {dialect.name: dialect for dialect in (POSTGRESQL, SQLITE)}

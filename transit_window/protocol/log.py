@@ -79,6 +79,7 @@ async def append_pending(session: AsyncSession, *, size: int, head: str) -> tupl
             }
         )
         head = entry_hash
-    await bulk.insert_rows(session, table_of(LogEntry), rows)  # one statement, not one per entry
-    await session.execute(update(LogHead).where(LogHead.id == 1).values(size=size, head=head))
+    # The entries and the new head in one statement on PostgreSQL (two on SQLite), never one per entry.
+    head_moved = update(LogHead).where(LogHead.id == 1).values(size=size, head=head)
+    await bulk.insert_rows_with(session, table_of(LogEntry), rows, then=head_moved)
     return size, head

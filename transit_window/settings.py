@@ -60,8 +60,9 @@ class Settings(BaseSettings):
     run_worker: bool = Field(default=True, description="Run the delivery worker inside the API process.")
     worker_poll_seconds: float = Field(
         default=1.0,
-        description="Idle poll of the worker. Messages this process commits wake it at once, and on PostgreSQL so do "
-        "those of API processes without a worker (LISTEN/NOTIFY); the poll finds retries that fall due.",
+        description="Idle poll of the worker. Messages this process commits are handed to its worker at once, already "
+        "leased to it (no claim); on PostgreSQL those of API processes without a worker wake the workers "
+        "(LISTEN/NOTIFY); the poll finds retries that fall due and rows whose lease ran out.",
     )
     delivery_batch_size: int = Field(default=200, description="Messages per claim and per batch to one peer.")
     delivery_lanes: int = Field(default=2, description="Batches in flight at once per worker.")

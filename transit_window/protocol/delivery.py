@@ -9,6 +9,7 @@ resend into the original receipt. Failures back off exponentially with full jitt
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections import defaultdict
@@ -69,12 +70,79 @@ class DeliveryWorker:
         self.node = node
         self.worker_id = worker_id
         self._last_heartbeat = 0.0
+        self._handed: list[Claimed] = []
+        self._handed_ready = asyncio.Event()
+
+    # -- messages handed over by this process's transactions (outbox.HandOver) ----------------------------------
+
+    @property
+    def owner(self) -> str:
+        return self.worker_id
+
+    @property
+    def lease_seconds(self) -> float:
+        return self.node.settings.delivery_lease_seconds
+
+    def take(self, rows: list[dict[str, Any]]) -> None:
+        """Called after a commit with the outbox rows it inserted, leased to this worker: sent by `_handed_lane`."""
+        self._handed.extend(
+            Claimed(
+                id=row["id"],
+                peer=row["peer"],
+                seq=row["seq"],
+                token=row["token"],
+                digest=row["digest"],
+                attempts=row["attempts"],
+                created_at=row["created_at"],
+                queued_at=row["queued_at"],
+            )
+            for row in rows
+        )
+        self._handed_ready.set()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Several lanes claim and deliver concurrently, so one batch's round trip overlaps the next one's claim,
-        signing and verification; leases keep the lanes (and other workers) off each other's rows."""
+        signing and verification; leases keep the lanes (and other workers) off each other's rows. Messages this
+        process commits come to the handed-over lane instead, without a claim (`outbox.HandOver`)."""
         lanes = max(1, self.node.settings.delivery_lanes)
-        await asyncio.gather(*(self._lane(stop) for _ in range(lanes)))
+        if self.node.hand_over is None:
+            self.node.hand_over = self
+        try:
+            await asyncio.gather(self._handed_lane(stop, lanes=lanes), *(self._lane(stop) for _ in range(lanes)))
+        finally:
+            if self.node.hand_over is self:
+                self.node.hand_over = None
+
+    async def _handed_lane(self, stop: asyncio.Event, *, lanes: int) -> None:
+        """Send what was handed over, whatever has gathered since the last round, in rounds no larger than a claim
+        (`TW_DELIVERY_BATCH_SIZE`), up to `lanes` rounds at once (a peer slow to answer holds one round, not all).
+        A round that fails, and what is left at stop, stay leased: the claiming lanes take them when it runs out."""
+        slots = asyncio.Semaphore(lanes)
+        rounds: set[asyncio.Task[None]] = set()
+
+        async def send(rows: list[Claimed]) -> None:
+            try:
+                await self.send(rows)
+            except Exception:
+                logger.exception("handed-over round failed", extra={"worker": self.worker_id, "node": self.node.id})
+            finally:
+                slots.release()
+
+        try:
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._handed_ready.wait(), 1.0)
+                self._handed_ready.clear()
+                size = max(1, self.node.settings.delivery_batch_size)
+                while self._handed and not stop.is_set():
+                    await slots.acquire()  # a free slot first: meanwhile the next round keeps growing
+                    rows, self._handed = self._handed[:size], self._handed[size:]  # a round as large as a claim
+                    task = asyncio.create_task(send(rows))
+                    rounds.add(task)
+                    task.add_done_callback(rounds.discard)
+        finally:
+            if rounds:
+                await asyncio.wait(rounds, timeout=5.0)
 
     async def _lane(self, stop: asyncio.Event) -> None:
         settings = self.node.settings
@@ -109,12 +177,16 @@ class DeliveryWorker:
         claimed = await self.claim()
         if not claimed:
             return 0
-        by_peer: dict[str, list[Claimed]] = defaultdict(list)
-        for row in claimed:
-            by_peer[row.peer].append(row)
-        batches = await asyncio.gather(*(self.deliver(peer, rows) for peer, rows in by_peer.items()))
-        await self.record([result for batch in batches for result in batch])
+        await self.send(claimed)
         return len(claimed)
+
+    async def send(self, rows: list[Claimed]) -> None:
+        """Post the rows in one batch per peer, at once, then record every outcome in one transaction."""
+        by_peer: dict[str, list[Claimed]] = defaultdict(list)
+        for row in sorted(rows, key=lambda row: (row.peer, row.seq)):
+            by_peer[row.peer].append(row)
+        batches = await asyncio.gather(*(self.deliver(peer, batch) for peer, batch in by_peer.items()))
+        await self.record([result for batch in batches for result in batch])
 
     async def claim(self) -> list[Claimed]:
         settings = self.node.settings

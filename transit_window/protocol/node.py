@@ -31,6 +31,7 @@ from transit_window.metrics import Metrics
 from transit_window.protocol import sealing as sealing  # registers the commit sealer: see its docstring
 from transit_window.protocol.keys import SigningKey, load_private_key
 from transit_window.protocol.models import TrustVersion
+from transit_window.protocol.outbox import HandOver
 from transit_window.protocol.trust import TrustError, TrustList, verify_genesis
 from transit_window.settings import Settings
 
@@ -50,6 +51,7 @@ class Node:
         default_factory=lambda: BadTokenThrottle(limit=20, window_seconds=60, global_limit=200)
     )
     clients: ClientCache = field(default_factory=lambda: ClientCache(seconds=0))
+    hand_over: HandOver | None = None  # this process's running delivery worker, if any (protocol/outbox.py)
     _http: httpx.AsyncClient | None = None
 
     @property

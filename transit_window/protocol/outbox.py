@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel
 from sqlalchemy import update
@@ -21,6 +22,7 @@ from transit_window import clock
 from transit_window.db import bulk
 from transit_window.db.base import table_of
 from transit_window.db.dialect import dialect_of
+from transit_window.db.session import after_commit
 from transit_window.ids import new_id
 from transit_window.protocol import log
 from transit_window.protocol.envelope import digest_of, seal
@@ -31,6 +33,21 @@ if TYPE_CHECKING:
     from transit_window.protocol.node import Node
 
 _PENDING = "tw_outbox_pending"
+
+
+class HandOver(Protocol):
+    """A delivery worker running in this process, taking the messages a transaction seals straight from it: the
+    rows are inserted already leased to it and handed over in memory once the transaction commits, so no claim
+    transaction finds them and no other worker is woken for them (protocol/delivery.py). Should the process die
+    before they are sent, the lease runs out and any worker's next claim takes them, as after any crash."""
+
+    @property
+    def owner(self) -> str: ...
+
+    @property
+    def lease_seconds(self) -> float: ...
+
+    def take(self, rows: list[dict[str, Any]]) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,11 +73,12 @@ def has_pending(session: AsyncSession) -> bool:
     return bool(session.info.get(_PENDING))
 
 
-async def seal_pending(session: AsyncSession, node: Node) -> list[Outbound]:
-    """Sign and insert the queued messages. Must run while holding the log-head lock (see `unit_of_work`)."""
+async def seal_pending(session: AsyncSession, node: Node) -> tuple[list[Outbound], bool]:
+    """Sign and insert the queued messages; and whether they were handed over to this process's delivery worker
+    (`HandOver`). Must run while holding the log-head lock (see `unit_of_work`)."""
     messages: list[Outbound] = session.info.pop(_PENDING, [])
     if not messages:
-        return []
+        return [], False
     # One statement takes this batch's sequence numbers for every peer at once: the upsert adds the batch's count
     # per peer and returns the new last number, so the batch's numbers end there.
     counts = Counter(message.to for message in messages)
@@ -111,8 +129,14 @@ async def seal_pending(session: AsyncSession, node: Node) -> list[Outbound]:
             session,
             log.LogItem(direction="sent", kind="envelope", peer=message.to, msg_id=message.id, digest=digest),
         )
+    hand_over = node.hand_over
+    if hand_over is not None:
+        lease_until = now + timedelta(seconds=hand_over.lease_seconds)
+        for row in outbox_rows:
+            row.update(lease_owner=hand_over.owner, lease_until=lease_until)
+        after_commit(session, lambda: hand_over.take(outbox_rows))
     await bulk.insert_rows(session, table_of(OutboxMessage), outbox_rows)  # one statement, not one per message
-    return messages
+    return messages, hand_over is not None
 
 
 async def retry(session: AsyncSession, *, ids: Sequence[str] | None = None, state: str | None = None) -> int:

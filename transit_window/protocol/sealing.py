@@ -24,15 +24,16 @@ async def seal(session: AsyncSession, node: Node) -> Callable[[], None] | None:
     if not (outbox.has_pending(session) or log.has_pending(session)):
         return None
     size, head = await log.lock_head(session)
-    sent = await outbox.seal_pending(session, node)
+    sent, handed_over = await outbox.seal_pending(session, node)
     await log.append_pending(session, size=size, head=head)
     if not sent:
         return None
-    if wakeup.notifies(node):
+    if not handed_over and wakeup.notifies(node):
         await wakeup.notify(session)
 
     def wake() -> None:
-        node.wake_worker()
+        if not handed_over:  # this process's worker already has them: waking anyone would be an empty claim
+            node.wake_worker()
         node.metrics.messages_enqueued.inc(len(sent))
 
     return wake

@@ -1,6 +1,7 @@
 """Waking the delivery workers of other processes of the node: PostgreSQL LISTEN/NOTIFY on one channel.
 
-A process that commits messages wakes its own worker in memory (`Node.wake_worker`). An API process that runs no
+A process that commits messages and runs a worker hands them to it in memory, already leased (`outbox.HandOver`),
+and wakes nobody; without a running worker it wakes its own lanes (`Node.wake_worker`). An API process that runs no
 worker (`TW_RUN_WORKER=false`, the scale-out shape) sends `NOTIFY` inside the committing transaction instead, and
 PostgreSQL delivers it at commit to every `transit-window worker` listening; without it they would find the messages
 only at their next idle poll (`TW_WORKER_POLL_SECONDS`). The poll stays the safety net: a notification missed while

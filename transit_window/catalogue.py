@@ -13,6 +13,7 @@ the spec export and the conformance kit.
 """
 
 from transit_window import bus
+from transit_window.db.session import register_sealer
 from transit_window.declarations import inbound as transit_messages
 from transit_window.declarations.events import MovementHeld, StepRecorded
 from transit_window.declarations.ports import PORTS
@@ -27,6 +28,7 @@ from transit_window.tracking import codes as tracking_codes
 from transit_window.tracking import inbound as tracking_messages
 from transit_window.tracking import subscribers as tracking
 from transit_window.tracking.events import EventRecorded
+from transit_window.webhooks import delivery as webhook_delivery
 from transit_window.webhooks import service as webhooks
 
 
@@ -34,6 +36,7 @@ def _wire() -> None:
     bus.BUS.subscribe(MovementHeld, tracking.on_movement_held)
     bus.BUS.subscribe(StepRecorded, tracking.on_step_recorded)
     bus.BUS.subscribe(EventRecorded, webhooks.on_event_recorded)
+    register_sealer(webhook_delivery.seal_deliveries, first=True)  # the deliveries an event queued, at its commit
     bus.BUS.seal()
     PORTS.papers = [CertificatesCheck(), PermitsCheck()]  # certificates first: the order of the 409's `missing`
     PORTS.tracking_codes = tracking_codes  # the module is the port: `active_codes(session, *, mrns)`

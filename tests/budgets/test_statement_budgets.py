@@ -37,7 +37,7 @@ COMMITS = {"declare": 1, "release": 1, "crossing": 1, "arrival": 1, "release app
 ROUND_BUDGETS: dict[str, dict[str, int]] = {
     "delivery round": {"sqlite": 12, "postgresql": 7},
     "inbound batch": {"sqlite": 7, "postgresql": 5},
-    "webhook round": {"sqlite": 11, "postgresql": 8},
+    "webhook round": {"sqlite": 9, "postgresql": 6},
     "ping batch": {"sqlite": 9, "postgresql": 7},
     "page of movements": {"sqlite": 4, "postgresql": 3},
     "page of expected movements": {"sqlite": 3, "postgresql": 2},

@@ -44,9 +44,11 @@ def _forget_transaction_scoped(session: Session, transaction: SessionTransaction
             del session.info[key]
 
 
-def register_sealer(sealer: Sealer) -> None:
+def register_sealer(sealer: Sealer, *, first: bool = False) -> None:
+    """`first`: before those registered so far (a feature's rows written before the protocol's sealer takes the
+    log-head lock, which is then held to the COMMIT)."""
     if sealer not in _SEALERS:
-        _SEALERS.append(sealer)
+        _SEALERS.insert(0 if first else len(_SEALERS), sealer)
 
 
 def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:

@@ -99,10 +99,17 @@ def to_event(
 
 
 async def render(
-    session: AsyncSession, events: list[TrackingEvent], *, node_id: str, offices: OfficeDirectory
+    session: AsyncSession,
+    events: list[TrackingEvent],
+    *,
+    node_id: str,
+    offices: OfficeDirectory,
+    each_as_recorded: bool = False,
 ) -> list[Event]:
+    """The events as the timeline shows them. `each_as_recorded`: each as it was when recorded, whatever else is in
+    the list (a correction among them marks nothing): what a webhook sends, the same bytes however it is batched."""
     verification = await verification_of(session, events, node_id=node_id)
-    corrected_by = {event.corrects: event for event in events if event.corrects}
+    corrected_by = {} if each_as_recorded else {event.corrects: event for event in events if event.corrects}
     return [
         to_event(event, offices=offices, verification=verification[event.id], corrected_by=corrected_by)
         for event in events

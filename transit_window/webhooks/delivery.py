@@ -6,8 +6,14 @@ down is not called again at once). Events of one MRN go to a subscription one at
 queued: a delivery is claimed only when no earlier delivery of its subscription and MRN is still outstanding.
 
 A subscription whose receiver fails `TW_WEBHOOK_MAX_FAILURES` attempts in a row is disabled, with the reason kept on
-it; its deliveries are held, not dropped. The body of a delivery is rendered from the tracking event (the timeline's
-vocabulary) at its first attempt and stored, so every retry and redelivery sends the same bytes.
+it; its deliveries are held, not dropped.
+
+Deliveries are made in the transaction that records their event: `seal_deliveries` (a sealer, run right before its
+COMMIT) renders each body from the tracking event (the timeline's vocabulary, each event as recorded) and inserts all
+of the transaction's deliveries in one statement, so every attempt, retry and redelivery sends the same bytes. Where
+a webhook worker runs in the same process, the deliveries that may go at once (the first of their subscription and
+MRN, nothing earlier outstanding) are inserted leased to it and handed over after the commit: sent without a claim.
+Lost with a dying process, they wait for the lease to run out and a claim, like any other.
 """
 
 from __future__ import annotations
@@ -15,14 +21,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
 
 import httpx
 import orjson
-from sqlalchemy import bindparam, or_, select, update
-from sqlalchemy.orm import aliased
+from sqlalchemy import bindparam, event, or_, select, tuple_, update
+from sqlalchemy.orm import Session, aliased
 
 from transit_window import __version__, clock
 from transit_window.codes.of_node import offices_of
@@ -63,10 +71,93 @@ class Result:
     error: str | None = None
 
 
+_RUNNING: WeakKeyDictionary[Node, WebhookWorker] = WeakKeyDictionary()  # the worker running in this process, per node
+
+
+async def seal_deliveries(session: AsyncSession, node: Node) -> Callable[[], None] | None:
+    """Insert the deliveries this transaction queued (`service.enqueue_for_event`), bodies rendered, in one
+    statement; hand those that may go at once to this process's worker. Registered as a sealer at composition."""
+    queued: list[service.NewDelivery] = session.info.pop(service.NEW_DELIVERIES, [])
+    if not queued:
+        return None
+    rows = [item.values for item in queued]
+    ids = sorted({row["event_id"] for row in rows})
+    events = list((await session.scalars(select(TrackingEvent).where(TrackingEvent.id.in_(ids)))).all())
+    for row, body in zip(rows, _bodies(rows, events, await _render(session, node, events)), strict=True):
+        row["body"] = body
+    worker = _RUNNING.get(node)
+    handed = await _leased_to(session, worker, queued) if worker is not None else []
+    await bulk.insert_rows(session, table_of(WebhookDelivery), rows)
+    if worker is None or not handed:
+        return None
+    return lambda: worker.take(handed)
+
+
+async def _render(session: AsyncSession, node: Node, events: list[TrackingEvent]) -> list[Any]:
+    return await render(session, events, node_id=node.id, offices=offices_of(node), each_as_recorded=True)
+
+
+def _bodies(rows: list[dict[str, Any]], events: list[TrackingEvent], shown: list[Any]) -> list[str]:
+    """The body of each row, in order: a Standard Webhooks payload of its event as shown."""
+    by_id = {event.id: (event, view) for event, view in zip(events, shown, strict=True)}
+    bodies: list[str] = []
+    for row in rows:
+        payload: dict[str, Any] = {"type": row["event_type"], "timestamp": clock.isoformat(row["created_at"])}
+        if row["event_id"] in by_id:
+            event, view = by_id[row["event_id"]]
+            payload["timestamp"] = clock.isoformat(event.event_time)
+            payload["data"] = view.model_dump(mode="json", by_alias=True)
+        else:  # events are append-only; should one be gone all the same, say which it was
+            payload["data"] = {"eventID": f"urn:uuid:{row['event_id']}", "mrn": row["mrn"]}
+        bodies.append(orjson.dumps(payload).decode())
+    return bodies
+
+
+async def _leased_to(session: AsyncSession, worker: WebhookWorker, queued: list[service.NewDelivery]) -> list[Claimed]:
+    """Lease to `worker` the first pending delivery of each subscription and MRN that has nothing earlier
+    outstanding (one query for those); the others keep their turn and go by claim."""
+    pending = [item for item in queued if item.values["state"] == "pending"]
+    if not pending:
+        return []
+    pairs = sorted({(item.values["subscription_id"], item.values["mrn"]) for item in pending})
+    outstanding = await session.execute(
+        select(WebhookDelivery.subscription_id, WebhookDelivery.mrn)
+        .where(
+            tuple_(WebhookDelivery.subscription_id, WebhookDelivery.mrn).in_(pairs),
+            WebhookDelivery.state.in_(("pending", "failed")),
+        )
+        .distinct()
+    )
+    waiting = {(row.subscription_id, row.mrn) for row in outstanding}
+    lease_until = clock.utcnow() + timedelta(seconds=worker.node.settings.webhook_lease_seconds)
+    handed: list[Claimed] = []
+    for item in sorted(pending, key=lambda item: str(item.values["id"])):
+        row = item.values
+        pair = (row["subscription_id"], row["mrn"])
+        if pair in waiting:
+            continue
+        waiting.add(pair)  # a later one of the same pair waits for this one
+        row.update(lease_owner=worker.worker_id, lease_until=lease_until)
+        handed.append(
+            Claimed(
+                id=row["id"],
+                subscription_id=row["subscription_id"],
+                url=item.url,
+                keys=item.keys,
+                body=row["body"],
+                attempts=0,
+                failures=item.failures,
+            )
+        )
+    return handed
+
+
 class WebhookWorker:
     def __init__(self, node: Node, *, worker_id: str) -> None:
         self.node = node
         self.worker_id = worker_id
+        self._handed: list[Claimed] = []
+        self._handed_ready = asyncio.Event()
         settings = node.settings
         self.client = httpx.AsyncClient(
             timeout=httpx.Timeout(settings.webhook_timeout_seconds, connect=min(5.0, settings.webhook_timeout_seconds)),
@@ -79,7 +170,32 @@ class WebhookWorker:
     async def aclose(self) -> None:
         await self.client.aclose()
 
+    def take(self, rows: list[Claimed]) -> None:
+        """After a commit: deliveries leased to this worker (`seal_deliveries`), sent by `_handed_lane`."""
+        self._handed.extend(rows)
+        self._handed_ready.set()
+
+    async def _handed_lane(self, stop: asyncio.Event) -> None:
+        """Attempt what was handed over, in rounds no larger than a claim; outcomes recorded as a claim's are. A
+        round that fails, and what is left at stop, stay leased until the lease runs out and a claim takes them."""
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._handed_ready.wait(), 1.0)
+            self._handed_ready.clear()
+            size = max(1, self.node.settings.webhook_batch_size)
+            while self._handed and not stop.is_set():
+                rows, self._handed = self._handed[:size], self._handed[size:]
+                try:
+                    results = await asyncio.gather(*(self.attempt(row) for row in rows))
+                    await self.record(list(results))
+                except Exception:
+                    logger.exception(
+                        "handed-over webhook round failed", extra={"worker": self.worker_id, "node": self.node.id}
+                    )
+
     async def run(self, stop: asyncio.Event) -> None:
+        _RUNNING.setdefault(self.node, self)
+        handed = asyncio.create_task(self._handed_lane(stop))
         try:
             while not stop.is_set():
                 try:
@@ -91,6 +207,9 @@ class WebhookWorker:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), self.node.settings.webhook_poll_seconds)
         finally:
+            if _RUNNING.get(self.node) is self:
+                del _RUNNING[self.node]
+            await handed
             await self.aclose()
 
     async def run_once(self) -> int:
@@ -169,18 +288,18 @@ class WebhookWorker:
             return {}
         ids = sorted({item.event_id for item in deliveries})
         events = list((await session.scalars(select(TrackingEvent).where(TrackingEvent.id.in_(ids)))).all())
-        rendered = await render(session, events, node_id=self.node.id, offices=offices_of(self.node))
-        by_id = {event.id: (event, shown) for event, shown in zip(events, rendered, strict=True)}
-        bodies: dict[str, str] = {}
-        for item in deliveries:
-            payload: dict[str, Any] = {"type": item.event_type, "timestamp": clock.isoformat(item.created_at)}
-            if item.event_id in by_id:
-                event, shown = by_id[item.event_id]
-                payload["timestamp"] = clock.isoformat(event.event_time)
-                payload["data"] = shown.model_dump(mode="json", by_alias=True)
-            else:  # events are append-only; should one be gone all the same, say which it was
-                payload["data"] = {"eventID": f"urn:uuid:{item.event_id}", "mrn": item.mrn}
-            bodies[item.id] = orjson.dumps(payload).decode()
+        rows = [
+            {
+                "id": item.id,
+                "event_id": item.event_id,
+                "event_type": item.event_type,
+                "created_at": item.created_at,
+                "mrn": item.mrn,
+            }
+            for item in deliveries
+        ]
+        rendered = _bodies(rows, events, await _render(session, self.node, events))
+        bodies = {str(row["id"]): body for row, body in zip(rows, rendered, strict=True)}
         frozen = [{"id": delivery_id, "body": body} for delivery_id, body in bodies.items()]
         await bulk.update_rows(session, table_of(WebhookDelivery), frozen, key="id", columns=["body"])
         return bodies
@@ -342,3 +461,10 @@ async def deliver_due(node: Node, *, worker_id: str = "webhooks") -> int:
     finally:
         await worker.aclose()
     return total
+
+
+@event.listens_for(Session, "before_commit")
+def _refuse_unsealed(session: Session, *_: Any) -> None:
+    """A safety net, as for the outbox (protocol/sealing.py): a bare `session.commit()` would drop the deliveries."""
+    if not session.in_nested_transaction() and session.info.get(service.NEW_DELIVERIES):
+        raise RuntimeError("commit through transit_window.db.session.commit(); webhook deliveries are queued")

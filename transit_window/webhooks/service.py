@@ -25,8 +25,6 @@ import httpx
 from sqlalchemy import and_, delete, false, or_, select, true, update
 
 from transit_window import clock
-from transit_window.db import bulk
-from transit_window.db.base import table_of
 from transit_window.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
 from transit_window.ids import new_id
 from transit_window.tracking.interface import STEPS, ConsignmentParty, EventRecorded
@@ -43,6 +41,7 @@ if TYPE_CHECKING:
 EVENT_TYPE_PREFIX = "tracking."
 EVENT_TYPES = tuple(EVENT_TYPE_PREFIX + kind for kind in STEPS)
 DISABLED_NOTE = "not delivered while the subscription is disabled; enabling it resumes delivery"
+NEW_DELIVERIES = "tw_webhook_deliveries"  # a list: a savepoint rolled back forgets what was queued inside it
 
 
 def event_type_of(kind: str) -> str:
@@ -337,11 +336,12 @@ async def on_event_recorded(session: AsyncSession, event: EventRecorded) -> None
 
 
 async def enqueue_for_event(session: AsyncSession, *, event_id: str, mrn: str, kind: str) -> int:
-    """Queue the event for every matching subscription, in the caller's transaction; returns how many."""
+    """Queue the event for every matching subscription, in the caller's transaction; returns how many. The rows are
+    inserted when it commits (`delivery.seal_deliveries`), with those of every other event it recorded."""
     event_type = event_type_of(kind)
     parties = select(ConsignmentParty.party_id).where(ConsignmentParty.mrn == mrn)
-    rows = await session.execute(
-        select(WebhookSubscription.id, WebhookSubscription.event_types, WebhookSubscription.active).where(
+    subscriptions = await session.scalars(
+        select(WebhookSubscription).where(
             or_(WebhookSubscription.mrn.is_(None), WebhookSubscription.mrn == mrn),
             or_(
                 WebhookSubscription.role == "customs",
@@ -350,23 +350,40 @@ async def enqueue_for_event(session: AsyncSession, *, event_id: str, mrn: str, k
         )
     )
     now = clock.utcnow()
-    values: list[dict[str, Any]] = [
-        {
-            "id": new_id(),
-            "subscription_id": row.id,
-            "event_id": event_id,
-            "mrn": mrn,
-            "event_type": event_type,
-            "body": None,
-            "state": "pending" if row.active else "failed",
-            "attempts": 0,
-            "created_at": now,
-            "next_attempt_at": now,
-            "last_error": None if row.active else DISABLED_NOTE,
-        }
-        for row in rows
-        if not row.event_types or event_type in row.event_types
+    queued: list[NewDelivery] = [
+        NewDelivery(
+            values={
+                "id": new_id(),
+                "subscription_id": subscription.id,
+                "event_id": event_id,
+                "mrn": mrn,
+                "event_type": event_type,
+                "body": None,
+                "state": "pending" if subscription.active else "failed",
+                "attempts": 0,
+                "created_at": now,
+                "next_attempt_at": now,
+                "last_error": None if subscription.active else DISABLED_NOTE,
+                "lease_owner": None,
+                "lease_until": None,
+            },
+            url=subscription.url,
+            keys=signing_keys(subscription),
+            failures=subscription.consecutive_failures,
+        )
+        for subscription in subscriptions
+        if not subscription.event_types or event_type in subscription.event_types
     ]
-    if values:
-        await bulk.insert_rows(session, table_of(WebhookDelivery), values)
-    return len(values)
+    if queued:  # inserted at commit, all of the transaction's at once (webhooks/delivery.seal_deliveries)
+        session.info.setdefault(NEW_DELIVERIES, []).extend(queued)
+    return len(queued)
+
+
+@dataclass(frozen=True, slots=True)
+class NewDelivery:
+    """A delivery queued by this transaction: its row, and where it goes (for handing it over at commit)."""
+
+    values: dict[str, Any]
+    url: str
+    keys: list[str]
+    failures: int

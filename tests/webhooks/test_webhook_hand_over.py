@@ -124,3 +124,24 @@ async def _cross_again(corridor: InProcessCorridor, customs: dict[str, dict[str,
     crossed = await corridor["UZ"].client.post(f"/v1/movements/{mrn}/crossings", json=body, headers=customs["UZ"])
     assert crossed.status_code == 201, crossed.text
     await corridor.deliver_all()
+
+
+async def test_a_row_queued_without_a_body_gets_the_same_bytes_at_its_claim(
+    corridor: InProcessCorridor, customs: dict[str, dict[str, str]], guarantee: str, receiver: Receiver
+) -> None:
+    """A node upgraded with deliveries queued by the old code (no body yet): the claim renders each as the event's
+    transaction would have, byte for byte."""
+    del guarantee
+    mrn = await release(corridor, customs)
+    forwarder = await client_for(corridor, "KZ", role="forwarder", party_id="230340000126")
+    await subscribe(corridor, forwarder, receiver, "/all")
+    await _cross(corridor, customs, mrn)
+    await _cross_again(corridor, customs, mrn)
+    rendered = {row.id: row.body for row in await _rows(corridor)}
+    assert len(rendered) >= 2 and all(rendered.values())
+    async with unit_of_work(corridor["KZ"].node) as session:
+        await session.execute(update(WebhookDelivery).values(body=None))
+    assert await deliver(corridor) == len(rendered)
+    sent = {item.headers["webhook-id"]: item.body.decode() for item in receiver.received}
+    assert sent == rendered
+    assert {row.id: row.body for row in await _rows(corridor)} == rendered

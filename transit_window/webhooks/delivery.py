@@ -282,8 +282,9 @@ class WebhookWorker:
             ]
 
     async def _render_missing(self, session: AsyncSession, deliveries: list[WebhookDelivery]) -> dict[str, str]:
-        """Freeze the body of first attempts: the event as the timeline shows it, in a Standard Webhooks payload;
-        stored in one statement (the loaded rows are left unchanged, so the ORM writes nothing more)."""
+        """Freeze the body of a row that has none (queued before bodies were rendered with the event: an upgraded
+        node's backlog), as `seal_deliveries` would have; stored in one statement (the loaded rows are left
+        unchanged, so the ORM writes nothing more)."""
         if not deliveries:
             return {}
         ids = sorted({item.event_id for item in deliveries})

@@ -48,7 +48,8 @@ class WebhookSubscription(Base):
 
 class WebhookDelivery(Base):
     """One event for one subscription. `id` (UUIDv7, in enqueue order) is also the `webhook-id` header, the same
-    on every retry and redelivery. `body` is the exact JSON signed and sent, fixed at the first attempt."""
+    on every retry and redelivery. `body` is the exact JSON signed and sent, fixed in the transaction that records
+    the event (rows queued before that was so get theirs at their first claim)."""
 
     __tablename__ = "webhook_deliveries"
     __table_args__ = (

@@ -29,6 +29,7 @@ class EventRecorded:
     event_id: str
     mrn: str
     kind: str
+    event: TrackingEvent | None = None  # the row as inserted (not attached to the session): shown without a read
 
 
 def office_timezone(country: str) -> tzinfo:
@@ -84,31 +85,31 @@ async def record_event(
 ) -> str:
     words = vocabulary.of(kind)
     event_id = event_id or new_id()
+    values: dict[str, Any] = dict(
+        id=event_id,
+        mrn=mrn,
+        kind=kind,
+        event_time=at,
+        event_time_zone_offset=offset_text(country, at),
+        record_time=clock.utcnow(),
+        office=office,
+        country=country,
+        lat=lat,
+        lon=lon,
+        biz_step=words.biz_step,
+        disposition=words.disposition,
+        dcsa_code=words.dcsa,
+        rec24_code=words.rec24,
+        signed_by=signed_by,
+        envelope_id=envelope_id,
+        containers=what_of(record),
+        corrects=corrects,
+        details=details or {},
+    )
     inserted = await session.execute(  # ignore a repeat: a step's event id is the same wherever it is recorded
-        dialect_of(session)
-        .insert_ignore(table_of(TrackingEvent), index_elements=["id"])
-        .values(
-            id=event_id,
-            mrn=mrn,
-            kind=kind,
-            event_time=at,
-            event_time_zone_offset=offset_text(country, at),
-            record_time=clock.utcnow(),
-            office=office,
-            country=country,
-            lat=lat,
-            lon=lon,
-            biz_step=words.biz_step,
-            disposition=words.disposition,
-            dcsa_code=words.dcsa,
-            rec24_code=words.rec24,
-            signed_by=signed_by,
-            envelope_id=envelope_id,
-            containers=what_of(record),
-            corrects=corrects,
-            details=details or {},
-        )
+        dialect_of(session).insert_ignore(table_of(TrackingEvent), index_elements=["id"]).values(**values)
     )
     if inserted.rowcount:  # type: ignore[attr-defined]
-        await bus.publish(session, EventRecorded(event_id=event_id, mrn=mrn, kind=kind))  # same transaction
+        shown = TrackingEvent(**values)
+        await bus.publish(session, EventRecorded(event_id=event_id, mrn=mrn, kind=kind, event=shown))  # same txn
     return event_id

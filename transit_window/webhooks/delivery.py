@@ -29,7 +29,7 @@ from weakref import WeakKeyDictionary
 
 import httpx
 import orjson
-from sqlalchemy import bindparam, event, or_, select, tuple_, update
+from sqlalchemy import bindparam, event, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from transit_window import __version__, clock
@@ -81,12 +81,18 @@ async def seal_deliveries(session: AsyncSession, node: Node) -> Callable[[], Non
     if not queued:
         return None
     rows = [item.values for item in queued]
-    ids = sorted({row["event_id"] for row in rows})
-    events = list((await session.scalars(select(TrackingEvent).where(TrackingEvent.id.in_(ids)))).all())
+    known = {item.event.id: item.event for item in queued if item.event is not None}
+    unknown = sorted({row["event_id"] for row in rows} - known.keys())
+    if unknown:  # an event recorded by code that did not pass it along: read it
+        known.update(
+            (event.id, event)
+            for event in await session.scalars(select(TrackingEvent).where(TrackingEvent.id.in_(unknown)))
+        )
+    events = list(known.values())
     for row, body in zip(rows, _bodies(rows, events, await _render(session, node, events)), strict=True):
         row["body"] = body
     worker = _RUNNING.get(node)
-    handed = await _leased_to(session, worker, queued) if worker is not None else []
+    handed = _leased_to(worker, queued) if worker is not None else []
     await bulk.insert_rows(session, table_of(WebhookDelivery), rows)
     if worker is None or not handed:
         return None
@@ -109,26 +115,17 @@ def _bodies(rows: list[dict[str, Any]], events: list[TrackingEvent], shown: list
             payload["data"] = view.model_dump(mode="json", by_alias=True)
         else:  # events are append-only; should one be gone all the same, say which it was
             payload["data"] = {"eventID": f"urn:uuid:{row['event_id']}", "mrn": row["mrn"]}
-        bodies.append(orjson.dumps(payload).decode())
+        bodies.append(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS).decode())  # JSONB reorders keys
     return bodies
 
 
-async def _leased_to(session: AsyncSession, worker: WebhookWorker, queued: list[service.NewDelivery]) -> list[Claimed]:
+def _leased_to(worker: WebhookWorker, queued: list[service.NewDelivery]) -> list[Claimed]:
     """Lease to `worker` the first pending delivery of each subscription and MRN that has nothing earlier
-    outstanding (one query for those); the others keep their turn and go by claim."""
+    outstanding (as `enqueue_for_event` found when it queued it); the others keep their turn and go by claim."""
     pending = [item for item in queued if item.values["state"] == "pending"]
     if not pending:
         return []
-    pairs = sorted({(item.values["subscription_id"], item.values["mrn"]) for item in pending})
-    outstanding = await session.execute(
-        select(WebhookDelivery.subscription_id, WebhookDelivery.mrn)
-        .where(
-            tuple_(WebhookDelivery.subscription_id, WebhookDelivery.mrn).in_(pairs),
-            WebhookDelivery.state.in_(("pending", "failed")),
-        )
-        .distinct()
-    )
-    waiting = {(row.subscription_id, row.mrn) for row in outstanding}
+    waiting = {(item.values["subscription_id"], item.values["mrn"]) for item in pending if item.waiting}
     lease_until = clock.utcnow() + timedelta(seconds=worker.node.settings.webhook_lease_seconds)
     handed: list[Claimed] = []
     for item in sorted(pending, key=lambda item: str(item.values["id"])):

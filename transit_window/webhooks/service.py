@@ -27,7 +27,7 @@ from sqlalchemy import and_, delete, false, or_, select, true, update
 from transit_window import clock
 from transit_window.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
 from transit_window.ids import new_id
-from transit_window.tracking.interface import STEPS, ConsignmentParty, EventRecorded
+from transit_window.tracking.interface import STEPS, ConsignmentParty, EventRecorded, TrackingEvent
 from transit_window.webhooks import signing
 from transit_window.webhooks.models import WebhookDelivery, WebhookSubscription
 
@@ -332,16 +332,30 @@ async def redeliver(session: AsyncSession, subscription: WebhookSubscription, de
 
 
 async def on_event_recorded(session: AsyncSession, event: EventRecorded) -> None:
-    await enqueue_for_event(session, event_id=event.event_id, mrn=event.mrn, kind=event.kind)
+    await enqueue_for_event(session, event_id=event.event_id, mrn=event.mrn, kind=event.kind, event=event.event)
 
 
-async def enqueue_for_event(session: AsyncSession, *, event_id: str, mrn: str, kind: str) -> int:
+async def enqueue_for_event(
+    session: AsyncSession, *, event_id: str, mrn: str, kind: str, event: TrackingEvent | None = None
+) -> int:
     """Queue the event for every matching subscription, in the caller's transaction; returns how many. The rows are
     inserted when it commits (`delivery.seal_deliveries`), with those of every other event it recorded."""
     event_type = event_type_of(kind)
     parties = select(ConsignmentParty.party_id).where(ConsignmentParty.mrn == mrn)
-    subscriptions = await session.scalars(
-        select(WebhookSubscription).where(
+    # Whether an earlier delivery of the subscription for this MRN is still out: then this one waits its turn and
+    # goes by claim, never handed over (delivery.seal_deliveries). Asked here, in the same statement.
+    waiting = (
+        select(WebhookDelivery.id)
+        .where(
+            WebhookDelivery.subscription_id == WebhookSubscription.id,
+            WebhookDelivery.mrn == mrn,
+            WebhookDelivery.state.in_(("pending", "failed")),
+        )
+        .exists()
+        .label("waiting")
+    )
+    subscriptions = await session.execute(
+        select(WebhookSubscription, waiting).where(
             or_(WebhookSubscription.mrn.is_(None), WebhookSubscription.mrn == mrn),
             or_(
                 WebhookSubscription.role == "customs",
@@ -370,8 +384,10 @@ async def enqueue_for_event(session: AsyncSession, *, event_id: str, mrn: str, k
             url=subscription.url,
             keys=signing_keys(subscription),
             failures=subscription.consecutive_failures,
+            waiting=bool(earlier),
+            event=event,
         )
-        for subscription in subscriptions
+        for subscription, earlier in subscriptions
         if not subscription.event_types or event_type in subscription.event_types
     ]
     if queued:  # inserted at commit, all of the transaction's at once (webhooks/delivery.seal_deliveries)
@@ -387,3 +403,5 @@ class NewDelivery:
     url: str
     keys: list[str]
     failures: int
+    waiting: bool  # an earlier delivery of the subscription for the MRN is still out
+    event: TrackingEvent | None  # the event as inserted, to render without reading it back

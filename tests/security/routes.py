@@ -106,6 +106,7 @@ ACCESS: dict[Key, tuple[str, ...]] = {
     ("POST", "/v1/corridor/messages"): (PEER,),  # each envelope in the body is signed and checked on its own
     ("GET", "/v1/corridor/messages"): (PEER,),
     ("GET", "/v1/corridor/trust-list"): (PUBLIC,),  # threshold-signed; anyone may check it against the genesis
+    ("GET", "/v1/corridor/secretariat"): (PUBLIC,),  # computed from the public trust list
     ("GET", "/v1/corridor/checkpoints"): (PEER,),
     # the operator
     ("POST", "/v1/admin/trust-list"): ("admin",),

@@ -10,12 +10,14 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from transit_window import clock
 from transit_window.api.deps import NodeDep, SessionDep, VerifiedPeer
 from transit_window.api.problems import problem_response, responses
-from transit_window.errors import FieldError, Forbidden, InvalidInput, Problem
+from transit_window.errors import FieldError, Forbidden, InvalidInput, NotFound, Problem
 from transit_window.protocol import MAX_JSON_INTEGER, inbox
 from transit_window.protocol.models import Checkpoint
 from transit_window.protocol.pull import stored_messages_for
+from transit_window.protocol.trust import Secretariat, TrustMember, chair_at
 
 router = APIRouter(prefix="/v1/corridor", tags=["corridor"])
 MAX_BATCH = 1000
@@ -59,6 +61,18 @@ class WitnessedCheckpoint(BaseModel):
 
 class WitnessedCheckpoints(BaseModel):
     checkpoints: list[WitnessedCheckpoint]
+
+
+class SecretariatOut(BaseModel):
+    chair: str | None = Field(description="The member holding the secretariat now; null before the first term.")
+    chair_name: str | None = Field(description="Its name in the trust list.")
+    since: str | None = Field(description="When its term started (RFC 3339, UTC).")
+    until: str | None = Field(description="When its term ends and the next chair's starts (RFC 3339, UTC).")
+    next: str = Field(description="Who holds it next: after `until`, or from the first term when there is no chair.")
+    next_name: str = Field(description="Its name in the trust list.")
+    rotation: Secretariat = Field(description="The rotation as the trust list states it.")
+    trust_version: int = Field(description="The trust-list version this answer was computed from.")
+    at: str = Field(description="The moment the answer is for: this node's clock (RFC 3339, UTC).")
 
 
 _INBOX_BODY: dict[str, Any] = {
@@ -194,6 +208,42 @@ async def pull_messages(
 )
 async def trust_list(node: NodeDep) -> Response:
     return Response(orjson.dumps(node.trust.document()), media_type="application/json")
+
+
+@router.get(
+    "/secretariat",
+    operation_id="corridor_secretariat",
+    summary="Who holds the corridor's secretariat now, since when, until when, and who is next",
+    description="Public, like the trust list: computed from this node's current trust-list version and clock by the "
+    "rotation rule of PROTOCOL.md §2, so every member that holds the same version gives the same answer.",
+    response_model=SecretariatOut,
+    responses=responses(404),
+)
+async def secretariat(node: NodeDep) -> SecretariatOut:
+    body = node.trust.body
+    rotation = body.secretariat
+    if rotation is None:
+        raise NotFound(
+            f"trust list version {body.version} has no secretariat rotation: the members agree one as a new version"
+        )
+    now = clock.utcnow()
+    chair = chair_at(body, now)
+    upcoming = chair.next if chair is not None else rotation.members[0]
+    return SecretariatOut(
+        chair=chair.node if chair is not None else None,
+        chair_name=_name_of(node.trust.member(chair.node)) if chair is not None else None,
+        since=clock.isoformat(chair.since) if chair is not None else None,
+        until=clock.isoformat(chair.until) if chair is not None else None,
+        next=upcoming,
+        next_name=_name_of(node.trust.member(upcoming)) or upcoming,
+        rotation=rotation,
+        trust_version=body.version,
+        at=clock.isoformat(now),
+    )
+
+
+def _name_of(member: TrustMember | None) -> str | None:
+    return member.name if member is not None else None
 
 
 @router.get(

@@ -107,6 +107,7 @@ ACCESS: dict[Key, tuple[str, ...]] = {
     ("GET", "/v1/corridor/messages"): (PEER,),
     ("GET", "/v1/corridor/trust-list"): (PUBLIC,),  # threshold-signed; anyone may check it against the genesis
     ("GET", "/v1/corridor/secretariat"): (PUBLIC,),  # computed from the public trust list
+    ("GET", "/v1/corridor/trust-list/{version}"): (PUBLIC,),  # every version as signed: the chain from the genesis
     ("GET", "/v1/corridor/checkpoints"): (PEER,),
     # the operator
     ("POST", "/v1/admin/trust-list"): ("admin",),
@@ -154,6 +155,7 @@ PATH_VALUES = {
     "alert_id": "0190a000-0000-7000-8000-0000000000a7",
     "device_id": "ESEAL-NOBODY-1",
     "path": "track.js",
+    "version": "987654",  # a trust-list version nobody adopted
 }
 
 

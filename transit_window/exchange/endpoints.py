@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -15,7 +15,7 @@ from transit_window.api.deps import NodeDep, SessionDep, VerifiedPeer
 from transit_window.api.problems import problem_response, responses
 from transit_window.errors import FieldError, Forbidden, InvalidInput, NotFound, Problem
 from transit_window.protocol import MAX_JSON_INTEGER, inbox
-from transit_window.protocol.models import Checkpoint
+from transit_window.protocol.models import Checkpoint, TrustVersion
 from transit_window.protocol.pull import stored_messages_for
 from transit_window.protocol.trust import Secretariat, TrustMember, chair_at
 
@@ -208,6 +208,25 @@ async def pull_messages(
 )
 async def trust_list(node: NodeDep) -> Response:
     return Response(orjson.dumps(node.trust.document()), media_type="application/json")
+
+
+@router.get(
+    "/trust-list/{version}",
+    operation_id="corridor_trust_list_version",
+    summary="A past (or the current) trust-list version this node adopted, as it was signed",
+    description="Public. Every version this node accepted is kept as received: a node that missed some catches up by "
+    "applying them in order, and anyone can verify the whole chain from the genesis. A 404 problem for a version "
+    "this node never held (it may have adopted a later one directly).",
+    responses={
+        200: {"content": {"application/json": {"schema": {"type": "object"}}}},
+        **responses(404),
+    },
+)
+async def trust_list_version(session: SessionDep, version: Annotated[int, Path(ge=1, le=MAX_JSON_INTEGER)]) -> Response:
+    document = await session.scalar(select(TrustVersion.document).where(TrustVersion.version == version))
+    if document is None:
+        raise NotFound(f"this node holds no trust-list version {version}")
+    return Response(orjson.dumps(orjson.loads(document)), media_type="application/json")
 
 
 @router.get(

@@ -109,6 +109,12 @@ ACCESS: dict[Key, tuple[str, ...]] = {
     ("GET", "/v1/corridor/secretariat"): (PUBLIC,),  # computed from the public trust list
     ("GET", "/v1/corridor/trust-list/{version}"): (PUBLIC,),  # every version as signed: the chain from the genesis
     ("GET", "/v1/corridor/checkpoints"): (PEER,),
+    # trust-list proposals: each member's admin decides for its country
+    ("POST", "/v1/corridor/proposals"): ("admin",),
+    ("GET", "/v1/corridor/proposals"): ("admin",),
+    ("GET", "/v1/corridor/proposals/{proposal_id}"): ("admin",),
+    ("POST", "/v1/corridor/proposals/{proposal_id}/approve"): ("admin",),
+    ("POST", "/v1/corridor/proposals/{proposal_id}/object"): ("admin",),
     # the operator
     ("POST", "/v1/admin/trust-list"): ("admin",),
     ("GET", "/v1/admin/outbox"): ("admin",),
@@ -155,7 +161,8 @@ PATH_VALUES = {
     "alert_id": "0190a000-0000-7000-8000-0000000000a7",
     "device_id": "ESEAL-NOBODY-1",
     "path": "track.js",
-    "version": "987654",  # a trust-list version nobody adopted
+    "version": "987654",
+    "proposal_id": "0190a000-0000-7000-8000-0000000007a1",  # a trust-list version nobody adopted
 }
 
 

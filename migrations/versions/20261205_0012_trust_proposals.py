@@ -39,6 +39,7 @@ def upgrade() -> None:
         sa.Column('expires_at', UTCDateTime(timezone=True), nullable=False),
         sa.Column('closed_at', UTCDateTime(timezone=True), nullable=True),
         sa.Column('closed_reason', sa.Text(), nullable=True),
+        sa.Column('reminded_at', UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint('id', name=op.f('pk_trust_proposals')),
     )
     op.create_index('ix_trust_proposals_state_version', 'trust_proposals', ['state', 'version'], unique=False)

@@ -172,3 +172,4 @@ class TrustProposal(Base):
     expires_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]
     closed_reason: Mapped[str | None] = mapped_column(Text)
+    reminded_at: Mapped[datetime | None]  # when the chair last sent it again to the members it waits for

@@ -18,17 +18,25 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import insert
+from sqlalchemy import insert, or_, select, update
 
 from transit_window import clock
+from transit_window.db.session import nothing_done, unit_of_work
 from transit_window.errors import Conflict, NotFound
 from transit_window.ids import new_id
 from transit_window.protocol import outbox
 from transit_window.protocol.corridor_messages import MESSAGES, TrustUpdateBody, adopt_trust_list
 from transit_window.protocol.models import TrustProposal
 from transit_window.protocol.registry import Rejection
-from transit_window.protocol.trust import TrustError, TrustList, verify_successor
-from transit_window.protocol.trust_changes import Change, ChangeRefused, build_successor, check_proposal, describe
+from transit_window.protocol.trust import TrustError, TrustList, chair_at, verify_successor
+from transit_window.protocol.trust_changes import (
+    Change,
+    ChangeRefused,
+    Renew,
+    build_successor,
+    check_proposal,
+    describe,
+)
 from transit_window.text import Printable
 
 if TYPE_CHECKING:
@@ -38,6 +46,8 @@ if TYPE_CHECKING:
     from transit_window.protocol.node import Node
 
 PROPOSAL_LIFETIME = timedelta(days=14)
+RENEW_AHEAD = timedelta(days=30)  # the chair proposes the renewal this long before the current version expires
+REMIND_EVERY = timedelta(days=1)
 
 
 class ProposalError(Conflict):
@@ -359,3 +369,68 @@ async def on_trust_objection(session: AsyncSession, envelope: VerifiedEnvelope, 
     _add_objection(row, node=envelope.payload.iss, reason=body.reason)
     await session.flush()
     del node
+
+
+# -- the secretariat's duties -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DutiesDone:
+    renewal: str | None  # the id of the renewal proposed, if one was
+    reminded: int  # messages sent to members whose signature an open proposal still waits for
+    expired: int  # proposals that lapsed
+
+
+async def chair_duties(node: Node) -> DutiesDone:
+    """Run on every node, act only on the chair's (PROTOCOL.md §2): lapse old proposals; propose the renewal when the
+    current version expires within RENEW_AHEAD and no open proposal of this node builds on it; remind members that
+    an open proposal still waits for, at most once a REMIND_EVERY, by sending it again with the signatures so far."""
+    now = clock.utcnow()
+    async with unit_of_work(node) as session:
+        lapsed = await session.execute(
+            update(TrustProposal)
+            .where(TrustProposal.state == "open", TrustProposal.expires_at <= now)
+            .values(state="expired", closed_at=now, closed_reason="lapsed before it reached the threshold")
+        )
+        expired = int(getattr(lapsed, "rowcount", 0) or 0)
+        chair = chair_at(node.trust.body, now)
+        if chair is None or chair.node != node.id:
+            return DutiesDone(renewal=None, reminded=0, expired=expired)
+        renewal: str | None = None
+        current = node.trust
+        if current.body.expires_at - now <= RENEW_AHEAD:
+            own = await session.scalar(
+                select(TrustProposal.id).where(
+                    TrustProposal.state == "open",
+                    TrustProposal.base_version == current.version,
+                    TrustProposal.proposer == node.id,
+                )
+            )
+            if own is None:
+                renewal = (await propose(session, node, changes=[Renew(kind="renew")])).id
+        reminded = 0
+        rows = await session.scalars(
+            select(TrustProposal).where(
+                TrustProposal.state == "open",
+                TrustProposal.base_version == current.version,
+                TrustProposal.created_at <= now - REMIND_EVERY,
+                or_(TrustProposal.reminded_at.is_(None), TrustProposal.reminded_at <= now - REMIND_EVERY),
+            )
+        )
+        for row in rows:
+            view = view_of(row, node)
+            message = TrustProposalBody(
+                proposal=row.id, version=row.version, expires_at=clock.isoformat(row.expires_at), document=view.document
+            )
+            for member in view.waiting_for:
+                if member != node.id and member in current.nodes():
+                    subject = f"trust:{row.version}"
+                    outbox.enqueue(
+                        session, to=member, message_type="corridor.trust-proposal", body=message, subject=subject
+                    )
+                    reminded += 1
+            row.reminded_at = now
+        await session.flush()
+        if renewal is None and not reminded and not expired:
+            nothing_done(session)
+        return DutiesDone(renewal=renewal, reminded=reminded, expired=expired)

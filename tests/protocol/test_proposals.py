@@ -229,3 +229,32 @@ async def test_a_signature_by_a_non_member_or_the_same_member_twice_is_rejected(
     assert twice["status"] == "rejected" and "KZ already signed" in twice["detail"]
     assert uz.node.trust.version == 1
     assert [item["signers"] for item in await open_proposals(uz)] == [["KZ"]]
+
+
+async def test_a_key_revoked_by_proposal_no_longer_speaks_for_its_member(corridor: InProcessCorridor) -> None:
+    kz, uz = corridor["KZ"], corridor["UZ"]
+    tm_kid = corridor["TM"].member.key.kid
+    proposal = (await propose(kz, {"kind": "revoke-key", "node": "TM", "kid": tm_kid})).json()
+    assert proposal["difference"][0].startswith(f"TM: key kid {tm_kid} revoked at ")
+    await corridor.deliver_all()
+    approved = await uz.client.post(f"{PROPOSALS}/{proposal['id']}/approve", headers=uz.admin)
+    assert approved.json()["adopted"] is True
+    await corridor.deliver_all()
+    assert kz.node.trust.version == 2
+
+    token = seal(
+        key=corridor["TM"].member.key,
+        message_id=new_id(),
+        type="corridor.ping",
+        iss="TM",
+        aud="KZ",
+        iat=clock.utcnow(),
+        seq=1,
+        subject=None,
+        trust=2,
+        body={"note": "still here?"},
+    )
+    refused = await kz.client.post(INBOX, content=token, headers={"Content-Type": "application/jose"})
+    assert refused.status_code == 401, refused.text
+    assert refused.json()["reason"] == "key-not-valid"
+    assert "revoked at" in refused.json()["detail"]

@@ -258,3 +258,58 @@ async def test_a_key_revoked_by_proposal_no_longer_speaks_for_its_member(corrido
     assert refused.status_code == 401, refused.text
     assert refused.json()["reason"] == "key-not-valid"
     assert "revoked at" in refused.json()["detail"]
+
+
+async def test_a_member_admitted_by_proposal_signs_offline_and_then_speaks_for_itself(
+    corridor: InProcessCorridor, members: dict[str, Member]
+) -> None:
+    kz, uz, tm = corridor["KZ"], corridor["UZ"], corridor["TM"]
+    az = members["AZ"]
+    admit = {"kind": "admit", "node": "AZ", "name": "Azerbaijan", "endpoint": az.endpoint, "jwk": az.key.public_jwk}
+    proposal = (await propose(kz, admit, {"kind": "threshold", "threshold": 4})).json()
+    assert proposal["difference"][:2] == [
+        f"admit AZ Azerbaijan, key kid {az.key.kid}, endpoint {az.endpoint}",
+        "threshold 2 → 4",
+    ]
+    await corridor.deliver_all()
+    for node in (uz, tm):
+        approved = await node.client.post(f"{PROPOSALS}/{proposal['id']}/approve", headers=node.admin)
+        assert approved.json()["adopted"] is False  # three of the four the new version needs
+    await corridor.deliver_all()
+    waiting = (await kz.client.get(f"{PROPOSALS}/{proposal['id']}", headers=kz.admin)).json()
+    assert (waiting["signers"], waiting["waiting_for"]) == (["KZ", "TM", "UZ"], ["AZ"])
+
+    # Azerbaijan's admin signs the proposed document offline; a stranger's signature is refused first.
+    stranger = TrustList.from_document(waiting["document"])
+    stranger.sign(members["XX"].key)
+    refused = await kz.client.post(
+        f"{PROPOSALS}/{proposal['id']}/signatures", json=stranger.signatures[-1], headers=kz.admin
+    )
+    assert refused.status_code == 409 and refused.json()["reason"] == "not-a-member-signature"
+    offline = TrustList.from_document(waiting["document"])
+    offline.sign(az.key)
+    attached = await kz.client.post(
+        f"{PROPOSALS}/{proposal['id']}/signatures", json=offline.signatures[-1], headers=kz.admin
+    )
+    assert attached.status_code == 200, attached.text
+    assert attached.json()["adopted"] is True
+    await corridor.deliver_all()
+    for node in (kz, uz, tm):
+        assert node.node.trust.version == 2 and node.node.trust.member("AZ") is not None
+
+    message_id = new_id()
+    token = seal(
+        key=az.key,
+        message_id=message_id,
+        type="corridor.ping",
+        iss="AZ",
+        aud="KZ",
+        iat=clock.utcnow(),
+        seq=1,
+        subject=None,
+        trust=2,
+        body={"note": "salam"},
+    )
+    accepted = await kz.client.post(INBOX, content=token, headers={"Content-Type": "application/jose"})
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["status"] == "accepted"

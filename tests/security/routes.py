@@ -115,6 +115,7 @@ ACCESS: dict[Key, tuple[str, ...]] = {
     ("GET", "/v1/corridor/proposals/{proposal_id}"): ("admin",),
     ("POST", "/v1/corridor/proposals/{proposal_id}/approve"): ("admin",),
     ("POST", "/v1/corridor/proposals/{proposal_id}/object"): ("admin",),
+    ("POST", "/v1/corridor/proposals/{proposal_id}/signatures"): ("admin",),
     # the operator
     ("POST", "/v1/admin/trust-list"): ("admin",),
     ("GET", "/v1/admin/outbox"): ("admin",),

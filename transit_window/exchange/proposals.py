@@ -38,6 +38,15 @@ class ObjectionIn(BaseModel):
     reason: Annotated[str, Printable] = Field(min_length=1, max_length=1000)
 
 
+class SignatureIn(BaseModel):
+    """One entry of a JWS JSON general serialization, as `transit-window trust sign` adds it to the document."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    protected: str = Field(min_length=1, max_length=2000, pattern=r"^[A-Za-z0-9_-]+$")
+    signature: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_-]+$")
+
+
 class ProposalOut(BaseModel):
     id: str
     version: int
@@ -145,3 +154,21 @@ async def object_to(
     del admin
     row = await proposals.object_to(session, node, proposal_id=proposal_id, reason=payload.reason)
     return _out(row, node)
+
+
+@router.post(
+    "/{proposal_id}/signatures",
+    operation_id="corridor_add_proposal_signature",
+    summary="Attach a signature made elsewhere (a member being admitted signs offline); adopt when it completes it",
+    description="A member being admitted is not in the current version, so its node cannot send corridor messages "
+    "yet: its admin signs the proposed document with `transit-window trust sign` and a member's admin attaches the "
+    "new entry here. It must verify with a key, valid now, of a member of the current or the proposed version.",
+    response_model=ApprovalOut,
+    responses=responses(401, 403, 404, 409, 422),
+)
+async def add_signature(
+    proposal_id: ProposalId, payload: SignatureIn, admin: AdminClient, node: NodeDep, session: SessionDep
+) -> ApprovalOut:
+    del admin
+    row, adopted = await proposals.add_signature(session, node, proposal_id=proposal_id, signature=payload.model_dump())
+    return ApprovalOut(proposal=_out(row, node), adopted=adopted)

@@ -226,6 +226,53 @@ async def approve(session: AsyncSession, node: Node, *, proposal_id: str) -> tup
     return row, adopted
 
 
+def _signer_of(candidate: TrustList, signature: dict[str, str], *, current: TrustList) -> str | None:
+    """The one member (of the current version or of the proposed one) whose key, valid now, made `signature`."""
+    lone = TrustList(body=candidate.body, payload=candidate.payload, signatures=[dict(signature)])
+    now = clock.utcnow()
+    signed_by = lone.signing_members(current, at=now) | lone.signing_members(lone, at=now)
+    return next(iter(signed_by)) if len(signed_by) == 1 else None
+
+
+def _signers(candidate: TrustList, *, current: TrustList) -> set[str]:
+    now = clock.utcnow()
+    return candidate.signing_members(current, at=now) | candidate.signing_members(candidate, at=now)
+
+
+async def add_signature(
+    session: AsyncSession, node: Node, *, proposal_id: str, signature: dict[str, str]
+) -> tuple[TrustProposal, bool]:
+    """Attach a signature made elsewhere, typically by a member being admitted (not yet in the current version, so it
+    cannot send corridor messages itself): its admin signs the proposed document offline (`transit-window trust
+    sign`) and hands the `{protected, signature}` entry to a member's admin. Forwarded to every member like an
+    approval; adopted here when it completes the version."""
+    row = await _open(session, proposal_id)
+    _require_open(row, node)
+    candidate = TrustList.from_json(row.document)
+    signer = _signer_of(candidate, signature, current=node.trust)
+    if signer is None:
+        raise ProposalError(
+            "not-a-member-signature",
+            "the signature is not a valid signature over this proposal by a key, valid now, of a member of the "
+            "current or the proposed version (a non-member's or a revoked key's does not count)",
+        )
+    if signer in _signers(candidate, current=node.trust):
+        raise ProposalError("already-signed", f"{signer} already signed proposal {row.id}: a member counts once")
+    candidate.signatures.append(dict(signature))
+    row.document = candidate.to_json().decode()
+    adopted = await _adopt_if_complete(session, node, row, candidate)
+    if not adopted:
+        message = TrustSignatureBody(proposal=row.id, version=row.version, sha256=row.sha256, signature=signature)
+        for member in node.trust.nodes():
+            if member != node.id:
+                subject = f"trust:{row.version}"
+                outbox.enqueue(
+                    session, to=member, message_type="corridor.trust-signature", body=message, subject=subject
+                )
+    await session.flush()
+    return row, adopted
+
+
 async def object_to(session: AsyncSession, node: Node, *, proposal_id: str, reason: str) -> TrustProposal:
     """Record this member's objection and tell every member why (the proposal stays open: others may still sign)."""
     row = await _open(session, proposal_id)
@@ -337,17 +384,17 @@ async def on_trust_signature(session: AsyncSession, envelope: VerifiedEnvelope, 
     if row.state != "open":
         return  # already adopted or superseded here: a late signature changes nothing
     candidate = TrustList.from_json(row.document)
-    now = clock.utcnow()
-    if sender in candidate.signing_members(node.trust, at=now) | candidate.signing_members(candidate, at=now):
-        raise Rejection("15", f"{sender} already signed proposal {row.id}: a member counts once")
-    lone = TrustList(body=candidate.body, payload=candidate.payload, signatures=[dict(body.signature)])
-    signed_by = lone.signing_members(node.trust, at=now) | lone.signing_members(lone, at=now)
-    if signed_by != {sender}:
+    signer = _signer_of(candidate, body.signature, current=node.trust)
+    # A member signs for itself; a member being admitted (in the proposed version only) cannot send messages yet,
+    # so a member may forward its signature.
+    if signer is None or (signer != sender and node.trust.member(signer) is not None):
         raise Rejection(
             "15",
-            f"the signature is not a valid signature of {sender} with a key valid now (signed by: "
-            f"{', '.join(sorted(signed_by)) or 'none'})",
+            f"the signature is not a valid signature of {sender} (or of a member being admitted) with a key valid "
+            f"now (signed by: {signer or 'none of the members'})",
         )
+    if signer in _signers(candidate, current=node.trust):
+        raise Rejection("15", f"{signer} already signed proposal {row.id}: a member counts once")
     candidate.signatures = [entry for entry in candidate.signatures if entry != body.signature] + [body.signature]
     row.document = candidate.to_json().decode()
     if row.base_version == node.trust.version:

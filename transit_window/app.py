@@ -20,6 +20,7 @@ from transit_window.declarations import metrics as declaration_metrics
 from transit_window.documents import endpoints as document_endpoints
 from transit_window.exchange import admin as exchange_admin
 from transit_window.exchange import endpoints as corridor_endpoints
+from transit_window.exchange import proposals as corridor_proposals
 from transit_window.metrics import Metrics
 from transit_window.permits import endpoints as permit_endpoints
 from transit_window.protocol.node import Node
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None, *, background: bool | None = No
     app.include_router(tracking_alerts.router)
     app.include_router(tracking_devices.router)
     app.include_router(corridor_endpoints.router)
+    app.include_router(corridor_proposals.router)
     app.include_router(exchange_admin.router)
     app.mount("/track", create_web_app(lambda: app.state.node), name="track")  # HTML pages: not in the spec
     landing.install(app, lambda: app.state.node)

@@ -22,6 +22,7 @@ from transit_window.documents.release_check import CertificatesCheck
 from transit_window.permits import inbound as permit_messages
 from transit_window.permits.release_check import PermitsCheck
 from transit_window.protocol import corridor_messages as corridor_messages
+from transit_window.protocol import proposals as proposals  # registers corridor.trust-proposal/-signature/-objection
 from transit_window.protocol import registry
 from transit_window.protocol.registry import REGISTRY as REGISTRY
 from transit_window.tracking import codes as tracking_codes

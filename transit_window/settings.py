@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     backoff_cap_seconds: float = Field(default=600.0, description="Longest retry delay.")
     dead_after_seconds: float = Field(default=72 * 3600, description="Dead-letter undelivered messages this old.")
     gap_pull_seconds: float = Field(default=5.0, description="How often seq gaps are pulled from senders.")
+    chair_duties_seconds: float = Field(
+        default=60.0,
+        description="How often the node checks whether it holds the secretariat and has duties due (renewal,"
+        " reminders); every node checks, only the chair acts.",
+    )
 
     offices_file: Path | None = Field(
         default=None, description="Operator's customs-office file laid over the bundled directory (same JSON schema)."

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from transit_window import catalogue as catalogue  # a worker-only process must know every message type
 from transit_window.clients import cache as client_cache
 from transit_window.db import notifications
-from transit_window.protocol import checkpoints, pull, wakeup
+from transit_window.protocol import checkpoints, proposals, pull, wakeup
 from transit_window.protocol.delivery import DeliveryWorker
 from transit_window.protocol.node import Node
 from transit_window.tracking import crossing_checks
@@ -62,6 +62,11 @@ def start(
             )
         )
         tasks.append(asyncio.create_task(_every(stop, 5.0, "trust refresh", node.refresh_trust)))
+        tasks.append(
+            asyncio.create_task(
+                _every(stop, settings.chair_duties_seconds, "chair duties", lambda: proposals.chair_duties(node))
+            )
+        )
         webhooks = WebhookWorker(node, worker_id=f"{worker_id(node)}:webhooks")
         tasks.append(asyncio.create_task(webhooks.run(stop), name="webhooks"))
         tasks.append(

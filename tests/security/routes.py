@@ -106,7 +106,16 @@ ACCESS: dict[Key, tuple[str, ...]] = {
     ("POST", "/v1/corridor/messages"): (PEER,),  # each envelope in the body is signed and checked on its own
     ("GET", "/v1/corridor/messages"): (PEER,),
     ("GET", "/v1/corridor/trust-list"): (PUBLIC,),  # threshold-signed; anyone may check it against the genesis
+    ("GET", "/v1/corridor/secretariat"): (PUBLIC,),  # computed from the public trust list
+    ("GET", "/v1/corridor/trust-list/{version}"): (PUBLIC,),  # every version as signed: the chain from the genesis
     ("GET", "/v1/corridor/checkpoints"): (PEER,),
+    # trust-list proposals: each member's admin decides for its country
+    ("POST", "/v1/corridor/proposals"): ("admin",),
+    ("GET", "/v1/corridor/proposals"): ("admin",),
+    ("GET", "/v1/corridor/proposals/{proposal_id}"): ("admin",),
+    ("POST", "/v1/corridor/proposals/{proposal_id}/approve"): ("admin",),
+    ("POST", "/v1/corridor/proposals/{proposal_id}/object"): ("admin",),
+    ("POST", "/v1/corridor/proposals/{proposal_id}/signatures"): ("admin",),
     # the operator
     ("POST", "/v1/admin/trust-list"): ("admin",),
     ("GET", "/v1/admin/outbox"): ("admin",),
@@ -153,6 +162,8 @@ PATH_VALUES = {
     "alert_id": "0190a000-0000-7000-8000-0000000000a7",
     "device_id": "ESEAL-NOBODY-1",
     "path": "track.js",
+    "version": "987654",
+    "proposal_id": "0190a000-0000-7000-8000-0000000007a1",  # a trust-list version nobody adopted
 }
 
 

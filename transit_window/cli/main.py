@@ -18,7 +18,7 @@ from rich.table import Table
 from sqlalchemy import select
 
 from transit_window import clock, logs
-from transit_window.cli import permits_cmd, trust_cmd
+from transit_window.cli import permits_cmd, proposals_cmd, trust_cmd
 from transit_window.console import console_for
 from transit_window.metrics import MULTIPROCESS_DIR
 from transit_window.settings import Settings
@@ -60,6 +60,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(corridor_app, name="corridor")
 app.add_typer(codes_app, name="codes")
 app.add_typer(permits_cmd.app, name="permits")
+app.add_typer(proposals_cmd.app, name="proposals")
 console = console_for()
 
 

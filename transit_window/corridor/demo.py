@@ -40,7 +40,7 @@ from transit_window.corridor.remote import RemoteCorridor
 from transit_window.corridor.topology import COUNTRY_NAMES, plan
 from transit_window.permits.years import local_today
 from transit_window.protocol.keys import load_private_key
-from transit_window.protocol.trust import TrustKey, TrustList, TrustListBody, TrustMember, next_version
+from transit_window.protocol.trust import TrustList
 from transit_window.webhooks.listener import Listener
 from transit_window.webhooks.signing import new_secret
 
@@ -96,31 +96,42 @@ def _wait(what: str, predicate: Callable[[], bool], *, timeout: float = 60.0) ->
 
 
 def admit_azerbaijan(corridor: LocalCorridor, api: Api) -> None:
-    current = TrustList.from_json(corridor.trust_file.read_bytes())
+    """Over the corridor, as PROTOCOL.md §2 (Governance) has it: Uzbekistan proposes version 2 (Azerbaijan admitted,
+    threshold 4, the secretariat rotating from Uzbekistan), Kazakhstan and Kyrgyzstan approve through their own
+    nodes' APIs, Azerbaijan (not yet a member, so its node cannot send corridor messages) signs offline and
+    Uzbekistan attaches that signature; the node that then holds enough signatures adopts and spreads it."""
     az = corridor.spec("AZ")
     az_key = load_private_key(az.key_file)
-    body = next_version(current.body, valid_for=timedelta(days=365), threshold=4)
-    member = TrustMember(
-        node="AZ",
-        name=COUNTRY_NAMES["AZ"],
-        endpoint=az.url,
-        keys=[TrustKey(kid=az_key.kid, jwk=az_key.public_jwk, not_before=body.issued_at - timedelta(hours=1))],
-    )
-    body = TrustListBody.model_validate(
-        {**body.model_dump(), "members": [*body.model_dump()["members"], member.model_dump()]}
-    )
-    candidate = TrustList.from_body(body)
-    keys = {node: load_private_key(corridor.spec(node).key_file) for node in ALL}
+    rotation = {"members": ["UZ", "KZ", "KG", "TJ", "TM", "AZ"], "starts_on": clock.utcnow().date().isoformat()}
+    changes = [
+        {"kind": "admit", "node": "AZ", "name": COUNTRY_NAMES["AZ"], "endpoint": az.url, "jwk": az_key.public_jwk},
+        {"kind": "threshold", "threshold": 4},
+        {"kind": "rotation", "secretariat": rotation},
+    ]
+    proposal = api.ok("UZ", "POST", "/v1/corridor/proposals", json={"changes": changes})
+    pid = proposal["id"]
+    console.print(f"  UZ proposes version {proposal['version']} (proposal {pid}):")
+    for line in proposal["difference"]:
+        console.print(f"    • {line}")
 
-    candidate.sign(keys["KZ"])
-    refused = api.call("KZ", "POST", "/v1/admin/trust-list", json=candidate.document())
-    console.print(f"  version 2 signed by KZ alone → [red]{refused.status_code}[/red] {refused.json().get('detail')}")
-    for node in ("KG", "UZ", "AZ"):
-        candidate.sign(keys[node])
-    adopted = api.ok("KZ", "POST", "/v1/admin/trust-list", json=candidate.document())
+    def open_at(node: str) -> bool:
+        return api.call(node, "GET", f"/v1/corridor/proposals/{pid}").status_code == 200
+
+    _wait("waiting for KZ and KG to receive the proposal", lambda: open_at("KZ") and open_at("KG"))
+    for node in ("KZ", "KG"):
+        answer = api.ok(node, "POST", f"/v1/corridor/proposals/{pid}/approve")
+        console.print(f"  {node}'s admin approves → signed by {', '.join(answer['proposal']['signers'])}")
+
+    def uz_holds_both() -> bool:
+        return {"KZ", "KG"} <= set(api.ok("UZ", "GET", f"/v1/corridor/proposals/{pid}")["signers"])
+
+    _wait("waiting for UZ to receive KZ's and KG's signatures", uz_holds_both)
+    offline = TrustList.from_document(proposal["document"])
+    offline.sign(az_key)
+    attached = api.ok("UZ", "POST", f"/v1/corridor/proposals/{pid}/signatures", json=offline.signatures[-1])
     console.print(
-        f"  version 2 signed by {', '.join(adopted['signers'])} → [green]adopted by KZ[/green], "
-        f"announced to {', '.join(adopted['announced_to'])}"
+        f"  AZ signs offline, UZ attaches it → signed by {', '.join(attached['proposal']['signers'])}: "
+        + ("[green]adopted by UZ[/green] and sent to every member" if attached["adopted"] else "not yet adopted")
     )
 
     def everyone_on_v2() -> bool:
@@ -128,7 +139,11 @@ def admit_azerbaijan(corridor: LocalCorridor, api: Api) -> None:
         return all(version == 2 for version in versions.values())
 
     _wait("waiting for every node to accept version 2", everyone_on_v2)
-    console.print("  every node now trusts version 2 (six members, threshold 4)")
+    chair = api.ok("KZ", "GET", "/v1/corridor/secretariat")
+    console.print(
+        f"  every node now trusts version 2 (six members, threshold 4); the secretariat: {chair['chair']} since "
+        f"{chair['since'][:10]}, then {chair['next']} from {chair['until'][:10]}"
+    )
 
 
 def ping_everyone(api: Api) -> None:

@@ -5,19 +5,24 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from transit_window import clock
 from transit_window.api.deps import NodeDep, SessionDep, VerifiedPeer
 from transit_window.api.problems import problem_response, responses
-from transit_window.errors import FieldError, Forbidden, InvalidInput, Problem
+from transit_window.errors import FieldError, Forbidden, InvalidInput, NotFound, Problem
 from transit_window.protocol import MAX_JSON_INTEGER, inbox
-from transit_window.protocol.models import Checkpoint
+from transit_window.protocol.models import Checkpoint, TrustVersion
 from transit_window.protocol.pull import stored_messages_for
+from transit_window.protocol.trust import Secretariat, TrustMember, chair_at
 
 router = APIRouter(prefix="/v1/corridor", tags=["corridor"])
+# `trust_versions.version` is a 32-bit integer column: a larger number names no stored version, and PostgreSQL refuses
+# it as a parameter outright (a 500 the contract fuzzer found), so the path refuses it first.
+STORED_VERSION_MAX = 2**31 - 1
 MAX_BATCH = 1000
 
 
@@ -59,6 +64,18 @@ class WitnessedCheckpoint(BaseModel):
 
 class WitnessedCheckpoints(BaseModel):
     checkpoints: list[WitnessedCheckpoint]
+
+
+class SecretariatOut(BaseModel):
+    chair: str | None = Field(description="The member holding the secretariat now; null before the first term.")
+    chair_name: str | None = Field(description="Its name in the trust list.")
+    since: str | None = Field(description="When its term started (RFC 3339, UTC).")
+    until: str | None = Field(description="When its term ends and the next chair's starts (RFC 3339, UTC).")
+    next: str = Field(description="Who holds it next: after `until`, or from the first term when there is no chair.")
+    next_name: str = Field(description="Its name in the trust list.")
+    rotation: Secretariat = Field(description="The rotation as the trust list states it.")
+    trust_version: int = Field(description="The trust-list version this answer was computed from.")
+    at: str = Field(description="The moment the answer is for: this node's clock (RFC 3339, UTC).")
 
 
 _INBOX_BODY: dict[str, Any] = {
@@ -194,6 +211,63 @@ async def pull_messages(
 )
 async def trust_list(node: NodeDep) -> Response:
     return Response(orjson.dumps(node.trust.document()), media_type="application/json")
+
+
+@router.get(
+    "/trust-list/{version}",
+    operation_id="corridor_trust_list_version",
+    summary="A past (or the current) trust-list version this node adopted, as it was signed",
+    description="Public. Every version this node accepted is kept as received: a node that missed some catches up by "
+    "applying them in order, and anyone can verify the whole chain from the genesis. A 404 problem for a version "
+    "this node never held (it may have adopted a later one directly).",
+    responses={
+        200: {"content": {"application/json": {"schema": {"type": "object"}}}},
+        **responses(404),
+    },
+)
+async def trust_list_version(
+    session: SessionDep, version: Annotated[int, Path(ge=1, le=STORED_VERSION_MAX)]
+) -> Response:
+    document = await session.scalar(select(TrustVersion.document).where(TrustVersion.version == version))
+    if document is None:
+        raise NotFound(f"this node holds no trust-list version {version}")
+    return Response(orjson.dumps(orjson.loads(document)), media_type="application/json")
+
+
+@router.get(
+    "/secretariat",
+    operation_id="corridor_secretariat",
+    summary="Who holds the corridor's secretariat now, since when, until when, and who is next",
+    description="Public, like the trust list: computed from this node's current trust-list version and clock by the "
+    "rotation rule of PROTOCOL.md §2, so every member that holds the same version gives the same answer.",
+    response_model=SecretariatOut,
+    responses=responses(404),
+)
+async def secretariat(node: NodeDep) -> SecretariatOut:
+    body = node.trust.body
+    rotation = body.secretariat
+    if rotation is None:
+        raise NotFound(
+            f"trust list version {body.version} has no secretariat rotation: the members agree one as a new version"
+        )
+    now = clock.utcnow()
+    chair = chair_at(body, now)
+    upcoming = chair.next if chair is not None else rotation.members[0]
+    return SecretariatOut(
+        chair=chair.node if chair is not None else None,
+        chair_name=_name_of(node.trust.member(chair.node)) if chair is not None else None,
+        since=clock.isoformat(chair.since) if chair is not None else None,
+        until=clock.isoformat(chair.until) if chair is not None else None,
+        next=upcoming,
+        next_name=_name_of(node.trust.member(upcoming)) or upcoming,
+        rotation=rotation,
+        trust_version=body.version,
+        at=clock.isoformat(now),
+    )
+
+
+def _name_of(member: TrustMember | None) -> str | None:
+    return member.name if member is not None else None
 
 
 @router.get(

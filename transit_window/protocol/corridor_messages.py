@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
 from transit_window import clock
 from transit_window.dates import Rfc3339
 from transit_window.db.session import after_commit
 from transit_window.protocol import MAX_JSON_INTEGER
-from transit_window.protocol.models import Checkpoint, TrustVersion
+from transit_window.protocol.models import Checkpoint, TrustProposal, TrustVersion
 from transit_window.protocol.registry import MessageTypes, Rejection
 from transit_window.protocol.trust import TrustError, TrustList, verify_successor
 from transit_window.text import Printable
@@ -58,8 +58,11 @@ async def on_ping(session: AsyncSession, envelope: VerifiedEnvelope, node: Node)
     """Nothing to apply: the stored inbox row and the signed receipt are the record of the ping."""
 
 
-async def adopt_trust_list(session: AsyncSession, node: Node, candidate: TrustList, *, source: str) -> bool:
-    """Store `candidate` as the new current version if it is a valid successor; False if already current."""
+async def adopt_trust_list(
+    session: AsyncSession, node: Node, candidate: TrustList, *, source: str, proposal: str | None = None
+) -> bool:
+    """Store `candidate` as the new current version if it is a valid successor; False if already current.
+    `source` (at most 40 characters) is kept with the version; `proposal` names the proposal that became it."""
     current = node.trust
     if candidate.version == current.version and candidate.sha256 == current.sha256:
         return False
@@ -76,8 +79,31 @@ async def adopt_trust_list(session: AsyncSession, node: Node, candidate: TrustLi
             accepted_at=clock.utcnow(),
         )
     )
+    how = f"proposal {proposal}, adopted by {node.id}" if proposal else source
+    await _close_proposals(session, version=candidate.version, sha256=candidate.sha256, source=how)
     after_commit(session, lambda: node.set_trust(candidate))
     return True
+
+
+async def _close_proposals(session: AsyncSession, *, version: int, sha256: str, source: str) -> None:
+    """Whoever adopted it (an operator, a peer's update, a proposal's last signature): the open proposal that is this
+    version is adopted, and every other open proposal for it or older is superseded, naming the one that won."""
+    now = clock.utcnow()
+    winner = await session.scalar(
+        select(TrustProposal.id).where(TrustProposal.state == "open", TrustProposal.sha256 == sha256)
+    )
+    await session.execute(
+        update(TrustProposal)
+        .where(TrustProposal.state == "open", TrustProposal.sha256 == sha256)
+        .values(state="adopted", closed_at=now, closed_reason=f"became version {version} ({source})")
+    )
+    won = f"proposal {winner}" if winner else f"a version with SHA-256 {sha256}"
+    why = f"version {version} was adopted first: {won} ({source})"
+    await session.execute(
+        update(TrustProposal)
+        .where(TrustProposal.state == "open", TrustProposal.version <= version)
+        .values(state="superseded", closed_at=now, closed_reason=why)
+    )
 
 
 @MESSAGES.message_type(

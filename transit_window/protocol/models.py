@@ -144,3 +144,32 @@ class WorkerHeartbeat(Base):
 
     worker_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     seen_at: Mapped[datetime]
+
+
+ProposalState = Literal["open", "adopted", "superseded", "expired"]
+PROPOSAL_STATES: tuple[str, ...] = get_args(ProposalState)
+
+
+class TrustProposal(Base):
+    """A proposed trust-list version and the signatures gathered for it so far (PROTOCOL.md §2, Governance).
+
+    The id is the proposer's (UUIDv7), the same on every member's node; `document` is the JWS JSON document with
+    every signature this node holds, its payload as the proposer signed it."""
+
+    __tablename__ = "trust_proposals"
+    __table_args__ = (Index("ix_trust_proposals_state_version", "state", "version"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    base_version: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    proposer: Mapped[str] = mapped_column(String(2))
+    document: Mapped[str] = mapped_column(Text)
+    difference: Mapped[str] = mapped_column(Text)  # JSON list of lines, computed from the base and proposed bodies
+    objections: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of {node, reason, at}
+    state: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    closed_reason: Mapped[str | None] = mapped_column(Text)
+    reminded_at: Mapped[datetime | None]  # when the chair last sent it again to the members it waits for

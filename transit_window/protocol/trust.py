@@ -8,16 +8,28 @@ key, so one member holding many keys cannot reach a threshold alone.
 
 from __future__ import annotations
 
+import calendar
 import hashlib
+import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from transit_window import clock
-from transit_window.dates import Rfc3339
+from transit_window.dates import Rfc3339, within_corridor_date
 from transit_window.protocol import MAX_JSON_INTEGER, jws
 from transit_window.protocol.keys import SigningKey, VerifyingKey, thumbprint, verifying_key
 
@@ -69,6 +81,55 @@ class TrustMember(BaseModel):
     keys: list[TrustKey] = Field(min_length=1)
 
 
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+
+
+def _iso_day_text(value: object) -> object:
+    """A `date` built in code, or exactly `YYYY-MM-DD`: pydantic alone would also read a number as a Unix time, or a
+    date-time with a zero time as a day, and two members must never read one rotation two ways."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _ISO_DAY.fullmatch(value):
+        return value
+    raise ValueError("a day is a JSON string YYYY-MM-DD (RFC 3339 full-date), e.g. 2026-01-01")
+
+
+IsoDay = Annotated[
+    date,
+    BeforeValidator(_iso_day_text),
+    AfterValidator(within_corridor_date),
+    WithJsonSchema({"type": "string", "format": "date", "pattern": r"^\d{4}-\d{2}-\d{2}$"}),
+]
+
+MAX_TERM_MONTHS = 120
+
+
+class Secretariat(BaseModel):
+    """The rotation of the corridor's secretariat, agreed like any other change of the trust list.
+
+    Term k (k = 0, 1, 2 …) starts at 00:00 UTC on `starts_on` plus k * `term_months` calendar months, counted from
+    `starts_on` each time (a term starting on 29 February starts on 28 February in a common year and on 29 February
+    again in a leap year; a 31st becomes the month's last day), and is held by `members[k mod len(members)]`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    members: list[str] = Field(
+        min_length=1, description="Node ids in the order they hold the secretariat; each a member, once."
+    )
+    term_months: int = Field(default=12, ge=1, le=MAX_TERM_MONTHS, strict=True, description="Length of a term.")
+    starts_on: IsoDay = Field(description="The day (UTC) the first term starts.")
+
+    @field_validator("members")
+    @classmethod
+    def _distinct_nodes(cls, members: list[str]) -> list[str]:
+        for node in members:
+            if not re.fullmatch(r"[A-Z]{2}", node, re.ASCII):
+                raise ValueError(f"{node!r} is not a node id (two upper-case letters)")
+        if len(set(members)) != len(members):
+            raise ValueError("a node appears twice in the secretariat's rotation")
+        return members
+
+
 class TrustListBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -77,6 +138,10 @@ class TrustListBody(BaseModel):
     expires_at: Rfc3339
     threshold: int = Field(ge=1, strict=True)
     members: list[TrustMember] = Field(min_length=1)
+    secretariat: Secretariat | None = Field(
+        default=None,
+        description="The secretariat's rotation. Omitted from the payload when there is none (never written as null).",
+    )
 
     @field_validator("members")
     @classmethod
@@ -95,7 +160,75 @@ class TrustListBody(BaseModel):
             raise ValueError(f"threshold {self.threshold} exceeds the {len(self.members)} members")
         if self.expires_at <= self.issued_at:
             raise ValueError("expires_at must be after issued_at")
+        if self.secretariat is not None:
+            nodes = {member.node for member in self.members}
+            strangers = [node for node in self.secretariat.members if node not in nodes]
+            if strangers:
+                raise ValueError(
+                    f"the secretariat's rotation names {', '.join(strangers)}, not member(s) of this version"
+                )
         return self
+
+    def payload_bytes(self) -> bytes:
+        """The bytes a writer signs (PROTOCOL.md §2): JCS, with `secretariat` left out when there is none."""
+        document = self.model_dump(mode="json")
+        if document["secretariat"] is None:
+            del document["secretariat"]
+        return orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
+
+
+@dataclass(frozen=True, slots=True)
+class Chair:
+    """Who holds the secretariat over one term: from `since` (inclusive) to `until` (exclusive), then `next`."""
+
+    node: str
+    since: datetime
+    until: datetime
+    next: str
+    term: int
+
+
+def add_months(day: date, months: int) -> date:
+    """`day` plus whole calendar months, the day of month clamped to the target month's length."""
+    index = day.year * 12 + (day.month - 1) + months
+    year, month = divmod(index, 12)
+    month += 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def term_start(rotation: Secretariat, term: int) -> datetime:
+    """00:00 UTC of the day term `term` (0-based) starts, counted from `starts_on` (never from the previous term)."""
+    return _midnight(add_months(rotation.starts_on, term * rotation.term_months))
+
+
+def chair_at(body: TrustListBody, moment: datetime) -> Chair | None:
+    """The chair at `moment` (aware) under `body`'s rotation; None without a rotation or before its first term."""
+    rotation = body.secretariat
+    if rotation is None:
+        return None
+    moment = moment.astimezone(UTC)
+    if moment < term_start(rotation, 0):
+        return None
+    start = rotation.starts_on
+    elapsed = (moment.year - start.year) * 12 + (moment.month - start.month)
+    term = max(elapsed // rotation.term_months, 0)
+    # Clamped days make the estimate at most one term off either way; settle it against the real boundaries.
+    while term > 0 and term_start(rotation, term) > moment:
+        term -= 1
+    while term_start(rotation, term + 1) <= moment:
+        term += 1
+    members = rotation.members
+    return Chair(
+        node=members[term % len(members)],
+        since=term_start(rotation, term),
+        until=term_start(rotation, term + 1),
+        next=members[(term + 1) % len(members)],
+        term=term,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,8 +286,7 @@ class TrustList:
 
     @classmethod
     def from_body(cls, body: TrustListBody) -> TrustList:
-        payload = orjson.dumps(body.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
-        return cls(body=body, payload=payload, signatures=[])
+        return cls(body=body, payload=body.payload_bytes(), signatures=[])
 
     @classmethod
     def from_document(cls, document: Any) -> TrustList:

@@ -40,7 +40,7 @@ def test_a_renewal_proposed_at_one_node_is_approved_with_the_cli_at_another_and_
     assert proposal["waiting_for"] == ["UZ", "TM"]
 
     def waiting_at(node: str) -> bool:
-        listed = corridor.admin(node, "GET", "/v1/corridor/proposals", params={"state": "open"})["proposals"]
+        listed = corridor.admin(node, "GET", "/v1/corridor/proposals", params={"state": "open"})["items"]
         return [item["id"] for item in listed] == [proposal["id"]]
 
     corridor.wait_until("UZ and TM hold the proposal", lambda: waiting_at("UZ") and waiting_at("TM"))
@@ -66,7 +66,7 @@ def test_a_renewal_proposed_at_one_node_is_approved_with_the_cli_at_another_and_
     )
     corridor.wait_until(
         "TM holds the second proposal",
-        lambda: bool(corridor.admin("TM", "GET", "/v1/corridor/proposals", params={"state": "open"})["proposals"]),
+        lambda: bool(corridor.admin("TM", "GET", "/v1/corridor/proposals", params={"state": "open"})["items"]),
     )
     objected = proposals_cli(corridor, "TM", "object", second["id"], "--reason", "three of three leaves no slack")
     assert objected.returncode == 0, objected.stdout + objected.stderr

@@ -73,7 +73,7 @@ async def test_the_chair_proposes_the_renewal_once_reminds_and_the_others_adopt_
     await corridor.deliver_all()
     for node in (kz, tm):
         listed = (await node.client.get("/v1/corridor/proposals", params={"state": "open"}, headers=node.admin)).json()
-        assert [(item["id"], item["proposer"], item["version"]) for item in listed["proposals"]] == [
+        assert [(item["id"], item["proposer"], item["version"]) for item in listed["items"]] == [
             (first.renewal, "UZ", 3)
         ]
 

@@ -36,7 +36,7 @@ async def propose(node: InProcessNode, *changes: dict[str, Any]) -> httpx.Respon
 async def open_proposals(node: InProcessNode) -> list[dict[str, Any]]:
     response = await node.client.get(PROPOSALS, params={"state": "open"}, headers=node.admin)
     assert response.status_code == 200, response.text
-    return list(response.json()["proposals"])
+    return list(response.json()["items"])
 
 
 async def count(node: InProcessNode, model: type[Any]) -> int:
@@ -313,3 +313,24 @@ async def test_a_member_admitted_by_proposal_signs_offline_and_then_speaks_for_i
     accepted = await kz.client.post(INBOX, content=token, headers={"Content-Type": "application/jose"})
     assert accepted.status_code == 200, accepted.text
     assert accepted.json()["status"] == "accepted"
+
+
+async def test_the_list_pages_newest_first_with_a_cursor(corridor: InProcessCorridor) -> None:
+    kz = corridor["KZ"]
+    made = []
+    for _ in range(3):  # competing proposals for the same version: each is listed
+        created = await propose(kz, {"kind": "renew"})
+        assert created.status_code == 201, created.text
+        made.append(created.json()["id"])
+    seen: list[str] = []
+    cursor: str | None = None
+    while True:
+        params: dict[str, Any] = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = (await kz.client.get(PROPOSALS, params=params, headers=kz.admin)).json()
+        seen += [item["id"] for item in page["items"]]
+        cursor = page["next"]
+        if cursor is None:
+            break
+    assert seen == sorted(made, reverse=True)
+    bad = await kz.client.get(PROPOSALS, params={"cursor": "not-an-id"}, headers=kz.admin)
+    assert bad.status_code == 422 and bad.headers["content-type"].startswith("application/problem+json")

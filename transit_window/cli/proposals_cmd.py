@@ -78,7 +78,7 @@ def list_proposals(
 ) -> None:
     """Proposals this node knows (by default the open ones: what waits for a decision)."""
     query = f"?state={state}" if state else ""
-    proposals = _call(url, token, "GET", query)["proposals"]
+    proposals = _call(url, token, "GET", query)["items"]
     table = Table("id", "version", "from", "state", "signed by", "waiting for", "changes")
     for proposal in proposals:
         table.add_row(

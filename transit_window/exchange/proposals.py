@@ -11,7 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from transit_window.api.deps import AdminClient, NodeDep, SessionDep
+from transit_window.api.pagination import Page
 from transit_window.api.problems import responses
+from transit_window.exchange.admin import MESSAGE_ID
 from transit_window.protocol import proposals
 from transit_window.protocol.models import ProposalState, TrustProposal
 from transit_window.protocol.node import Node
@@ -69,8 +71,8 @@ class ApprovalOut(BaseModel):
     adopted: bool = Field(description="True when this signature completed the version and this node adopted it.")
 
 
-class ProposalList(BaseModel):
-    proposals: list[ProposalOut]
+class ProposalPage(Page[ProposalOut]):
+    """Proposals, newest first: follow `next` (as `cursor`) until it is null."""
 
 
 def _out(row: TrustProposal, node: Node) -> ProposalOut:
@@ -96,7 +98,7 @@ async def propose(payload: ProposalIn, admin: AdminClient, node: NodeDep, sessio
     "",
     operation_id="corridor_list_proposals",
     summary="Proposals this node knows, newest first (`state=open`: what waits for a decision)",
-    response_model=ProposalList,
+    response_model=ProposalPage,
     responses=responses(401, 403, 422),
 )
 async def list_proposals(
@@ -104,13 +106,19 @@ async def list_proposals(
     node: NodeDep,
     session: SessionDep,
     state: ProposalState | None = None,
+    cursor: Annotated[str | None, Query(pattern=MESSAGE_ID, description="`next` of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> ProposalList:
+) -> ProposalPage:
     del admin
-    statement = select(TrustProposal).order_by(TrustProposal.id.desc()).limit(limit)
+    statement = select(TrustProposal).order_by(TrustProposal.id.desc()).limit(limit + 1)
     if state is not None:
         statement = statement.where(TrustProposal.state == state)
-    return ProposalList(proposals=[_out(row, node) for row in await session.scalars(statement)])
+    if cursor:
+        statement = statement.where(TrustProposal.id < cursor)
+    rows = list((await session.scalars(statement)).all())
+    return ProposalPage(
+        items=[_out(row, node) for row in rows[:limit]], next=rows[limit - 1].id if len(rows) > limit else None
+    )
 
 
 @router.get(

@@ -203,9 +203,7 @@ async def approve(session: AsyncSession, node: Node, *, proposal_id: str) -> tup
     row = await _open(session, proposal_id)
     _require_open(row, node)
     candidate = TrustList.from_json(row.document)
-    if node.id in candidate.signing_members(candidate, at=clock.utcnow()) | candidate.signing_members(
-        node.trust, at=clock.utcnow()
-    ):
+    if node.id in _signers(candidate, current=node.trust):
         raise ProposalError("already-signed", f"{node.id} already signed proposal {row.id}")
     candidate.sign(node.key)
     signature = candidate.signatures[-1]
@@ -213,17 +211,18 @@ async def approve(session: AsyncSession, node: Node, *, proposal_id: str) -> tup
     adopted = await _adopt_if_complete(session, node, row, candidate)
     if not adopted:
         message = TrustSignatureBody(proposal=row.id, version=row.version, sha256=row.sha256, signature=signature)
-        for member in candidate.nodes():
-            if member != node.id:
-                outbox.enqueue(
-                    session,
-                    to=member,
-                    message_type="corridor.trust-signature",
-                    body=message,
-                    subject=f"trust:{row.version}",
-                )
+        _tell(session, node, candidate.nodes(), "corridor.trust-signature", message, version=row.version)
     await session.flush()
     return row, adopted
+
+
+def _tell(
+    session: AsyncSession, node: Node, members: list[str], message_type: str, body: BaseModel, *, version: int
+) -> None:
+    """Queue `body` to every member listed but this node, under the version's subject."""
+    for member in members:
+        if member != node.id:
+            outbox.enqueue(session, to=member, message_type=message_type, body=body, subject=f"trust:{version}")
 
 
 def _signer_of(candidate: TrustList, signature: dict[str, str], *, current: TrustList) -> str | None:
@@ -263,12 +262,7 @@ async def add_signature(
     adopted = await _adopt_if_complete(session, node, row, candidate)
     if not adopted:
         message = TrustSignatureBody(proposal=row.id, version=row.version, sha256=row.sha256, signature=signature)
-        for member in node.trust.nodes():
-            if member != node.id:
-                subject = f"trust:{row.version}"
-                outbox.enqueue(
-                    session, to=member, message_type="corridor.trust-signature", body=message, subject=subject
-                )
+        _tell(session, node, node.trust.nodes(), "corridor.trust-signature", message, version=row.version)
     await session.flush()
     return row, adopted
 
@@ -279,15 +273,8 @@ async def object_to(session: AsyncSession, node: Node, *, proposal_id: str, reas
     _require_open(row, node)
     _add_objection(row, node=node.id, reason=reason)
     message = TrustObjectionBody(proposal=row.id, version=row.version, reason=reason)
-    for member in TrustList.from_json(row.document).nodes():
-        if member != node.id:
-            outbox.enqueue(
-                session,
-                to=member,
-                message_type="corridor.trust-objection",
-                body=message,
-                subject=f"trust:{row.version}",
-            )
+    members = TrustList.from_json(row.document).nodes()
+    _tell(session, node, members, "corridor.trust-objection", message, version=row.version)
     await session.flush()
     return row
 
